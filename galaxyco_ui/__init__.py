@@ -1,0 +1,1 @@
+"""GalaxyCo: a multi-tenant AI automation platform built on Reflex."""

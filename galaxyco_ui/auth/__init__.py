@@ -1,0 +1,1 @@
+"""Identity and access: passwords, tokens, sessions, TOTP, OAuth, roles and permissions."""

@@ -1,0 +1,136 @@
+"""Typed configuration: the only module that reads environment variables.
+
+Every setting has a safe default for the embedded mode (`make run`): SQLite and
+everything in-process under ``data/``. Setting ``DATABASE_URL`` / ``REDIS_URL``
+moves a concern to PostgreSQL / Redis without any change in the callers.
+
+Nothing here raises at import time. ``get_settings()`` validates lazily, and
+``Settings.secret_key_value()`` refuses a missing or weak ``SECRET_KEY`` only
+when ``GALAXYCO_ENV=production``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class InsecureSecretKeyError(RuntimeError):
+    """Raised when production runs without a strong ``SECRET_KEY``."""
+
+
+class Settings(BaseSettings):
+    """All of GalaxyCo's configuration, read once from the environment."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    galaxyco_env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default=PROJECT_ROOT / "data")
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    public_url: str = "http://localhost:3000"
+    port: int = 3000
+
+    sentry_dsn: str = ""
+    sentry_environment: str = ""
+    log_level: str = "INFO"
+
+    # OAuth / OIDC sign-in. A provider's button shows only when its id is set.
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    github_client_id: str = ""
+    github_client_secret: str = ""
+    oidc_name: str = "Single sign-on"
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+
+    # Outgoing mail (invites). Empty host: invites are shown as a link only.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "GalaxyCo <no-reply@galaxyco.local>"
+    smtp_starttls: bool = True
+
+    # Limits.
+    session_ttl_hours: int = 24 * 14
+    invite_ttl_hours: int = 24 * 7
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+    login_lockout_seconds: int = 15 * 60
+    max_workspaces_per_user: int = 20
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: ``DATABASE_URL`` or a SQLite file under ``data/``."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'galaxyco.db'}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    def secret_key_value(self) -> str:
+        """The secret key used to derive encryption and signing keys.
+
+        Returns:
+            ``SECRET_KEY`` if set; in development and test, a random key generated
+            once into ``data/secret_key``.
+
+        Raises:
+            InsecureSecretKeyError: in production when the key is missing or short.
+        """
+        if self.secret_key:
+            if self.galaxyco_env == "production" and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+                raise InsecureSecretKeyError(
+                    f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in production."
+                )
+            return self.secret_key
+        if self.galaxyco_env == "production":
+            raise InsecureSecretKeyError("SECRET_KEY must be set when GALAXYCO_ENV=production.")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def oauth_providers(self) -> dict[str, str]:
+        """The configured OAuth providers, as ``{key: button label}``."""
+        providers: dict[str, str] = {}
+        if self.google_client_id:
+            providers["google"] = "Google"
+        if self.github_client_id:
+            providers["github"] = "GitHub"
+        if self.oidc_issuer and self.oidc_client_id:
+            providers["oidc"] = self.oidc_name
+        return providers
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

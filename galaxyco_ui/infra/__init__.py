@@ -1,0 +1,1 @@
+"""Infrastructure: database engine, Redis, logging, Sentry, mail, rate limits."""

@@ -1,0 +1,21 @@
+"""SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
+
+from galaxyco_ui.models.agents import Agent
+from galaxyco_ui.models.audit import AuditEvent
+from galaxyco_ui.models.base import new_id, utcnow
+from galaxyco_ui.models.users import OAuthAccount, RecoveryCode, User, UserSession
+from galaxyco_ui.models.workspaces import Invitation, Workspace, WorkspaceMember
+
+__all__ = [
+    "Agent",
+    "AuditEvent",
+    "Invitation",
+    "OAuthAccount",
+    "RecoveryCode",
+    "User",
+    "UserSession",
+    "Workspace",
+    "WorkspaceMember",
+    "new_id",
+    "utcnow",
+]

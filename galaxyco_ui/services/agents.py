@@ -1,0 +1,286 @@
+"""Agents: list, read, create, edit, duplicate and soft-delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+from sqlalchemy import String, cast
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, or_, select
+
+from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
+from galaxyco_ui.errors import ConflictError, NotFoundError
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.models import Agent, User, utcnow
+from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS
+from galaxyco_ui.services import audit
+from galaxyco_ui.services.validation import parse
+from galaxyco_ui.tools.catalog import TOOL_NAMES
+
+SortKey = Literal["updated", "name", "created"]
+MAX_TAGS = 12
+
+
+class AgentInput(BaseModel):
+    """What a user fills in to create or edit an agent."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    provider: str
+    model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    instructions: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_steps: int = Field(default=8, ge=1, le=50)
+    max_output_tokens: int = Field(default=1024, ge=16, le=32_000)
+    tools: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        if v not in PROVIDER_KEYS:
+            raise ValueError("Choose a provider from the list.")
+        return v
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - TOOL_NAMES)
+        if unknown:
+            raise ValueError(f"Unknown tool: {', '.join(unknown)}.")
+        return sorted(set(v))
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _clean_tags(cls, v: object) -> list[str]:
+        items = v.split(",") if isinstance(v, str) else list(v or [])  # type: ignore[call-overload]
+        tags: list[str] = []
+        for item in items:
+            tag = " ".join(str(item).split()).lower()
+            if tag and tag not in tags:
+                if len(tag) > 32:
+                    raise ValueError("Keep each tag under 32 characters.")
+                tags.append(tag)
+        if len(tags) > MAX_TAGS:
+            raise ValueError(f"Use at most {MAX_TAGS} tags.")
+        return tags
+
+
+class AgentView(BaseModel):
+    id: str
+    name: str
+    description: str
+    provider: str
+    provider_label: str
+    model: str
+    instructions: str
+    temperature: float
+    max_steps: int
+    max_output_tokens: int
+    tools: list[str]
+    tags: list[str]
+    created_by: str
+    created_by_name: str
+    created_at: datetime
+    updated_at: datetime
+    can_edit: bool
+
+
+def list_agents(*, ctx: TenantContext, search: str = "", sort: SortKey = "updated") -> list[AgentView]:
+    """The workspace's live agents, filtered by a name/description/tag search."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        query = (
+            select(Agent, User.name)
+            .join(User, col(User.id) == col(Agent.created_by), isouter=True)
+            .where(Agent.workspace_id == ctx.workspace_id, col(Agent.deleted_at).is_(None))
+        )
+        if needle := search.strip().lower()[:100]:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            query = query.where(
+                or_(
+                    func.lower(Agent.name).like(pattern, escape="\\"),
+                    func.lower(Agent.description).like(pattern, escape="\\"),
+                    func.lower(Agent.model).like(pattern, escape="\\"),
+                    # Tags are a JSON list; its text form is enough for a substring match.
+                    func.lower(cast(Agent.tags, String)).like(pattern, escape="\\"),
+                )
+            )
+        order = {
+            "name": (func.lower(Agent.name),),
+            "created": (col(Agent.created_at).desc(),),
+            "updated": (col(Agent.updated_at).desc(),),
+        }[sort if sort in ("name", "created", "updated") else "updated"]
+        rows = session.exec(query.order_by(*order, col(Agent.id))).all()
+        return [_view(agent, name, ctx) for agent, name in rows]
+
+
+def get_agent(*, ctx: TenantContext, agent_id: str) -> AgentView:
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        agent = _live_agent(session, ctx, agent_id)
+        creator = session.get(User, agent.created_by) if agent.created_by else None
+        return _view(agent, creator.name if creator else None, ctx)
+
+
+def create_agent(*, ctx: TenantContext, data: dict[str, object]) -> AgentView:
+    """Create an agent.
+
+    Raises:
+        PermissionDeniedError: viewers.
+        ValidationError / ConflictError: per-field problems, including a duplicate name.
+    """
+    require(ctx, Permission.CREATE_AGENT)
+    values = parse(AgentInput, data)
+    with session_scope() as session:
+        _check_name_free(session, ctx, values.name)
+        agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **values.model_dump())
+        session.add(agent)
+        _flush_or_conflict(session)
+        audit.record(
+            session,
+            ctx,
+            "agent.created",
+            summary=f"Created agent “{agent.name}”",
+            target_type="agent",
+            target_id=agent.id,
+        )
+        creator = session.get(User, ctx.user_id)
+        return _view(agent, creator.name if creator else None, ctx)
+
+
+def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) -> AgentView:
+    require(ctx, Permission.VIEW_WORKSPACE)
+    values = parse(AgentInput, data)
+    with session_scope() as session:
+        agent = _live_agent(session, ctx, agent_id)
+        require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by)
+        if values.name.lower() != agent.name.lower():
+            _check_name_free(session, ctx, values.name)
+        changed = sorted(k for k, v in values.model_dump().items() if getattr(agent, k) != v)
+        for key, value in values.model_dump().items():
+            setattr(agent, key, value)
+        agent.updated_at = utcnow()
+        _flush_or_conflict(session)
+        if changed:
+            audit.record(
+                session,
+                ctx,
+                "agent.updated",
+                summary=f"Edited agent “{agent.name}”",
+                target_type="agent",
+                target_id=agent.id,
+                data={"fields": changed},
+            )
+        creator = session.get(User, agent.created_by) if agent.created_by else None
+        return _view(agent, creator.name if creator else None, ctx)
+
+
+def duplicate_agent(*, ctx: TenantContext, agent_id: str) -> AgentView:
+    """Copy an agent as “<name> (copy)”, owned by the current user."""
+    require(ctx, Permission.CREATE_AGENT)
+    with session_scope() as session:
+        source = _live_agent(session, ctx, agent_id)
+        name = _free_copy_name(session, ctx, source.name)
+        fields = {k: getattr(source, k) for k in AgentInput.model_fields}
+        agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **{**fields, "name": name})
+        session.add(agent)
+        _flush_or_conflict(session)
+        audit.record(
+            session,
+            ctx,
+            "agent.duplicated",
+            summary=f"Duplicated “{source.name}” as “{name}”",
+            target_type="agent",
+            target_id=agent.id,
+            data={"source_id": source.id},
+        )
+        creator = session.get(User, ctx.user_id)
+        return _view(agent, creator.name if creator else None, ctx)
+
+
+def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
+    """Soft-delete an agent; its name becomes free again."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        agent = _live_agent(session, ctx, agent_id)
+        require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by)
+        agent.deleted_at = agent.updated_at = utcnow()
+        audit.record(
+            session,
+            ctx,
+            "agent.deleted",
+            summary=f"Deleted agent “{agent.name}”",
+            target_type="agent",
+            target_id=agent.id,
+        )
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _live_agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
+    agent = session.get(Agent, agent_id) if agent_id else None
+    if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
+        raise NotFoundError("That agent")
+    return agent
+
+
+def _name_taken(session: Session, ctx: TenantContext, name: str) -> bool:
+    return (
+        session.exec(
+            select(Agent.id).where(
+                Agent.workspace_id == ctx.workspace_id,
+                func.lower(Agent.name) == name.lower(),
+                col(Agent.deleted_at).is_(None),
+            )
+        ).first()
+        is not None
+    )
+
+
+def _check_name_free(session: Session, ctx: TenantContext, name: str) -> None:
+    if _name_taken(session, ctx, name):
+        raise ConflictError({"name": f"An agent named “{name}” already exists in this workspace."})
+
+
+def _free_copy_name(session: Session, ctx: TenantContext, name: str) -> str:
+    base = f"{name} (copy)"[:80]
+    candidate, n = base, 2
+    while _name_taken(session, ctx, candidate):
+        candidate = f"{name} (copy {n})"[:80]
+        n += 1
+    return candidate
+
+
+def _flush_or_conflict(session: Session) -> None:
+    # The unique index is the real guard against two people saving the same name at once.
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConflictError({"name": "An agent with this name already exists in this workspace."}) from None
+
+
+def _view(agent: Agent, creator_name: str | None, ctx: TenantContext) -> AgentView:
+    return AgentView(
+        id=agent.id,
+        name=agent.name,
+        description=agent.description,
+        provider=agent.provider,
+        provider_label=PROVIDER_LABELS.get(agent.provider, agent.provider),
+        model=agent.model,
+        instructions=agent.instructions,
+        temperature=agent.temperature,
+        max_steps=agent.max_steps,
+        max_output_tokens=agent.max_output_tokens,
+        tools=list(agent.tools),
+        tags=list(agent.tags),
+        created_by=agent.created_by or "",
+        created_by_name=creator_name or "Former member",
+        created_at=agent.created_at,
+        updated_at=agent.updated_at,
+        can_edit=can(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or ""),
+    )

@@ -1,0 +1,1 @@
+"""Agent tools behind one interface. ``catalog`` lists the tools an agent may enable."""

@@ -1,0 +1,25 @@
+"""The fixed list of tools an agent can enable, with what the form shows for each.
+
+The runs engine implements each entry behind the tool interface; this catalog is
+the single place their names and descriptions are declared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    name: str
+    label: str
+    description: str
+
+
+TOOLS: tuple[ToolInfo, ...] = (
+    ToolInfo("calculator", "Calculator", "Exact arithmetic on numbers the agent reads or computes."),
+    ToolInfo("current_time", "Current time", "The current date and time in any time zone."),
+    ToolInfo("http_request", "HTTP request", "GET or POST a public web address and read the response."),
+)
+
+TOOL_NAMES: frozenset[str] = frozenset(t.name for t in TOOLS)

@@ -1,0 +1,103 @@
+"""Factories for tests: users, workspaces with members of each role, agents."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+from galaxyco_ui.auth.passwords import hash_password
+from galaxyco_ui.auth.permissions import Role, TenantContext
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.models import User, Workspace, WorkspaceMember
+from galaxyco_ui.services import agents as agents_service
+from galaxyco_ui.services.accounts import create_personal_workspace
+
+PASSWORD = "correct horse battery staple"
+_seq = itertools.count(1)
+
+
+@dataclass
+class Team:
+    """A workspace with one member of each role."""
+
+    workspace_id: str
+    owner: TenantContext
+    admin: TenantContext
+    member: TenantContext
+    viewer: TenantContext
+
+    def ctx(self, role: Role | str) -> TenantContext:
+        return getattr(self, Role(role).value)
+
+
+def make_user(*, name: str = "", email: str = "", password: str | None = PASSWORD, personal: bool = True) -> User:
+    n = next(_seq)
+    with session_scope() as session:
+        user = User(
+            email=email or f"user{n}@example.com",
+            name=name or f"User {n}",
+            password_hash=hash_password(password) if password else None,
+        )
+        session.add(user)
+        session.flush()
+        if personal:
+            create_personal_workspace(session, user)
+        return user
+
+
+def add_member(workspace_id: str, role: Role, *, user: User | None = None) -> TenantContext:
+    user = user or make_user(personal=False)
+    with session_scope() as session:
+        session.add(WorkspaceMember(workspace_id=workspace_id, user_id=user.id, role=role))
+    return TenantContext(user_id=user.id, workspace_id=workspace_id, role=role)
+
+
+def make_team(name: str = "Acme") -> Team:
+    owner = make_user(personal=False)
+    with session_scope() as session:
+        workspace = Workspace(name=name, created_by=owner.id)
+        session.add(workspace)
+        session.flush()
+        session.add(WorkspaceMember(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER))
+        workspace_id = workspace.id
+    return Team(
+        workspace_id=workspace_id,
+        owner=TenantContext(user_id=owner.id, workspace_id=workspace_id, role=Role.OWNER),
+        admin=add_member(workspace_id, Role.ADMIN),
+        member=add_member(workspace_id, Role.MEMBER),
+        viewer=add_member(workspace_id, Role.VIEWER),
+    )
+
+
+def agent_data(**overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "name": f"Agent {next(_seq)}",
+        "description": "Answers questions",
+        "provider": "openai",
+        "model": "gpt-4.1-mini",
+        "instructions": "Be helpful.",
+        "temperature": 0.3,
+        "max_steps": 5,
+        "max_output_tokens": 800,
+        "tools": ["calculator"],
+        "tags": ["support"],
+    }
+    data.update(overrides)
+    return data
+
+
+def make_agent(ctx: TenantContext, **overrides: object) -> agents_service.AgentView:
+    return agents_service.create_agent(ctx=ctx, data=agent_data(**overrides))
+
+
+@pytest.fixture
+def team() -> Team:
+    return make_team()
+
+
+@pytest.fixture
+def other_team() -> Team:
+    """A second workspace whose rows must stay invisible to ``team``."""
+    return make_team("Foreign Corp")

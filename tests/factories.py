@@ -6,13 +6,15 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+from sqlmodel import SQLModel, select
 
 from galaxyco_ui.auth.passwords import hash_password
 from galaxyco_ui.auth.permissions import Role, TenantContext
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import User, Workspace, WorkspaceMember
+from galaxyco_ui.models import Agent, AuditEvent, Invitation, User, Workspace, WorkspaceMember
+from galaxyco_ui.services import accounts
 from galaxyco_ui.services import agents as agents_service
-from galaxyco_ui.services.accounts import create_personal_workspace
+from galaxyco_ui.services.accounts import AuthSession, create_personal_workspace
 
 PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)
@@ -32,7 +34,9 @@ class Team:
         return getattr(self, Role(role).value)
 
 
-def make_user(*, name: str = "", email: str = "", password: str | None = PASSWORD, personal: bool = True) -> User:
+def make_user(
+    *, name: str = "", email: str = "", password: str | None = PASSWORD, personal: bool = True
+) -> User:
     n = next(_seq)
     with session_scope() as session:
         user = User(
@@ -101,3 +105,77 @@ def team() -> Team:
 def other_team() -> Team:
     """A second workspace whose rows must stay invisible to ``team``."""
     return make_team("Foreign Corp")
+
+
+# ---------------------------------------------------------------- direct database helpers
+
+
+def insert_agent(workspace_id: str, *, created_by: str | None, **overrides: object) -> str:
+    """Write an agent row directly, bypassing the service (and its permission checks).
+
+    Returns:
+        The new agent's id.
+    """
+    values = agent_data(**overrides)
+    with session_scope() as session:
+        agent = Agent(workspace_id=workspace_id, created_by=created_by, **values)
+        session.add(agent)
+        session.flush()
+        return agent.id
+
+
+def set_columns(model: type[SQLModel], row_id: str, **values: object) -> None:
+    """Overwrite columns of one row (e.g. move an expiry into the past)."""
+    with session_scope() as session:
+        row = session.get(model, row_id)
+        assert row is not None, f"no {model.__name__} {row_id}"
+        for key, value in values.items():
+            setattr(row, key, value)
+
+
+def membership_id(ctx: TenantContext) -> str:
+    """The ``WorkspaceMember`` id of ``ctx``'s user in ``ctx``'s workspace."""
+    with session_scope() as session:
+        member = session.exec(
+            select(WorkspaceMember).where(
+                WorkspaceMember.workspace_id == ctx.workspace_id, WorkspaceMember.user_id == ctx.user_id
+            )
+        ).one()
+        return member.id
+
+
+def workspace_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
+    """Every tenant row of a workspace, per table, to check that a call changed nothing."""
+    tables = (Agent, AuditEvent, Invitation, WorkspaceMember)
+    with session_scope() as session:
+        snapshot: dict[str, list[dict[str, object]]] = {
+            model.__tablename__: sorted(
+                (
+                    row.model_dump()
+                    for row in session.exec(select(model).where(model.workspace_id == workspace_id)).all()
+                ),
+                key=lambda r: str(r["id"]),
+            )
+            for model in tables
+        }
+        workspace = session.get(Workspace, workspace_id)
+        snapshot["workspaces"] = [workspace.model_dump()] if workspace else []
+        return snapshot
+
+
+@dataclass
+class SignedIn:
+    """A user with a live browser session: the cookie token and what it resolves to."""
+
+    user: User
+    token: str
+    auth: AuthSession
+
+
+def sign_in_as(user: User, *, password: str = PASSWORD, ip: str = "") -> SignedIn:
+    """Sign ``user`` in through the real flow (password → ticket → session token)."""
+    ticket = accounts.sign_in(email=user.email, password=password, ip=ip)
+    token = accounts.exchange_ticket(ticket=ticket)
+    auth = accounts.resolve_session(token=token)
+    assert auth is not None
+    return SignedIn(user=user, token=token, auth=auth)

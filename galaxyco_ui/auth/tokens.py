@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import secrets
 
+# The HttpOnly cookie that carries a session token (set only by /api/auth/session).
+SESSION_COOKIE = "galaxyco_session"
+
 
 def new_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)

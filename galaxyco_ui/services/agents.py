@@ -157,7 +157,8 @@ def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) 
     values = parse(AgentInput, data)
     with session_scope() as session:
         agent = _live_agent(session, ctx, agent_id)
-        require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by)
+        # "" rather than None: an agent without a known creator is nobody's own.
+        require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
         if values.name.lower() != agent.name.lower():
             _check_name_free(session, ctx, values.name)
         changed = sorted(k for k, v in values.model_dump().items() if getattr(agent, k) != v)
@@ -207,7 +208,7 @@ def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
         agent = _live_agent(session, ctx, agent_id)
-        require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by)
+        require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
         agent.deleted_at = agent.updated_at = utcnow()
         audit.record(
             session,

@@ -1,0 +1,1 @@
+"""Reusable components: the app shell, form fields, badges, dialogs."""

@@ -1,0 +1,67 @@
+"""Assembles the app: rx.App, its pages and the API routes. Nothing else."""
+
+import reflex as rx
+
+from galaxyco_ui.api import create_api
+from galaxyco_ui.infra.logging import configure_logging
+from galaxyco_ui.infra.sentry import init_sentry
+from galaxyco_ui.pages.agents import agent_editor_page, agents_page
+from galaxyco_ui.pages.auth import login_page, signup_page
+from galaxyco_ui.pages.invite import invite_page
+from galaxyco_ui.pages.not_found import not_found_page
+from galaxyco_ui.pages.profile import profile_page, security_page, sessions_page
+from galaxyco_ui.pages.settings import settings_page
+from galaxyco_ui.pages.team import team_page
+from galaxyco_ui.states.agents import AgentEditorState, AgentsState
+from galaxyco_ui.states.auth import AuthFormState
+from galaxyco_ui.states.invite import InviteState
+from galaxyco_ui.states.profile import ProfileState
+from galaxyco_ui.states.session import SessionState
+from galaxyco_ui.states.settings import SettingsState
+from galaxyco_ui.states.team import TeamState
+
+configure_logging()
+init_sentry()
+
+app = rx.App(
+    stylesheets=["/styles.css"],
+    api_transformer=create_api(),
+    html_lang="en",
+    head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+)
+
+# Page guards are UX only: every handler and service re-checks the session.
+shell = SessionState.load_shell
+
+
+def title(name: str) -> str:
+    return f"{name} · GalaxyCo"
+
+
+app.add_page(rx.fragment(), route="/", on_load=AuthFormState.go_home, title="GalaxyCo")
+app.add_page(login_page, route="/login", on_load=AuthFormState.load, title=title("Sign in"))
+app.add_page(signup_page, route="/signup", on_load=AuthFormState.load, title=title("Create account"))
+app.add_page(invite_page, route="/invite/[token]", on_load=InviteState.load, title=title("Invitation"))
+app.add_page(agents_page, route="/agents", on_load=[shell, AgentsState.load], title=title("Agents"))
+app.add_page(
+    agent_editor_page, route="/agents/new", on_load=[shell, AgentEditorState.load], title=title("New agent")
+)
+app.add_page(
+    agent_editor_page,
+    route="/agents/[agent_id]",
+    on_load=[shell, AgentEditorState.load],
+    title=title("Agent"),
+)
+app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=title("Team"))
+app.add_page(settings_page, route="/settings", on_load=[shell, SettingsState.load], title=title("Settings"))
+app.add_page(profile_page, route="/profile", on_load=[shell, ProfileState.load], title=title("Your account"))
+app.add_page(
+    security_page,
+    route="/profile/security",
+    on_load=[shell, ProfileState.leave_security, ProfileState.load],
+    title=title("Two-factor authentication"),
+)
+app.add_page(
+    sessions_page, route="/profile/sessions", on_load=[shell, ProfileState.load], title=title("Sessions")
+)
+app.add_page(not_found_page, route="404", title=title("Page not found"))

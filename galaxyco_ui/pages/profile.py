@@ -1,0 +1,301 @@
+"""/profile, /profile/security (two-factor) and /profile/sessions."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from galaxyco_ui.components.forms import text_input
+from galaxyco_ui.components.shell import shell
+from galaxyco_ui.services.accounts import SessionView
+from galaxyco_ui.states.profile import ProfileState
+
+TABS = (("Profile", "/profile"), ("Two-factor", "/profile/security"), ("Sessions", "/profile/sessions"))
+
+
+def _err(name: str) -> rx.Var:
+    return ProfileState.errors.get(name, "")
+
+
+def _tabs(current: str) -> rx.Component:
+    return rx.hstack(
+        *[
+            rx.link(
+                rx.button(label, variant="solid" if href == current else "soft", size="2", tab_index=-1),
+                href=href,
+                aria_current="page" if href == current else "false",
+            )
+            for label, href in TABS
+        ],
+        spacing="2",
+    )
+
+
+def _card(title: str, *children: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.vstack(rx.heading(title, size="4", as_="h2"), *children, spacing="3", width="100%"),
+        width="100%",
+        max_width="640px",
+    )
+
+
+def profile_page() -> rx.Component:
+    name_form = rx.form(
+        rx.vstack(
+            text_input(
+                "Name",
+                "name",
+                form_id="profile",
+                default_value=ProfileState.name,
+                required=True,
+                max_length=120,
+                error=_err("name"),
+            ),
+            rx.text("Email: ", rx.text.strong(ProfileState.email), size="2", color_scheme="gray"),
+            rx.button("Save profile", type="submit"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=ProfileState.save_name,
+        reset_on_submit=False,
+        key=ProfileState.form_key,
+    )
+    password_form = rx.form(
+        rx.vstack(
+            rx.cond(
+                ProfileState.has_password,
+                text_input(
+                    "Current password",
+                    "current_password",
+                    form_id="pw",
+                    type="password",
+                    auto_complete="current-password",
+                    error=_err("current_password"),
+                ),
+            ),
+            text_input(
+                "New password",
+                "new_password",
+                form_id="pw",
+                type="password",
+                auto_complete="new-password",
+                hint="At least 10 characters.",
+                error=_err("new_password"),
+            ),
+            text_input(
+                "Repeat new password",
+                "confirm_password",
+                form_id="pw",
+                type="password",
+                auto_complete="new-password",
+                error=_err("confirm_password"),
+            ),
+            rx.button(rx.cond(ProfileState.has_password, "Change password", "Set a password"), type="submit"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=ProfileState.change_password,
+        reset_on_submit=True,
+    )
+    return shell(
+        "Your account", _tabs("/profile"), _card("Profile", name_form), _card("Password", password_form)
+    )
+
+
+def _recovery_codes() -> rx.Component:
+    return rx.cond(
+        ProfileState.new_recovery_codes.length() > 0,  # type: ignore[attr-defined]
+        rx.callout(
+            rx.vstack(
+                rx.text(
+                    "Save these recovery codes somewhere safe. Each works once if you lose your device. "
+                    "They are shown only now.",
+                    size="2",
+                ),
+                rx.grid(
+                    rx.foreach(ProfileState.new_recovery_codes, lambda c: rx.code(c, class_name="gx-code")),
+                    columns="2",
+                    spacing="2",
+                    id="recovery-codes",
+                ),
+                spacing="2",
+            ),
+            icon="key-round",
+            color_scheme="amber",
+            width="100%",
+        ),
+    )
+
+
+def security_page() -> rx.Component:
+    setup = rx.cond(
+        ProfileState.setup_secret != "",
+        rx.vstack(
+            rx.text(
+                "1. Scan this code with an authenticator app (1Password, Google Authenticator, Authy…).",
+                size="2",
+            ),
+            rx.image(
+                src=ProfileState.setup_qr,
+                alt="QR code to add GalaxyCo to your authenticator app",
+                width="200px",
+                height="200px",
+                class_name="gx-qr",
+            ),
+            rx.text(
+                "Or enter this key by hand: ", rx.code(ProfileState.setup_secret, id="totp-secret"), size="2"
+            ),
+            rx.form(
+                rx.vstack(
+                    text_input(
+                        "2. Enter the 6-digit code it shows",
+                        "code",
+                        form_id="totp",
+                        auto_complete="one-time-code",
+                        input_mode="numeric",
+                        max_length=6,
+                        error=_err("code"),
+                    ),
+                    rx.button("Turn on two-factor authentication", type="submit"),
+                    spacing="3",
+                ),
+                on_submit=ProfileState.confirm_totp,
+                reset_on_submit=True,
+            ),
+            spacing="3",
+        ),
+        rx.button(
+            rx.icon("shield-plus", size=16),
+            "Set up two-factor authentication",
+            on_click=ProfileState.start_totp,
+        ),
+    )
+    enabled = rx.vstack(
+        rx.callout(
+            "Two-factor authentication is on.", icon="shield-check", color_scheme="green", width="100%"
+        ),
+        rx.text(
+            ProfileState.recovery_codes_left, " unused recovery codes left.", size="2", color_scheme="gray"
+        ),
+        rx.form(
+            rx.hstack(
+                rx.box(
+                    text_input(
+                        "Current code",
+                        "code",
+                        form_id="regen",
+                        auto_complete="one-time-code",
+                        error=_err("regen_code"),
+                    ),
+                    flex="1",
+                ),
+                rx.button("New recovery codes", type="submit", variant="soft", margin_top="1.6em"),
+                align="start",
+                width="100%",
+            ),
+            on_submit=ProfileState.regenerate_codes,
+            reset_on_submit=True,
+        ),
+        rx.form(
+            rx.hstack(
+                rx.box(
+                    text_input(
+                        "Code or recovery code", "code", form_id="disable", error=_err("disable_code")
+                    ),
+                    flex="1",
+                ),
+                rx.button("Turn off", type="submit", color_scheme="red", variant="soft", margin_top="1.6em"),
+                align="start",
+                width="100%",
+            ),
+            on_submit=ProfileState.disable_totp,
+            reset_on_submit=True,
+        ),
+        spacing="3",
+        width="100%",
+    )
+    return shell(
+        "Your account",
+        _tabs("/profile/security"),
+        _card(
+            "Two-factor authentication",
+            rx.text(
+                "Ask for a code from your phone, as well as your password, when you sign in.",
+                size="2",
+                color_scheme="gray",
+            ),
+            _recovery_codes(),
+            rx.cond(ProfileState.totp_enabled, enabled, setup),
+        ),
+    )
+
+
+def _session_row(s: SessionView) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(
+            rx.vstack(
+                rx.text(
+                    rx.cond(s.user_agent != "", s.user_agent, "Unknown browser"),
+                    size="2",
+                    class_name="gx-clamp",
+                ),
+                rx.text(s.ip, " · signed in with ", s.method, size="1", color_scheme="gray"),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(rx.moment(s.created_at, format="YYYY-MM-DD HH:mm", size="2")),
+        rx.table.cell(
+            rx.cond(s.last_seen_at, rx.moment(s.last_seen_at, from_now=True, size="2"), rx.text("—"))
+        ),
+        rx.table.cell(
+            rx.cond(
+                s.current,
+                rx.badge("This browser", color_scheme="green"),
+                rx.button(
+                    "Sign out",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=ProfileState.revoke(s.id),
+                ),
+            )
+        ),
+        align="center",
+    )
+
+
+def sessions_page() -> rx.Component:
+    return shell(
+        "Your account",
+        _tabs("/profile/sessions"),
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.heading("Signed-in sessions", size="4", as_="h2"),
+                    rx.spacer(),
+                    rx.button(
+                        "Sign out all other sessions",
+                        variant="soft",
+                        color_scheme="red",
+                        on_click=ProfileState.revoke_others,
+                    ),
+                    width="100%",
+                    align="center",
+                ),
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            rx.table.column_header_cell("Browser"),
+                            rx.table.column_header_cell("Signed in"),
+                            rx.table.column_header_cell("Last active"),
+                            rx.table.column_header_cell(rx.text("Actions", class_name="gx-sr-only")),
+                        )
+                    ),
+                    rx.table.body(rx.foreach(ProfileState.sessions, _session_row)),
+                    width="100%",
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            width="100%",
+        ),
+    )

@@ -1,0 +1,154 @@
+"""The agents list (/agents) and the agent editor (/agents/new, /agents/[agent_id])."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
+from galaxyco_ui.services import agents
+from galaxyco_ui.services.agents import AgentView
+from galaxyco_ui.states.session import error_toast, login_redirect, require_page_auth, tenant_context
+from galaxyco_ui.tools.catalog import TOOLS
+
+NEW_AGENT_DEFAULTS = {
+    "name": "",
+    "description": "",
+    "provider": "openai",
+    "model": "gpt-4.1-mini",
+    "instructions": "",
+    "temperature": "0.7",
+    "max_steps": "8",
+    "max_output_tokens": "1024",
+    "tags": "",
+}
+
+
+class AgentsState(rx.State):
+    agents: list[AgentView] = []
+    search: str = ""
+    sort: str = "updated"
+    loaded: bool = False
+
+    @rx.event
+    def load(self):
+        ctx = require_page_auth(self)
+        if ctx is None:
+            return None
+        self.agents = agents.list_agents(ctx=ctx, search=self.search, sort=self.sort)  # type: ignore[arg-type]
+        self.loaded = True
+        return None
+
+    @rx.event
+    def set_search(self, value: str):
+        self.search = value[:100]
+        return AgentsState.load
+
+    @rx.event
+    def set_sort(self, value: str):
+        self.sort = value if value in ("updated", "name", "created") else "updated"
+        return AgentsState.load
+
+
+class AgentEditorState(rx.State):
+    """One agent's form. ``form`` holds the values the inputs start from."""
+
+    agent_id: str = ""
+    is_new: bool = False
+    not_found: bool = False
+    can_edit: bool = False
+    form: dict[str, str] = {}
+    tools: list[str] = []
+    errors: dict[str, str] = {}
+    created_by_name: str = ""
+    updated_label: str = ""
+    form_key: int = 0
+
+    @rx.var
+    def title(self) -> str:
+        if self.is_new:
+            return "New agent"
+        return self.form.get("name", "") or "Agent"
+
+    @rx.event
+    def load(self):
+        ctx = require_page_auth(self)
+        if ctx is None:
+            return None
+        path = str(self.router.url.path).rstrip("/")
+        self.errors, self.not_found = {}, False
+        self.form_key += 1
+        if path.endswith("/agents/new"):
+            self.is_new, self.agent_id, self.can_edit = True, "", True
+            self.form, self.tools = dict(NEW_AGENT_DEFAULTS), []
+            self.created_by_name = self.updated_label = ""
+            return None
+        self.is_new = False
+        self.agent_id = path.rsplit("/", 1)[-1]
+        try:
+            self._show(agents.get_agent(ctx=ctx, agent_id=self.agent_id))
+        except NotFoundError:
+            self.not_found = True
+        return None
+
+    def _show(self, view: AgentView) -> None:
+        self.form = {
+            "name": view.name,
+            "description": view.description,
+            "provider": view.provider,
+            "model": view.model,
+            "instructions": view.instructions,
+            "temperature": str(view.temperature),
+            "max_steps": str(view.max_steps),
+            "max_output_tokens": str(view.max_output_tokens),
+            "tags": ", ".join(view.tags),
+        }
+        self.tools = list(view.tools)
+        self.can_edit = view.can_edit
+        self.created_by_name = view.created_by_name
+        self.updated_label = view.updated_at.strftime("%Y-%m-%d %H:%M UTC")
+
+    @rx.event
+    def save(self, form_data: dict):
+        try:
+            ctx = tenant_context(self)
+        except GalaxyError:
+            return login_redirect(self)
+        data = {
+            **{k: form_data.get(k, "") for k in NEW_AGENT_DEFAULTS},
+            "tools": [t.name for t in TOOLS if form_data.get(f"tool_{t.name}")],
+        }
+        for number in ("temperature", "max_steps", "max_output_tokens"):
+            if str(data[number]).strip() == "":
+                self.errors = {number: "Enter a number."}
+                return None
+        try:
+            if self.is_new:
+                view = agents.create_agent(ctx=ctx, data=data)
+            else:
+                view = agents.update_agent(ctx=ctx, agent_id=self.agent_id, data=data)
+        except ValidationError as exc:
+            self.errors = exc.field_errors
+            return rx.toast.error("Please fix the highlighted fields.")
+        except GalaxyError as exc:
+            return error_toast(exc)
+        self.errors = {}
+        if self.is_new:
+            return [rx.toast.success(f"Created “{view.name}”."), rx.redirect(f"/agents/{view.id}")]
+        self._show(view)
+        return rx.toast.success("Saved.")
+
+    @rx.event
+    def duplicate(self):
+        try:
+            view = agents.duplicate_agent(ctx=tenant_context(self), agent_id=self.agent_id)
+        except GalaxyError as exc:
+            return error_toast(exc)
+        return [rx.toast.success(f"Created “{view.name}”."), rx.redirect(f"/agents/{view.id}")]
+
+    @rx.event
+    def delete(self):
+        try:
+            agents.delete_agent(ctx=tenant_context(self), agent_id=self.agent_id)
+        except GalaxyError as exc:
+            return error_toast(exc)
+        return [rx.toast.success("Agent deleted."), rx.redirect("/agents")]

@@ -1,0 +1,167 @@
+"""The user's own pages: profile and password, two-factor setup, signed-in sessions."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import qrcode
+import qrcode.image.svg
+import reflex as rx
+
+from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.services import accounts
+from galaxyco_ui.services.accounts import SessionView
+from galaxyco_ui.states.session import SessionState, current_auth, error_toast, login_redirect
+
+
+def qr_data_uri(text: str) -> str:
+    """An SVG QR code for ``text`` as a data: URI (no external request, no image library)."""
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+class ProfileState(rx.State):
+    name: str = ""
+    email: str = ""
+    has_password: bool = False
+    totp_enabled: bool = False
+    recovery_codes_left: int = 0
+    errors: dict[str, str] = {}
+    form_key: int = 0
+    # Two-factor setup
+    setup_secret: str = ""
+    setup_qr: str = ""
+    new_recovery_codes: list[str] = []
+    # Sessions
+    sessions: list[SessionView] = []
+
+    @rx.event
+    def load(self):
+        auth = current_auth(self)
+        if auth is None:
+            return None
+        profile = accounts.get_profile(user_id=auth.user_id)
+        self.name, self.email = profile.name, profile.email
+        self.has_password, self.totp_enabled = profile.has_password, profile.totp_enabled
+        self.recovery_codes_left = profile.recovery_codes_left
+        self.errors = {}
+        self.form_key += 1
+        self.sessions = accounts.list_sessions(user_id=auth.user_id, current_session_id=auth.session_id)
+        return None
+
+    @rx.event
+    def leave_security(self):
+        """Secrets shown during setup are forgotten when the page is left or reloaded."""
+        self.setup_secret = self.setup_qr = ""
+        self.new_recovery_codes = []
+
+    @rx.event
+    def save_name(self, form: dict):
+        return self._do(
+            lambda uid: accounts.update_profile(user_id=uid, name=form.get("name", "")),
+            "Profile saved.",
+            refresh_shell=True,
+        )
+
+    @rx.event
+    def change_password(self, form: dict):
+        if form.get("new_password") != form.get("confirm_password"):
+            self.errors = {"confirm_password": "The two new passwords do not match."}
+            return None
+        return self._do(
+            lambda uid: accounts.change_password(
+                user_id=uid,
+                current_password=form.get("current_password", ""),
+                new_password=form.get("new_password", ""),
+            ),
+            "Password changed.",
+        )
+
+    @rx.event
+    def start_totp(self):
+        auth = current_auth(self)
+        if auth is None:
+            return login_redirect(self)
+        try:
+            secret, uri = accounts.start_totp_setup(user_id=auth.user_id)
+        except GalaxyError as exc:
+            return error_toast(exc)
+        self.setup_secret, self.setup_qr = secret, qr_data_uri(uri)
+        self.errors = {}
+        return None
+
+    @rx.event
+    def confirm_totp(self, form: dict):
+        auth = current_auth(self)
+        if auth is None:
+            return login_redirect(self)
+        try:
+            codes = accounts.confirm_totp_setup(user_id=auth.user_id, code=form.get("code", ""))
+        except ValidationError as exc:
+            self.errors = exc.field_errors
+            return None
+        self.setup_secret = self.setup_qr = ""
+        self.new_recovery_codes = codes
+        self.totp_enabled, self.recovery_codes_left = True, len(codes)
+        return rx.toast.success("Two-factor authentication is on.")
+
+    @rx.event
+    def regenerate_codes(self, form: dict):
+        auth = current_auth(self)
+        if auth is None:
+            return login_redirect(self)
+        try:
+            self.new_recovery_codes = accounts.regenerate_recovery_codes(
+                user_id=auth.user_id, code=form.get("code", "")
+            )
+        except ValidationError as exc:
+            self.errors = {"regen_code": exc.message}
+            return None
+        self.errors = {}
+        self.recovery_codes_left = len(self.new_recovery_codes)
+        return rx.toast.success("New recovery codes created. The old ones no longer work.")
+
+    @rx.event
+    def disable_totp(self, form: dict):
+        return self._do(
+            lambda uid: accounts.disable_totp(user_id=uid, code=form.get("code", "")),
+            "Two-factor authentication is off.",
+            error_field="disable_code",
+        )
+
+    @rx.event
+    def revoke(self, session_id: str):
+        return self._do(
+            lambda uid: accounts.revoke_session(user_id=uid, session_id=session_id), "Session signed out."
+        )
+
+    @rx.event
+    def revoke_others(self):
+        auth = current_auth(self)
+        if auth is None:
+            return login_redirect(self)
+        count = accounts.revoke_other_sessions(user_id=auth.user_id, current_session_id=auth.session_id)
+        return [
+            rx.toast.success(f"Signed out {count} other session{'s' if count != 1 else ''}."),
+            ProfileState.load,
+        ]
+
+    def _do(self, action, done: str, *, refresh_shell: bool = False, error_field: str = ""):  # type: ignore[no-untyped-def]
+        auth = current_auth(self)
+        if auth is None:
+            return login_redirect(self)
+        try:
+            action(auth.user_id)
+        except ValidationError as exc:
+            self.errors = {error_field: exc.message} if error_field else exc.field_errors
+            return None
+        except GalaxyError as exc:
+            return error_toast(exc)
+        self.new_recovery_codes = []
+        events = [rx.toast.success(done), ProfileState.load]
+        if refresh_shell:
+            events.append(SessionState.refresh)
+        return events

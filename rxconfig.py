@@ -1,0 +1,26 @@
+"""Reflex configuration. Values come from galaxyco_ui.config (the only env reader)."""
+
+import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
+
+from galaxyco_ui.config import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="galaxyco_ui",
+    show_built_with_reflex=False,
+    telemetry_enabled=False,
+    frontend_port=_settings.port,
+    backend_port=_settings.port,
+    api_url=_settings.public_url,
+    deploy_url=_settings.public_url,
+    redis_url=_settings.redis_url or None,
+    state_manager_mode="redis" if _settings.redis_url else "memory",
+    disable_plugins=[SitemapPlugin],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%")
+        )
+    ],
+)

@@ -1,0 +1,145 @@
+"""End-to-end fixtures: the production build served by `reflex run --env prod`, and Chromium.
+
+The server runs in its own process against the same database (and Redis, when
+TEST_REDIS_URL is set) as the test process, so tests can check what the UI did.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_TIMEOUT = 420  # a cold production build with npm install on a 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def server_env() -> dict[str, str]:
+    """Environment for the app server; tests may add variables before it starts."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def app_url(server_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    url = f"http://localhost:{port}"
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "REFLEX_USE_NPM": "1",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "PORT": str(port),
+        "PUBLIC_URL": url,
+        "GALAXYCO_ENV": "test",
+        **server_env,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "e2e-server.log"
+    log = log_path.open("w")
+    reflex = str(Path(sys.executable).parent / "reflex")
+    proc = subprocess.Popen(
+        [reflex, "run", "--env", "prod", "--single-port", "--loglevel", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_until_up(url, proc, log_path)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app server exited early:\n{log_path.read_text()[-4000:]}")
+        try:
+            with httpx.Client(timeout=2) as client:
+                if (
+                    client.get(f"{url}/api/health").status_code == 200
+                    and client.get(f"{url}/login/").status_code == 200
+                ):
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the app server did not start in {STARTUP_TIMEOUT} s:\n{log_path.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium).")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser, app_url: str) -> Iterator:
+    contexts: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        ctx = browser.new_context(base_url=app_url, viewport={"width": 1280, "height": 860})
+        ctx.set_default_timeout(15_000)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture
+def page(new_context) -> Page:  # type: ignore[no-untyped-def]
+    return new_context().new_page()
+
+
+def shot(page: Page, name: str) -> None:
+    """Save a screenshot under test-artifacts/ (looked at by people, not asserted on)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)

@@ -35,7 +35,7 @@ from galaxyco_ui.config import get_settings, reset_settings  # noqa: E402
 from galaxyco_ui.infra import db  # noqa: E402
 from galaxyco_ui.infra.ratelimit import reset_login_limiter  # noqa: E402
 
-pytest_plugins = ["tests.factories"]
+pytest_plugins = ["tests.factories", "tests.smtp_server"]
 
 
 def run_migrations(url: str, revision: str = "head", *, down: bool = False) -> None:

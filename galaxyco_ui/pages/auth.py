@@ -127,7 +127,6 @@ def signup_page() -> rx.Component:
                     auto_complete="name",
                     required=True,
                     max_length=120,
-                    default_value=AuthFormState.name,
                     error=AuthFormState.field_errors.get("name", ""),
                 ),
                 text_input(

@@ -32,7 +32,6 @@ class AuthFormState(rx.State):
     needs_code: bool = False
     next_url: str = "/agents"
     email: str = ""
-    name: str = ""
     oauth_providers: list[list[str]] = []
     busy: bool = False
     _pending_password: str = ""
@@ -104,11 +103,12 @@ class AuthFormState(rx.State):
     def sign_up(self, form: dict):
         self.error = ""
         self.field_errors = {}
-        self.email, self.name = form.get("email", ""), form.get("name", "")
+        # The typed values stay in the (uncontrolled) inputs; state keeps only what the
+        # URL prefilled, so a late state update never remounts a field under the user.
         try:
             ticket = accounts.sign_up(
-                email=self.email,
-                name=self.name,
+                email=form.get("email", ""),
+                name=form.get("name", ""),
                 password=form.get("password", ""),
                 ip=client_ip(self),
                 user_agent=self.router.headers.user_agent,

@@ -106,7 +106,9 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> N
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise RuntimeError(f"the app server did not start in {STARTUP_TIMEOUT} s:\n{log_path.read_text()[-4000:]}")
+    raise RuntimeError(
+        f"the app server did not start in {STARTUP_TIMEOUT} s:\n{log_path.read_text()[-4000:]}"
+    )
 
 
 @pytest.fixture(scope="session")

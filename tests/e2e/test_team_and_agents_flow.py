@@ -49,7 +49,9 @@ def test_owner_builds_agents_and_brings_in_a_viewer_who_is_then_promoted(new_con
     owner.get_by_role("button", name="Save changes").click()
     expect(owner.get_by_text("Saved.")).to_be_visible()
     owner.reload()
-    expect(owner.get_by_label("Description")).to_have_value("Answers customer questions in English and French")
+    expect(owner.get_by_label("Description")).to_have_value(
+        "Answers customer questions in English and French"
+    )
     expect(owner.get_by_label("Calculator")).to_be_checked()
 
     # A duplicate name is refused next to the field, and the typed form is kept.

@@ -1,52 +1,14 @@
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-
 import pytest
-from aiosmtpd.controller import Controller
 
 from galaxyco_ui.config import reset_settings
 from galaxyco_ui.errors import GalaxyError
 from galaxyco_ui.infra.mail import MailDeliveryError, invite_email, send_email
+from tests.smtp_server import Inbox, free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Inbox:
-    """An aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd hook name
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Inbox]:
-    handler = _Inbox()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(port))
-    monkeypatch.setenv("SMTP_STARTTLS", "false")
-    monkeypatch.setenv("SMTP_FROM", "GalaxyCo <no-reply@galaxyco.test>")
-    reset_settings()
-    yield handler
-    controller.stop()
-
-
-def test_send_email_delivers_text_and_html(inbox: _Inbox) -> None:
+def test_send_email_delivers_text_and_html(inbox: Inbox) -> None:
     assert send_email("ada@example.com", "Welcome", "Plain body", html="<p>Rich body</p>") is True
 
     ((recipients, message),) = inbox.messages
@@ -58,7 +20,7 @@ def test_send_email_delivers_text_and_html(inbox: _Inbox) -> None:
     assert message.get_body(("html",)).get_content().strip() == "<p>Rich body</p>"
 
 
-def test_send_email_delivers_an_invite(inbox: _Inbox) -> None:
+def test_send_email_delivers_an_invite(inbox: Inbox) -> None:
     subject, text, html = invite_email("Acme Ops", "Grace", "admin", "https://galaxy.test/invite/abc")
     send_email(["bob@example.com", "eve@example.com"], subject, text, html)
 
@@ -77,7 +39,7 @@ def test_send_email_returns_false_when_smtp_is_not_configured(caplog: pytest.Log
 
 def test_unreachable_server_raises_mail_delivery_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(_free_port()))
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))
     monkeypatch.setenv("SMTP_STARTTLS", "false")
     reset_settings()
 

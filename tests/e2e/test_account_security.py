@@ -1,0 +1,91 @@
+"""Account security as a user meets it: two-factor sign-in, sessions, sign-out, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import shot
+from tests.e2e.helpers import PASSWORD, sign_up, wait_for_shell
+
+
+def test_user_turns_on_two_factor_and_then_needs_a_code_to_sign_in(page):
+    sign_up(page, name="Grace Hopper", email="grace@example.com")
+    wait_for_shell(page)
+
+    page.get_by_role("button", name="Account menu").click()
+    page.get_by_role("menuitem", name="Two-factor authentication").click()
+    page.get_by_role("button", name="Set up two-factor authentication").click()
+    expect(page.get_by_alt_text(re.compile("QR code"))).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text()
+    shot(page, "10-totp-setup")
+
+    page.get_by_label("2. Enter the 6-digit code it shows").fill(
+        "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+    )
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    expect(page.get_by_text("That code is not valid")).to_be_visible()
+
+    page.get_by_label("2. Enter the 6-digit code it shows").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    expect(page.get_by_text("Two-factor authentication is on.").first).to_be_visible()
+    expect(page.locator("#recovery-codes code")).to_have_count(10)
+    recovery_code = page.locator("#recovery-codes code").first.inner_text()
+    shot(page, "11-totp-on")
+
+    # Sign out from the user menu: the session is gone.
+    page.get_by_role("button", name="Account menu").click()
+    page.get_by_role("menuitem", name="Sign out").click()
+    expect(page.get_by_text("You have been signed out.")).to_be_visible()
+    page.goto("/agents")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+    # Password alone is not enough any more; a wrong code is refused, a recovery code works.
+    page.get_by_label("Email").fill("grace@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Authentication code")).to_be_visible()
+    shot(page, "12-login-code-step")
+    page.get_by_label("Authentication code").fill("12345-abcde")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_text("That code is not valid")).to_be_visible()
+    page.get_by_label("Authentication code").fill(recovery_code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile(r"/agents"))
+    wait_for_shell(page)
+
+    # The sessions page shows this browser.
+    page.goto("/profile/sessions")
+    expect(page.get_by_text("This browser")).to_be_visible()
+    shot(page, "13-sessions")
+
+
+def test_sign_in_and_sign_up_explain_bad_input(page):
+    page.goto("/signup")
+    page.get_by_label("Your name").fill("Alan")
+    page.get_by_label("Email").fill("not-an-email@")
+    page.get_by_label("Password").fill("short")
+    # The browser's own check would stop an invalid email; bypass it to reach the server.
+    page.locator("form").evaluate("f => f.noValidate = true")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Enter a valid email address")).to_be_visible()
+    page.get_by_label("Email").fill("alan@example.com")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Use at least 10 characters.")).to_be_visible()
+    expect(page.get_by_label("Your name")).to_have_value("Alan")
+    shot(page, "14-signup-errors")
+
+    page.goto("/login")
+    page.get_by_label("Email").fill("nobody@example.com")
+    page.get_by_label("Password").fill("wrong-password-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Email or password is incorrect.")).to_be_visible()
+
+
+def test_an_expired_or_forged_session_cookie_is_sent_to_sign_in(page, app_url):
+    page.context.add_cookies([{"name": "galaxyco_session", "value": "forged-token", "url": app_url}])
+    page.goto("/agents")
+    expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)agents"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -64,7 +64,8 @@ def _new_workspace_dialog() -> rx.Component:
                 reset_on_submit=False,
             ),
         ),
-        on_open_change=SessionState.clear_new_workspace_error,
+        open=SessionState.new_workspace_open,
+        on_open_change=SessionState.set_new_workspace_open,
     )
 
 

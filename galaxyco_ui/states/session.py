@@ -85,6 +85,7 @@ class SessionState(rx.State):
     role: str = ""
     workspaces: list[WorkspaceView] = []
     new_workspace_error: str = ""
+    new_workspace_open: bool = False
 
     @rx.var
     def role_label(self) -> str:
@@ -160,10 +161,12 @@ class SessionState(rx.State):
             self.new_workspace_error = exc.message
             return None
         self.new_workspace_error = ""
+        self.new_workspace_open = False
         return rx.redirect("/agents", replace=True)
 
     @rx.event
-    def clear_new_workspace_error(self):
+    def set_new_workspace_open(self, is_open: bool):
+        self.new_workspace_open = is_open
         self.new_workspace_error = ""
 
     @rx.event

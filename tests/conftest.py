@@ -39,10 +39,9 @@ pytest_plugins = ["tests.factories", "tests.smtp_server"]
 
 
 def run_migrations(url: str, revision: str = "head", *, down: bool = False) -> None:
-    from alembic import command
-    from alembic.config import Config
+    from alembic import command, config
 
-    cfg = Config(toml_file=str(Path(__file__).resolve().parent.parent / "pyproject.toml"))
+    cfg = config.Config(toml_file=str(Path(__file__).resolve().parent.parent / "pyproject.toml"))
     cfg.attributes["database_url"] = url
     (command.downgrade if down else command.upgrade)(cfg, revision)
 

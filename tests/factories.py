@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
 import pytest
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from galaxyco_ui.auth.passwords import hash_password
 from galaxyco_ui.auth.permissions import Role, TenantContext
@@ -34,45 +35,54 @@ class Team:
         return getattr(self, Role(role).value)
 
 
+@functools.lru_cache(maxsize=8)
+def _password_hash(password: str) -> str:
+    # One hash per password for the whole run: argon2 costs milliseconds per call, and
+    # sharing a (salted) hash between test users changes nothing about verification.
+    return hash_password(password)
+
+
+def _new_user(session: Session, *, name: str = "", email: str = "", password: str | None = PASSWORD) -> User:
+    n = next(_seq)
+    user = User(
+        email=email or f"user{n}@example.com",
+        name=name or f"User {n}",
+        password_hash=_password_hash(password) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
 def make_user(
     *, name: str = "", email: str = "", password: str | None = PASSWORD, personal: bool = True
 ) -> User:
-    n = next(_seq)
     with session_scope() as session:
-        user = User(
-            email=email or f"user{n}@example.com",
-            name=name or f"User {n}",
-            password_hash=hash_password(password) if password else None,
-        )
-        session.add(user)
-        session.flush()
+        user = _new_user(session, name=name, email=email, password=password)
         if personal:
             create_personal_workspace(session, user)
         return user
 
 
 def add_member(workspace_id: str, role: Role, *, user: User | None = None) -> TenantContext:
-    user = user or make_user(personal=False)
     with session_scope() as session:
+        user = user or _new_user(session)
         session.add(WorkspaceMember(workspace_id=workspace_id, user_id=user.id, role=role))
     return TenantContext(user_id=user.id, workspace_id=workspace_id, role=role)
 
 
 def make_team(name: str = "Acme") -> Team:
-    owner = make_user(personal=False)
-    with session_scope() as session:
+    with session_scope() as session:  # one transaction: most tests start with a team
+        owner = _new_user(session)
         workspace = Workspace(name=name, created_by=owner.id)
         session.add(workspace)
         session.flush()
-        session.add(WorkspaceMember(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER))
-        workspace_id = workspace.id
-    return Team(
-        workspace_id=workspace_id,
-        owner=TenantContext(user_id=owner.id, workspace_id=workspace_id, role=Role.OWNER),
-        admin=add_member(workspace_id, Role.ADMIN),
-        member=add_member(workspace_id, Role.MEMBER),
-        viewer=add_member(workspace_id, Role.VIEWER),
-    )
+        contexts = {}
+        for role in Role:
+            user = owner if role is Role.OWNER else _new_user(session)
+            session.add(WorkspaceMember(workspace_id=workspace.id, user_id=user.id, role=role))
+            contexts[role.value] = TenantContext(user_id=user.id, workspace_id=workspace.id, role=role)
+        return Team(workspace_id=workspace.id, **contexts)
 
 
 def agent_data(**overrides: object) -> dict[str, object]:

@@ -249,12 +249,14 @@ def _check_name_free(session: Session, ctx: TenantContext, name: str) -> None:
 
 
 def _free_copy_name(session: Session, ctx: TenantContext, name: str) -> str:
-    base = f"{name} (copy)"[:80]
-    candidate, n = base, 2
-    while _name_taken(session, ctx, candidate):
-        candidate = f"{name} (copy {n})"[:80]
+    # Shorten the name, never the suffix: a cut suffix could repeat forever on long names.
+    n = 1
+    while True:
+        suffix = " (copy)" if n == 1 else f" (copy {n})"
+        candidate = name[: 80 - len(suffix)].rstrip() + suffix
+        if not _name_taken(session, ctx, candidate):
+            return candidate
         n += 1
-    return candidate
 
 
 def _flush_or_conflict(session: Session) -> None:

@@ -20,12 +20,27 @@ def parse(model: type[M], data: dict[str, object]) -> M:
         errors: dict[str, str] = {}
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "form"
-            errors.setdefault(field, _message(err))
+            errors.setdefault(field, _message(err, _bounds(model, field)))
         raise ValidationError(errors) from None
 
 
-def _message(err: dict) -> str:  # type: ignore[type-arg]
-    kind, ctx = err["type"], err.get("ctx") or {}
+def _bounds(model: type[pydantic.BaseModel], field: str) -> dict[str, object]:
+    """A field's numeric limits (``ge``/``gt``/``le``/``lt``) as declared on the model.
+
+    Pydantic's error context names only the limit that was crossed; the message
+    states the whole range.
+    """
+    info = model.model_fields.get(field)
+    return {
+        name: getattr(item, name)
+        for item in (info.metadata if info else ())
+        for name in ("ge", "gt", "le", "lt")
+        if hasattr(item, name)
+    }
+
+
+def _message(err: dict, bounds: dict[str, object] | None = None) -> str:  # type: ignore[type-arg]
+    kind, ctx = err["type"], {**(err.get("ctx") or {}), **(bounds or {})}
     if kind == "string_too_short":
         return (
             "This field is required."

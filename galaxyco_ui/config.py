@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     # Limits.
     session_ttl_hours: int = 24 * 14
     invite_ttl_hours: int = 24 * 7
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per email address
+    # Per client address: higher, since offices and NATs share one address.
+    login_max_failures_per_ip: int = 30
     login_window_seconds: int = 15 * 60
     login_lockout_seconds: int = 15 * 60
     max_workspaces_per_user: int = 20

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Protocol
 
 from galaxyco_ui.config import get_settings
+from galaxyco_ui.infra.redis import get_redis
 
 
 class FailureLimiter(Protocol):
@@ -89,22 +90,29 @@ class RedisFailureLimiter:
         self.client.delete(f"throttle:fail:{key}", f"throttle:lock:{key}")
 
 
-_limiter: FailureLimiter | None = None
+_limiters: dict[str, FailureLimiter] = {}
+
+
+def _limiter(kind: str, max_failures: int) -> FailureLimiter:
+    if kind not in _limiters:
+        s = get_settings()
+        args = (max_failures, s.login_window_seconds, s.login_lockout_seconds)
+        client = get_redis()
+        _limiters[kind] = (
+            RedisFailureLimiter(client, *args) if client is not None else MemoryFailureLimiter(*args)
+        )
+    return _limiters[kind]
 
 
 def get_login_limiter() -> FailureLimiter:
-    """The process-wide login limiter for the configured mode."""
-    global _limiter
-    if _limiter is None:
-        from galaxyco_ui.infra.redis import get_redis
+    """The process-wide per-email login limiter for the configured mode."""
+    return _limiter("email", get_settings().login_max_failures)
 
-        s = get_settings()
-        args = (s.login_max_failures, s.login_window_seconds, s.login_lockout_seconds)
-        client = get_redis()
-        _limiter = RedisFailureLimiter(client, *args) if client is not None else MemoryFailureLimiter(*args)
-    return _limiter
+
+def get_ip_limiter() -> FailureLimiter:
+    """The process-wide per-client-address login limiter (a higher limit)."""
+    return _limiter("ip", get_settings().login_max_failures_per_ip)
 
 
 def reset_login_limiter() -> None:
-    global _limiter
-    _limiter = None
+    _limiters.clear()

@@ -28,7 +28,7 @@ from galaxyco_ui.errors import (
 )
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.infra.ratelimit import get_login_limiter
+from galaxyco_ui.infra.ratelimit import get_ip_limiter, get_login_limiter
 from galaxyco_ui.models import (
     OAuthAccount,
     RecoveryCode,
@@ -125,8 +125,8 @@ def sign_in(*, email: str, password: str, totp_code: str = "", ip: str = "", use
     """
     email_key = f"login:email:{(email or '').strip().lower()}"
     ip_key = f"login:ip:{ip or 'unknown'}"
-    limiter = get_login_limiter()
-    if wait := max(limiter.check(email_key), limiter.check(ip_key)):
+    by_email, by_ip = get_login_limiter(), get_ip_limiter()
+    if wait := max(by_email.check(email_key), by_ip.check(ip_key)):
         minutes = max(1, round(wait / 60))
         raise RateLimitedError(
             f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
@@ -134,8 +134,8 @@ def sign_in(*, email: str, password: str, totp_code: str = "", ip: str = "", use
         )
 
     def fail(message: str = BAD_CREDENTIALS) -> AuthenticationError:
-        limiter.record_failure(email_key)
-        limiter.record_failure(ip_key)
+        by_email.record_failure(email_key)
+        by_ip.record_failure(ip_key)
         return AuthenticationError(message)
 
     with session_scope() as session:
@@ -149,7 +149,7 @@ def sign_in(*, email: str, password: str, totp_code: str = "", ip: str = "", use
                 raise TwoFactorRequiredError()
             if not _check_second_factor(session, user, totp_code):
                 raise fail("That code is not valid. Use a current code or a recovery code.")
-        limiter.reset(email_key)
+        by_email.reset(email_key)
         return _start_session(session, user, None, ip=ip, user_agent=user_agent, method="password")
 
 
@@ -208,7 +208,12 @@ def exchange_ticket(*, ticket: str) -> str:
     """
     with session_scope() as session:
         row = session.exec(select(UserSession).where(UserSession.ticket_hash == hash_token(ticket))).first()
-        if row is None or row.ticket_expires_at is None or row.ticket_expires_at < utcnow():
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.ticket_expires_at is None
+            or row.ticket_expires_at < utcnow()
+        ):
             raise AuthenticationError("This sign-in link has expired. Please sign in again.")
         token = new_token()
         row.token_hash = hash_token(token)
@@ -311,6 +316,8 @@ def revoke_other_sessions(*, user_id: str, current_session_id: str) -> int:
                 UserSession.user_id == user_id,
                 UserSession.id != current_session_id,
                 col(UserSession.revoked_at).is_(None),
+                col(UserSession.token_hash).is_not(None),
+                col(UserSession.expires_at) > utcnow(),
             )
         ).all()
         for row in rows:

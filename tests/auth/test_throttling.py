@@ -42,6 +42,14 @@ def test_too_many_wrong_passwords_lock_the_email_even_for_the_right_password():
     assert 0 < exc.value.retry_after <= get_settings().login_lockout_seconds
 
 
+def test_an_address_gets_more_attempts_than_one_email_before_it_is_locked():
+    assert get_settings().login_max_failures_per_ip > get_settings().login_max_failures
+    for attempt in range(get_settings().login_max_failures):
+        _fail(f"guess{attempt}@example.com", ip="203.0.113.8")
+    user = make_user()
+    assert accounts.sign_in(email=user.email, password=PASSWORD, ip="203.0.113.8")
+
+
 def test_the_email_lock_ignores_the_case_of_the_address():
     user = make_user()
     for attempt in range(get_settings().login_max_failures):
@@ -52,7 +60,7 @@ def test_the_email_lock_ignores_the_case_of_the_address():
 
 def test_too_many_failures_from_one_address_lock_it_across_emails():
     victim = make_user()
-    for attempt in range(get_settings().login_max_failures):
+    for attempt in range(get_settings().login_max_failures_per_ip):
         _fail(f"guess{attempt}@example.com", ip="203.0.113.7")
     with pytest.raises(RateLimitedError) as exc:
         accounts.sign_in(email=victim.email, password=PASSWORD, ip="203.0.113.7")

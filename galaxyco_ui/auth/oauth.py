@@ -316,7 +316,7 @@ async def _openid_claims(
     provider: str, client: StarletteOAuth2App, token: dict[str, Any], flow: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The validated ID token claims, completed from ``/userinfo`` when they lack the email."""
-    if "id_token" not in token:
+    if "id_token" not in token or not flow.get("nonce"):
         raise _MissingIdTokenError()
     metadata = await _checked_metadata(provider, client)
     issuers = list(GOOGLE_ISSUERS) if provider == "google" else [metadata["issuer"]]
@@ -416,7 +416,7 @@ class _IssuerMismatchError(Exception):
 
 class _MissingIdTokenError(Exception):
     def __init__(self) -> None:
-        super().__init__("token response has no id_token")
+        super().__init__("no id_token in the token response, or no nonce in the flow")
 
 
 class _SubjectMismatchError(Exception):

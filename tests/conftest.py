@@ -38,6 +38,18 @@ from galaxyco_ui.infra.ratelimit import reset_login_limiter  # noqa: E402
 pytest_plugins = ["tests.factories", "tests.smtp_server"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the browser tests ``e2e`` and run them last.
+
+    Playwright's sync API keeps an event loop running in the main thread until the
+    session ends, which would break the asyncio tests that come after it.
+    """
+    for item in items:
+        if "/tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+
+
 def run_migrations(url: str, revision: str = "head", *, down: bool = False) -> None:
     from alembic import command, config
 

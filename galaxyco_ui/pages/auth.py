@@ -25,6 +25,8 @@ def _oauth_buttons() -> rx.Component:
                         tab_index=-1,
                     ),
                     href=p[2],
+                    # A backend route: the browser must load it, not the client router.
+                    reload_document=True,
                     class_name="gx-block-link",
                     id="oauth-" + p[0],
                 ),

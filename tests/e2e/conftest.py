@@ -19,6 +19,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.oauth_provider import OIDCProvider, oidc_provider
+
+__all__ = ["oidc_provider"]
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -40,20 +44,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
-
-
 @pytest.fixture(scope="session")
-def server_env() -> dict[str, str]:
-    """Environment for the app server; tests may add variables before it starts."""
-    return {}
-
-
-@pytest.fixture(scope="session")
-def app_url(server_env: dict[str, str]) -> Iterator[str]:
+def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
+    """The production build, served with "Continue with Acme SSO" pointed at the test IdP."""
     port = free_port()
     url = f"http://localhost:{port}"
     env = {
@@ -64,7 +57,7 @@ def app_url(server_env: dict[str, str]) -> Iterator[str]:
         "PORT": str(port),
         "PUBLIC_URL": url,
         "GALAXYCO_ENV": "test",
-        **server_env,
+        **oidc_provider.app_env(url, name="Acme SSO"),
     }
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "e2e-server.log"

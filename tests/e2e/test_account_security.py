@@ -84,6 +84,22 @@ def test_sign_in_and_sign_up_explain_bad_input(page):
     expect(page.get_by_text("Email or password is incorrect.")).to_be_visible()
 
 
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(page):
+    sign_up(page, name="Mary Jackson", email="mary@example.com")
+    wait_for_shell(page)
+    page.context.clear_cookies()
+    page.goto("/login")
+    for _ in range(5):
+        page.get_by_label("Email").fill("mary@example.com")
+        page.get_by_label("Password").fill("not-my-password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert").filter(has_text="incorrect")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Too many failed sign-in attempts. Try again in 15 minutes.")).to_be_visible()
+    shot(page, "15-login-throttled")
+
+
 def test_an_expired_or_forged_session_cookie_is_sent_to_sign_in(page, app_url):
     page.context.add_cookies([{"name": "galaxyco_session", "value": "forged-token", "url": app_url}])
     page.goto("/agents")

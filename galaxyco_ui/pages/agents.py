@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
+from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import field, select_input, text_area, text_input
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.shell import shell
+from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.providers.catalog import PROVIDERS
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
@@ -74,19 +76,8 @@ def agents_page() -> rx.Component:
         spacing="3",
         wrap="wrap",
     )
-    table = rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Name"),
-                rx.table.column_header_cell("Model"),
-                rx.table.column_header_cell("Tags"),
-                rx.table.column_header_cell("Created by"),
-                rx.table.column_header_cell("Updated"),
-            )
-        ),
-        rx.table.body(rx.foreach(AgentsState.agents, _agent_row)),
-        variant="surface",
-        width="100%",
+    table = data_table(
+        ["Name", "Model", "Tags", "Created by", "Updated"], AgentsState.agents, _agent_row, variant="surface"
     )
     empty = rx.cond(
         AgentsState.search != "",
@@ -305,26 +296,14 @@ def _agent_form() -> rx.Component:
 
 
 def _delete_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.button(rx.icon("trash-2", size=16), "Delete", color_scheme="red", variant="soft"),
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete this agent?"),
-            rx.alert_dialog.description(
-                "“" + AgentEditorState.form["name"] + "” will disappear from the agents list. "
-                "Its name becomes available again.",
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Keep it", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(
-                    rx.button("Delete agent", color_scheme="red", on_click=AgentEditorState.delete),
-                ),
-                justify="end",
-                spacing="3",
-                margin_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        rx.button(rx.icon("trash-2", size=16), "Delete", color_scheme="red", variant="soft"),
+        title="Delete this agent?",
+        body="“" + AgentEditorState.form["name"] + "” will disappear from the agents list. "
+        "Its name becomes available again.",
+        confirm_label="Delete agent",
+        on_confirm=AgentEditorState.delete,
+        cancel_label="Keep it",
     )
 
 

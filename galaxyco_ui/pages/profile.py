@@ -6,6 +6,7 @@ import reflex as rx
 
 from galaxyco_ui.components.forms import text_input
 from galaxyco_ui.components.shell import shell
+from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.accounts import SessionView
 from galaxyco_ui.states.profile import ProfileState
 
@@ -233,11 +234,7 @@ def _session_row(s: SessionView) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(
             rx.vstack(
-                rx.text(
-                    rx.cond(s.user_agent != "", s.user_agent, "Unknown browser"),
-                    size="2",
-                    class_name="gx-clamp",
-                ),
+                rx.text(s.device, size="2", weight="medium", title=s.user_agent),
                 rx.text(s.ip, " · signed in with ", s.method, size="1", color_scheme="gray"),
                 spacing="1",
             )
@@ -281,18 +278,7 @@ def sessions_page() -> rx.Component:
                     width="100%",
                     align="center",
                 ),
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Browser"),
-                            rx.table.column_header_cell("Signed in"),
-                            rx.table.column_header_cell("Last active"),
-                            rx.table.column_header_cell(rx.text("Actions", class_name="gx-sr-only")),
-                        )
-                    ),
-                    rx.table.body(rx.foreach(ProfileState.sessions, _session_row)),
-                    width="100%",
-                ),
+                data_table(["Browser", "Signed in", "Last active", ""], ProfileState.sessions, _session_row),
                 spacing="3",
                 width="100%",
             ),

@@ -6,6 +6,7 @@ import reflex as rx
 
 from galaxyco_ui.components.forms import text_input
 from galaxyco_ui.components.shell import shell
+from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.audit import AuditEventView
 from galaxyco_ui.states.settings import SettingsState
 
@@ -72,18 +73,8 @@ def _audit_log() -> rx.Component:
                 size="2",
                 color_scheme="gray",
             ),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("When"),
-                        rx.table.column_header_cell("Who"),
-                        rx.table.column_header_cell("Action"),
-                        rx.table.column_header_cell("What happened"),
-                    )
-                ),
-                rx.table.body(rx.foreach(SettingsState.events, _event_row)),
-                width="100%",
-                size="1",
+            data_table(
+                ["When", "Who", "Action", "What happened"], SettingsState.events, _event_row, size="1"
             ),
             rx.cond(
                 SettingsState.more_events,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import select_input, text_input
 from galaxyco_ui.components.shell import shell
+from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.team import InvitationView, MemberView
 from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.states.team import TeamState
@@ -25,25 +27,6 @@ def role_badge(role: rx.Var) -> rx.Component:
         color_scheme=rx.match(role, ("owner", "amber"), ("admin", "indigo"), ("member", "green"), "gray"),
         variant="soft",
         text_transform="capitalize",
-    )
-
-
-def _confirm(
-    trigger: rx.Component, title: str, body: rx.Var | str, action_label: str, on_confirm
-) -> rx.Component:  # type: ignore[no-untyped-def]
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(trigger),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(title),
-            rx.alert_dialog.description(body),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button(action_label, color_scheme="red", on_click=on_confirm)),
-                justify="end",
-                spacing="3",
-                margin_top="1em",
-            ),
-        ),
     )
 
 
@@ -76,36 +59,36 @@ def _member_actions(m: MemberView) -> rx.Component:
     return rx.hstack(
         rx.cond(
             SessionState.can_transfer_ownership & ~m.is_you & (m.role != "owner"),
-            _confirm(
+            confirm_dialog(
                 rx.button("Make owner", size="1", variant="soft"),
-                "Transfer ownership?",
-                m.name + " becomes the owner of this workspace and you become an admin.",
-                "Transfer ownership",
-                TeamState.transfer(m.id),
+                title="Transfer ownership?",
+                body=m.name + " becomes the owner of this workspace and you become an admin.",
+                confirm_label="Transfer ownership",
+                on_confirm=TeamState.transfer(m.id),
             ),
         ),
         rx.cond(
             SessionState.can_manage_members
             & ~m.is_you
             & ((m.role != "owner") | SessionState.can_transfer_ownership),
-            _confirm(
+            confirm_dialog(
                 rx.button(
                     "Remove", size="1", variant="soft", color_scheme="red", aria_label="Remove " + m.name
                 ),
-                "Remove this member?",
-                m.name + " (" + m.email + ") will lose access to this workspace.",
-                "Remove member",
-                TeamState.remove(m.id),
+                title="Remove this member?",
+                body=m.name + " (" + m.email + ") will lose access to this workspace.",
+                confirm_label="Remove member",
+                on_confirm=TeamState.remove(m.id),
             ),
         ),
         rx.cond(
             m.is_you,
-            _confirm(
+            confirm_dialog(
                 rx.button("Leave workspace", size="1", variant="soft", color_scheme="red"),
-                "Leave this workspace?",
-                "You will lose access to its agents and knowledge until someone invites you again.",
-                "Leave",
-                TeamState.leave,
+                title="Leave this workspace?",
+                body="You will lose access to its agents and knowledge until someone invites you again.",
+                confirm_label="Leave",
+                on_confirm=TeamState.leave,
             ),
         ),
         spacing="2",
@@ -254,37 +237,18 @@ def _invitation_row(inv: InvitationView) -> rx.Component:
 
 
 def team_page() -> rx.Component:
-    members = rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Name"),
-                rx.table.column_header_cell("Email"),
-                rx.table.column_header_cell("Role"),
-                rx.table.column_header_cell("Joined"),
-                rx.table.column_header_cell(rx.text("Actions", class_name="gx-sr-only")),
-            )
-        ),
-        rx.table.body(rx.foreach(TeamState.members, _member_row)),
-        variant="surface",
-        width="100%",
+    members = data_table(
+        ["Name", "Email", "Role", "Joined", ""], TeamState.members, _member_row, variant="surface"
     )
     invitations = rx.cond(
         TeamState.invitations.length() > 0,  # type: ignore[attr-defined]
         rx.vstack(
             rx.heading("Pending invitations", size="4", as_="h2"),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Email"),
-                        rx.table.column_header_cell("Role"),
-                        rx.table.column_header_cell("Invited by"),
-                        rx.table.column_header_cell("Expires"),
-                        rx.table.column_header_cell(rx.text("Actions", class_name="gx-sr-only")),
-                    )
-                ),
-                rx.table.body(rx.foreach(TeamState.invitations, _invitation_row)),
+            data_table(
+                ["Email", "Role", "Invited by", "Expires", ""],
+                TeamState.invitations,
+                _invitation_row,
                 variant="surface",
-                width="100%",
             ),
             width="100%",
             spacing="3",

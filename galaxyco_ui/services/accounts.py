@@ -39,7 +39,7 @@ from galaxyco_ui.models import (
     utcnow,
 )
 from galaxyco_ui.services.validation import clean_name, normalize_email
-from galaxyco_ui.services.workspaces import add_workspace
+from galaxyco_ui.services.workspaces import add_workspace, find_membership
 
 TICKET_TTL = timedelta(seconds=60)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -63,6 +63,7 @@ class SessionView(BaseModel):
     id: str
     ip: str
     user_agent: str
+    device: str
     method: str
     created_at: datetime
     last_seen_at: datetime | None
@@ -239,7 +240,7 @@ def resolve_session(*, token: str) -> AuthSession | None:
         user = session.get(User, row.user_id)
         if user is None or user.deleted_at is not None:
             return None
-        membership = _membership(session, user.id, row.current_workspace_id)
+        membership = find_membership(session, workspace_id=row.current_workspace_id, user_id=user.id)
         if membership is None:
             membership = session.exec(
                 select(WorkspaceMember)
@@ -290,6 +291,7 @@ def list_sessions(*, user_id: str, current_session_id: str) -> list[SessionView]
                 id=r.id,
                 ip=r.ip,
                 user_agent=r.user_agent,
+                device=describe_user_agent(r.user_agent),
                 method=r.method,
                 created_at=r.created_at,
                 last_seen_at=r.last_seen_at,
@@ -297,6 +299,34 @@ def list_sessions(*, user_id: str, current_session_id: str) -> list[SessionView]
             )
             for r in rows
         ]
+
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("HeadlessChrome/", "Chrome (headless)"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_user_agent(user_agent: str) -> str:
+    """A short, human label for a User-Agent header, e.g. "Firefox on Windows"."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
+    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "Unknown browser"
 
 
 def revoke_session(*, user_id: str, session_id: str) -> None:
@@ -423,20 +453,6 @@ def _live_user(session: Session, user_id: str) -> User:
     if user is None or user.deleted_at is not None:
         raise NotFoundError("That user")
     return user
-
-
-def _membership(session: Session, user_id: str, workspace_id: str | None) -> WorkspaceMember | None:
-    if workspace_id is None:
-        return None
-    return session.exec(
-        select(WorkspaceMember)
-        .join(Workspace, col(Workspace.id) == col(WorkspaceMember.workspace_id))
-        .where(
-            WorkspaceMember.user_id == user_id,
-            WorkspaceMember.workspace_id == workspace_id,
-            col(Workspace.deleted_at).is_(None),
-        )
-    ).first()
 
 
 def _start_session(

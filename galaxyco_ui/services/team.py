@@ -28,6 +28,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Invitation, User, UserSession, Workspace, WorkspaceMember, utcnow
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.validation import normalize_email
+from galaxyco_ui.services.workspaces import find_membership
 
 INVITE_PURPOSE = "invite"
 
@@ -156,11 +157,7 @@ def leave_workspace(*, ctx: TenantContext) -> None:
     """Leave the current workspace; the last owner must transfer ownership first."""
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        member = session.exec(
-            select(WorkspaceMember).where(
-                WorkspaceMember.workspace_id == ctx.workspace_id, WorkspaceMember.user_id == ctx.user_id
-            )
-        ).first()
+        member = find_membership(session, workspace_id=ctx.workspace_id, user_id=ctx.user_id)
         if member is None:
             raise NotFoundError("Your membership")
         if member.role == Role.OWNER and _owner_count(session, ctx) <= 1:
@@ -185,11 +182,9 @@ def transfer_ownership(*, ctx: TenantContext, member_id: str) -> None:
         target, user = _member(session, ctx, member_id)
         if target.user_id == ctx.user_id:
             raise ValidationError({"member": "You already own this workspace."})
-        me = session.exec(
-            select(WorkspaceMember).where(
-                WorkspaceMember.workspace_id == ctx.workspace_id, WorkspaceMember.user_id == ctx.user_id
-            )
-        ).one()
+        me = find_membership(session, workspace_id=ctx.workspace_id, user_id=ctx.user_id)
+        if me is None:
+            raise NotFoundError("Your membership")
         target.role, me.role = Role.OWNER, Role.ADMIN
         target.updated_at = me.updated_at = utcnow()
         audit.record(
@@ -220,14 +215,8 @@ def invite_member(*, ctx: TenantContext, email: str, role: str) -> InviteResult:
     now = utcnow()
     with session_scope() as session:
         existing_user = session.exec(select(User).where(User.email == email)).first()
-        if (
-            existing_user is not None
-            and session.exec(
-                select(WorkspaceMember).where(
-                    WorkspaceMember.workspace_id == ctx.workspace_id,
-                    WorkspaceMember.user_id == existing_user.id,
-                )
-            ).first()
+        if existing_user is not None and find_membership(
+            session, workspace_id=ctx.workspace_id, user_id=existing_user.id
         ):
             raise ConflictError({"email": f"{email} is already a member of this workspace."})
         pending = session.exec(
@@ -348,11 +337,7 @@ def accept_invitation(*, user_id: str, token: str, session_id: str | None = None
         if user is None:
             raise NotFoundError("Your account")
         _check_answerable(inv, user)
-        existing = session.exec(
-            select(WorkspaceMember).where(
-                WorkspaceMember.workspace_id == inv.workspace_id, WorkspaceMember.user_id == user.id
-            )
-        ).first()
+        existing = find_membership(session, workspace_id=inv.workspace_id, user_id=user.id)
         if existing is None:
             session.add(
                 WorkspaceMember(

@@ -20,6 +20,21 @@ class WorkspaceView(BaseModel):
     role: Role
 
 
+def find_membership(session: Session, *, workspace_id: str | None, user_id: str) -> WorkspaceMember | None:
+    """The user's membership of a live (not deleted) workspace, or None."""
+    if workspace_id is None:
+        return None
+    return session.exec(
+        select(WorkspaceMember)
+        .join(Workspace, col(Workspace.id) == col(WorkspaceMember.workspace_id))
+        .where(
+            WorkspaceMember.workspace_id == workspace_id,
+            WorkspaceMember.user_id == user_id,
+            col(Workspace.deleted_at).is_(None),
+        )
+    ).first()
+
+
 def add_workspace(session: Session, *, user_id: str, name: str) -> Workspace:
     """Insert a workspace with ``user_id`` as its owner, in the caller's transaction."""
     workspace = Workspace(name=name, created_by=user_id)
@@ -110,18 +125,10 @@ def _live_workspace(session: Session, workspace_id: str) -> Workspace:
 
 
 def _set_current(session: Session, *, session_id: str, user_id: str, workspace_id: str) -> WorkspaceView:
-    row = session.exec(
-        select(Workspace, WorkspaceMember.role)
-        .join(WorkspaceMember, col(WorkspaceMember.workspace_id) == col(Workspace.id))
-        .where(
-            WorkspaceMember.user_id == user_id,
-            Workspace.id == workspace_id,
-            col(Workspace.deleted_at).is_(None),
-        )
-    ).first()
+    membership = find_membership(session, workspace_id=workspace_id, user_id=user_id)
     user_session = session.get(UserSession, session_id)
-    if row is None or user_session is None or user_session.user_id != user_id:
+    if membership is None or user_session is None or user_session.user_id != user_id:
         raise NotFoundError("That workspace")
     user_session.current_workspace_id = workspace_id
-    workspace, role = row
-    return WorkspaceView(id=workspace.id, name=workspace.name, role=Role(role))
+    workspace = _live_workspace(session, workspace_id)
+    return WorkspaceView(id=workspace.id, name=workspace.name, role=Role(membership.role))

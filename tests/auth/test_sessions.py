@@ -208,3 +208,27 @@ def test_revoking_other_sessions_keeps_only_the_current_one():
     assert accounts.resolve_session(token=second.token) is None
     assert accounts.resolve_session(token=third.token) is None
     assert accounts.resolve_session(token=bystander.token) is not None
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "label"),
+    [
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            "Firefox on Windows",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/17.5 Safari/605.1.15",
+            "Safari on macOS",
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36 "
+            "Edg/131.0",
+            "Edge on Linux",
+        ),
+        ("", "Unknown browser"),
+    ],
+)
+def test_sessions_are_labelled_by_browser_and_system(user_agent, label):
+    assert accounts.describe_user_agent(user_agent) == label

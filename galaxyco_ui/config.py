@@ -127,6 +127,15 @@ class Settings(BaseSettings):
         return providers
 
 
+def check_startup_settings(settings: Settings) -> None:
+    """Refuse to serve with settings that are unsafe for the environment.
+
+    Raises:
+        InsecureSecretKeyError: production without a strong ``SECRET_KEY``.
+    """
+    settings.secret_key_value()
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from galaxyco_ui.api import create_api
+from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
 from galaxyco_ui.pages.agents import agent_editor_page, agents_page
@@ -20,6 +21,7 @@ from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.states.settings import SettingsState
 from galaxyco_ui.states.team import TeamState
 
+check_startup_settings(get_settings())  # production refuses a missing or weak SECRET_KEY
 configure_logging()
 init_sentry()
 

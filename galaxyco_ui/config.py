@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = 15 * 60
     max_workspaces_per_user: int = 20
 
+    # Runs.
+    run_timeout_seconds: int = 600
+    run_max_total_tokens: int = 200_000
+    run_concurrency: int = 16  # runs executing at once in this process (embedded) or worker
+    workspace_max_concurrent_runs: int = 10
+    user_run_starts_per_minute: int = 30
+    worker_lost_after_seconds: int = 15
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: ``DATABASE_URL`` or a SQLite file under ``data/``."""

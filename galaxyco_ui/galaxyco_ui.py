@@ -11,12 +11,19 @@ from galaxyco_ui.pages.auth import login_page, signup_page
 from galaxyco_ui.pages.invite import invite_page
 from galaxyco_ui.pages.not_found import not_found_page
 from galaxyco_ui.pages.profile import profile_page, security_page, sessions_page
+from galaxyco_ui.pages.run_detail import run_page
+from galaxyco_ui.pages.runs_list import runs_page
 from galaxyco_ui.pages.settings import settings_page
 from galaxyco_ui.pages.team import team_page
+from galaxyco_ui.runs.worker import scheduler_loop
+from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.auth import AuthFormState
 from galaxyco_ui.states.invite import InviteState
 from galaxyco_ui.states.profile import ProfileState
+from galaxyco_ui.states.providers import ProvidersState
+from galaxyco_ui.states.run_detail import RunState
+from galaxyco_ui.states.runs_list import RunsState
 from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.states.settings import SettingsState
 from galaxyco_ui.states.team import TeamState
@@ -25,12 +32,21 @@ check_startup_settings(get_settings())  # production refuses a missing or weak S
 configure_logging()
 init_sentry()
 
+
+async def embedded_scheduler() -> None:
+    """In the embedded mode this process fires schedules; with Redis the workers do."""
+    if not get_settings().redis_url:
+        await scheduler_loop()
+
+
 app = rx.App(
     stylesheets=["/styles.css"],
     api_transformer=create_api(),
     html_lang="en",
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
 )
+
+app.register_lifespan_task(embedded_scheduler)
 
 # Page guards are UX only: every handler and service re-checks the session.
 shell = SessionState.load_shell
@@ -51,11 +67,18 @@ app.add_page(
 app.add_page(
     agent_editor_page,
     route="/agents/[agent_id]",
-    on_load=[shell, AgentEditorState.load],
+    on_load=[shell, AgentEditorState.load, AgentRunState.load],
     title=title("Agent"),
 )
 app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=title("Team"))
-app.add_page(settings_page, route="/settings", on_load=[shell, SettingsState.load], title=title("Settings"))
+app.add_page(
+    settings_page,
+    route="/settings",
+    on_load=[shell, SettingsState.load, ProvidersState.load],
+    title=title("Settings"),
+)
+app.add_page(runs_page, route="/runs", on_load=[shell, RunsState.load], title=title("Runs"))
+app.add_page(run_page, route="/runs/[run_id]", on_load=[shell, RunState.load], title=title("Run"))
 app.add_page(profile_page, route="/profile", on_load=[shell, ProfileState.load], title=title("Your account"))
 app.add_page(
     security_page,

@@ -33,9 +33,12 @@ from sqlmodel import SQLModel  # noqa: E402
 
 from galaxyco_ui.config import get_settings, reset_settings  # noqa: E402
 from galaxyco_ui.infra import db  # noqa: E402
-from galaxyco_ui.infra.ratelimit import reset_login_limiter  # noqa: E402
+from galaxyco_ui.infra.ratelimit import reset_login_limiter, reset_sliding_window  # noqa: E402
+from galaxyco_ui.runs.events import reset_event_bus  # noqa: E402
+from galaxyco_ui.runs.queue import reset_run_queue  # noqa: E402
+from galaxyco_ui.runs.signals import reset_cancel_signals  # noqa: E402
 
-pytest_plugins = ["tests.factories", "tests.smtp_server"]
+pytest_plugins = ["tests.factories", "tests.smtp_server", "tests.emulator"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,6 +91,15 @@ def _clean_state() -> Iterator[None]:
         client = redis.Redis.from_url(TEST_REDIS_URL)
         client.flushdb()
         client.close()
-    reset_login_limiter()
+    _reset_process_state()
     yield
+    _reset_process_state()
+
+
+def _reset_process_state() -> None:
+    """Forget in-process limiters, event streams, signals and queues between tests."""
     reset_login_limiter()
+    reset_sliding_window()
+    reset_event_bus()
+    reset_cancel_signals()
+    reset_run_queue()

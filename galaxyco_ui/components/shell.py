@@ -9,6 +9,7 @@ from galaxyco_ui.states.session import SessionState
 
 NAV = (
     ("Agents", "/agents", "bot"),
+    ("Runs", "/runs", "activity"),
     ("Team", "/team", "users"),
     ("Settings", "/settings", "settings"),
 )

@@ -1,4 +1,6 @@
-"""Failure counting with lockout (login throttling): Redis when configured, else in-process.
+"""Rate limits: Redis when configured, else in-process.
+
+Login throttling uses failure counting with lockout; run starts use a sliding window.
 
 ``FailureLimiter.check(key)`` returns the seconds left in a lockout (0 when free);
 ``record_failure(key)`` counts a failure in a sliding window and starts a lockout
@@ -116,3 +118,70 @@ def get_ip_limiter() -> FailureLimiter:
 
 def reset_login_limiter() -> None:
     _limiters.clear()
+
+
+# ---------------------------------------------------------------- sliding windows (run starts)
+
+_REDIS_WINDOW_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1] - ARGV[2])
+local count = redis.call('ZCARD', KEYS[1])
+if count < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(oldest[2]) + tonumber(ARGV[2]) - tonumber(ARGV[1])
+"""
+
+
+class SlidingWindow(Protocol):
+    def hit(self, key: str, *, limit: int, window_seconds: int) -> float: ...
+
+
+class MemorySlidingWindow:
+    """At most ``limit`` hits per ``window_seconds``; ``hit`` returns 0 or seconds to wait."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, *, limit: int, window_seconds: int) -> float:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - window_seconds:
+                hits.popleft()
+            if len(hits) >= limit:
+                return max(0.001, hits[0] + window_seconds - now)
+            hits.append(now)
+            return 0.0
+
+
+class RedisSlidingWindow:
+    """The same window as a sorted set, checked and updated atomically by a Lua script."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self._script = client.register_script(_REDIS_WINDOW_SCRIPT)
+
+    def hit(self, key: str, *, limit: int, window_seconds: int) -> float:
+        now_ms = int(time.time() * 1000)
+        member = f"{now_ms}:{time.perf_counter_ns()}"
+        wait_ms = self._script(keys=[f"window:{key}"], args=[now_ms, window_seconds * 1000, limit, member])
+        return max(0.0, int(wait_ms) / 1000)
+
+
+_window: SlidingWindow | None = None
+
+
+def get_sliding_window() -> SlidingWindow:
+    global _window
+    if _window is None:
+        client = get_redis()
+        _window = RedisSlidingWindow(client) if client is not None else MemorySlidingWindow()
+    return _window
+
+
+def reset_sliding_window() -> None:
+    global _window
+    _window = None

@@ -3,6 +3,7 @@
 from galaxyco_ui.models.agents import Agent
 from galaxyco_ui.models.audit import AuditEvent
 from galaxyco_ui.models.base import new_id, utcnow
+from galaxyco_ui.models.runs import ProviderKey, Run, RunStep, Schedule
 from galaxyco_ui.models.users import OAuthAccount, RecoveryCode, User, UserSession
 from galaxyco_ui.models.workspaces import Invitation, Workspace, WorkspaceMember
 
@@ -11,7 +12,11 @@ __all__ = [
     "AuditEvent",
     "Invitation",
     "OAuthAccount",
+    "ProviderKey",
     "RecoveryCode",
+    "Run",
+    "RunStep",
+    "Schedule",
     "User",
     "UserSession",
     "Workspace",

@@ -9,6 +9,7 @@ from galaxyco_ui.components.forms import field, select_input, text_area, text_in
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
+from galaxyco_ui.pages.agent_run import run_panel, schedules_panel
 from galaxyco_ui.providers.catalog import PROVIDERS
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
@@ -365,8 +366,10 @@ def agent_editor_page() -> rx.Component:
                     href="/agents",
                 ),
                 meta,
+                rx.cond(~AgentEditorState.is_new, run_panel()),
                 read_only_note,
                 rx.card(_agent_form(), size="3", width="100%"),
+                rx.cond(~AgentEditorState.is_new, schedules_panel()),
                 spacing="4",
                 width="100%",
             ),

@@ -7,6 +7,7 @@ import reflex as rx
 from galaxyco_ui.components.forms import text_input
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
+from galaxyco_ui.pages.providers import providers_card
 from galaxyco_ui.services.audit import AuditEventView
 from galaxyco_ui.states.settings import SettingsState
 
@@ -32,7 +33,13 @@ def _general() -> rx.Component:
                     ),
                     rx.cond(
                         SettingsState.can_rename,
-                        rx.button("Save", type="submit", size="3", margin_top="1.6em"),
+                        rx.button(
+                            "Save",
+                            type="submit",
+                            size="3",
+                            margin_top="1.6em",
+                            aria_label="Save workspace name",
+                        ),
                     ),
                     align="start",
                     width="100%",
@@ -88,4 +95,6 @@ def _audit_log() -> rx.Component:
 
 
 def settings_page() -> rx.Component:
-    return shell("Settings", _general(), rx.cond(SettingsState.can_view_audit, _audit_log()))
+    return shell(
+        "Settings", _general(), providers_card(), rx.cond(SettingsState.can_view_audit, _audit_log())
+    )

@@ -23,3 +23,18 @@ TOOLS: tuple[ToolInfo, ...] = (
 )
 
 TOOL_NAMES: frozenset[str] = frozenset(t.name for t in TOOLS)
+
+
+def tool_info(name: str) -> ToolInfo:
+    """Return the catalog entry called ``name``.
+
+    Tool implementations take their name and summary from here, so a name that is not
+    in the catalog fails when the module is imported rather than at run time.
+
+    Raises:
+        KeyError: no catalog entry has that name.
+    """
+    for info in TOOLS:
+        if info.name == name:
+            return info
+    raise KeyError(name)

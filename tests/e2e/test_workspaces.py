@@ -45,8 +45,8 @@ def test_user_creates_switches_and_renames_workspaces_and_sees_it_audited(page):
 
     # Rename it in settings; the switcher follows and the audit log records it.
     page.get_by_role("link", name="Settings").click()
-    page.get_by_label("Workspace name").fill("Flight Research")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Workspace name", exact=True).fill("Flight Research")
+    page.get_by_role("button", name="Save workspace name").click()
     expect(page.get_by_text("Workspace renamed.")).to_be_visible()
     expect(page.locator("#workspace-switcher option:checked")).to_have_text("Flight Research")
     expect(page.get_by_role("cell", name=re.compile("Renamed workspace"))).to_be_visible()

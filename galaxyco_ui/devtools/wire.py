@@ -1,0 +1,424 @@
+"""The three vendors' wire formats, as the emulator speaks them.
+
+Each ``Wire`` reads a request body into a neutral conversation (to find the user's last
+message), and renders a ``Plan`` as the vendor's streaming frames (SSE events), as a
+non-streaming JSON body, or as the vendor's JSON error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from galaxyco_ui.devtools.script import Chunk, ErrorSpec, Plan, ToolCallStep
+
+Vendor = Literal["openai", "anthropic", "google"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One conversation turn in neutral form: ``user``, ``assistant`` or ``tool`` (a result)."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One streamed chunk: bytes to send after waiting ``delay`` seconds."""
+
+    data: bytes
+    delay: float = 0.0
+
+
+def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _fragments(arguments: dict[str, Any], parts: int = 3) -> list[str]:
+    """Split a tool call's JSON arguments into fragments, as vendors stream them."""
+    raw = json.dumps(arguments)
+    size = max(1, -(-len(raw) // parts))
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _error_headers(spec: ErrorSpec) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if spec.retry_after is not None:
+        headers["retry-after"] = f"{spec.retry_after:g}"
+    if spec.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(spec.retry_after_ms)
+    return headers
+
+
+# ---------------------------------------------------------------- OpenAI
+
+
+class OpenAIWire:
+    vendor: Vendor = "openai"
+    id_prefix = "call_"
+
+    @staticmethod
+    def conversation(body: dict[str, Any]) -> list[Turn]:
+        turns = []
+        for m in body.get("messages", []):
+            role = {"user": "user", "assistant": "assistant", "tool": "tool"}.get(m.get("role", ""))
+            if role:
+                turns.append(Turn(role, _text_of(m.get("content"))))
+        return turns
+
+    @staticmethod
+    def stream(plan: Plan, model: str, body: dict[str, Any]) -> Iterator[Frame]:
+        cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return _sse(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [choice],
+                }
+            )
+
+        yield Frame(chunk({"role": "assistant", "content": ""}))
+        call_index = 0
+        for item in plan.items:
+            if isinstance(item, Chunk):
+                yield Frame(chunk({"content": item.text}), item.delay)
+                continue
+            head = {
+                "index": call_index,
+                "id": item.id,
+                "type": "function",
+                "function": {"name": item.name, "arguments": ""},
+            }
+            yield Frame(chunk({"tool_calls": [head]}))
+            for frag in _fragments(item.arguments):
+                yield Frame(chunk({"tool_calls": [{"index": call_index, "function": {"arguments": frag}}]}))
+            call_index += 1
+        yield Frame(chunk({}, plan.finish))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if plan.usage and include_usage:
+            u = plan.usage
+            usage = {
+                "prompt_tokens": u.input_tokens,
+                "completion_tokens": u.output_tokens,
+                "total_tokens": u.input_tokens + u.output_tokens,
+            }
+            yield Frame(
+                _sse(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            )
+        yield Frame(b"data: [DONE]\n\n")
+
+    @staticmethod
+    def complete(plan: Plan, model: str) -> dict[str, Any]:
+        calls = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
+            for c in plan.tool_calls
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": plan.text or None, "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        body: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": plan.finish, "logprobs": None}],
+        }
+        if plan.usage:
+            u = plan.usage
+            body["usage"] = {
+                "prompt_tokens": u.input_tokens,
+                "completion_tokens": u.output_tokens,
+                "total_tokens": u.input_tokens + u.output_tokens,
+            }
+        return body
+
+    @staticmethod
+    def error(spec: ErrorSpec) -> tuple[int, dict[str, Any], dict[str, str]]:
+        status = spec.status
+        kind, code = {
+            401: ("invalid_request_error", "invalid_api_key"),
+            403: ("invalid_request_error", "unsupported_country_region_territory"),
+            429: ("requests", "rate_limit_exceeded"),
+        }.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+        message = spec.message or {
+            401: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            429: "Rate limit reached for requests. Please try again later.",
+        }.get(status, "The server had an error while processing your request.")
+        if spec.code == "context_length":
+            status, code = (400 if status < 400 or status >= 500 else status), "context_length_exceeded"
+            message = (
+                spec.message
+                or "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens."
+            )
+        elif spec.code:
+            code = spec.code
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        return status, body, _error_headers(spec)
+
+
+# ---------------------------------------------------------------- Anthropic
+
+
+class AnthropicWire:
+    vendor: Vendor = "anthropic"
+    id_prefix = "toolu_emu"
+
+    @staticmethod
+    def conversation(body: dict[str, Any]) -> list[Turn]:
+        turns = []
+        for m in body.get("messages", []):
+            content = m.get("content")
+            if m.get("role") == "user" and isinstance(content, list):
+                results = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+                for r in results:
+                    turns.append(Turn("tool", _text_of(r.get("content"))))
+                if (typed := _text_of(content)) or not results:
+                    turns.append(Turn("user", typed))
+            elif m.get("role") in ("user", "assistant"):
+                turns.append(Turn(m["role"], _text_of(content)))
+        return turns
+
+    @staticmethod
+    def stream(plan: Plan, model: str, body: dict[str, Any]) -> Iterator[Frame]:
+        u = plan.usage
+        start_usage = {"input_tokens": u.input_tokens if u else 0, "output_tokens": 1}
+        message = {
+            "id": f"msg_emu{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage,
+        }  # fmt: skip
+        yield Frame(_sse({"type": "message_start", "message": message}, "message_start"))
+        index, open_text = 0, False
+        for item in plan.items:
+            if isinstance(item, Chunk):
+                if not open_text:
+                    block = {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "text", "text": ""},
+                    }
+                    yield Frame(_sse(block, "content_block_start"))
+                    open_text = True
+                delta = {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "text_delta", "text": item.text},
+                }
+                yield Frame(_sse(delta, "content_block_delta"), item.delay)
+                continue
+            if open_text:
+                yield Frame(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+                index, open_text = index + 1, False
+            block = {"type": "tool_use", "id": item.id, "name": item.name, "input": {}}
+            yield Frame(
+                _sse(
+                    {"type": "content_block_start", "index": index, "content_block": block},
+                    "content_block_start",
+                )
+            )
+            for frag in _fragments(item.arguments):
+                delta = {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": frag},
+                }
+                yield Frame(_sse(delta, "content_block_delta"))
+            yield Frame(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+            index += 1
+        if open_text:
+            yield Frame(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        final = {"type": "message_delta", "delta": {"stop_reason": AnthropicWire.stop_reason(plan), "stop_sequence": None},
+                 "usage": {"output_tokens": u.output_tokens if u else 0}}  # fmt: skip
+        yield Frame(_sse(final, "message_delta"))
+        yield Frame(_sse({"type": "message_stop"}, "message_stop"))
+
+    @staticmethod
+    def stop_reason(plan: Plan) -> str:
+        return {
+            "stop": "end_turn",
+            "tool_calls": "tool_use",
+            "length": "max_tokens",
+            "content_filter": "refusal",
+        }[plan.finish]
+
+    @staticmethod
+    def complete(plan: Plan, model: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = []
+        for item in plan.items:
+            if isinstance(item, Chunk):
+                if content and content[-1]["type"] == "text":
+                    content[-1]["text"] += item.text
+                else:
+                    content.append({"type": "text", "text": item.text})
+            else:
+                content.append(
+                    {"type": "tool_use", "id": item.id, "name": item.name, "input": item.arguments}
+                )
+        u = plan.usage
+        return {
+            "id": f"msg_emu{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": AnthropicWire.stop_reason(plan), "stop_sequence": None,
+            "usage": {"input_tokens": u.input_tokens if u else 0, "output_tokens": u.output_tokens if u else 0},
+        }  # fmt: skip
+
+    @staticmethod
+    def error(spec: ErrorSpec) -> tuple[int, dict[str, Any], dict[str, str]]:
+        status = spec.status
+        kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                529: "overloaded_error"}.get(status, "api_error")  # fmt: skip
+        message = spec.message or {401: "invalid x-api-key", 429: "Number of requests has exceeded your rate limit.",
+                                   529: "Overloaded"}.get(status, "Internal server error")  # fmt: skip
+        if spec.code == "context_length":
+            status, kind = 400, "invalid_request_error"
+            message = spec.message or "prompt is too long: 210000 tokens > 200000 maximum"
+        body = {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            "request_id": f"req_emu{uuid.uuid4().hex[:16]}",
+        }
+        return status, body, _error_headers(spec)
+
+
+# ---------------------------------------------------------------- Google
+
+
+class GoogleWire:
+    vendor: Vendor = "google"
+    id_prefix = ""  # Gemini sends no call ids
+
+    @staticmethod
+    def conversation(body: dict[str, Any]) -> list[Turn]:
+        turns = []
+        for c in body.get("contents", []):
+            parts = c.get("parts", [])
+            results = [p["functionResponse"] for p in parts if "functionResponse" in p]
+            for r in results:
+                turns.append(Turn("tool", json.dumps(r.get("response", {}))))
+            typed = "".join(p.get("text", "") for p in parts if "text" in p)
+            if typed or not results:
+                turns.append(Turn("assistant" if c.get("role") == "model" else "user", typed))
+        return turns
+
+    @staticmethod
+    def _finish(plan: Plan) -> str:
+        return {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}[
+            plan.finish
+        ]
+
+    @staticmethod
+    def _usage(plan: Plan) -> dict[str, int] | None:
+        if not plan.usage:
+            return None
+        u = plan.usage
+        return {
+            "promptTokenCount": u.input_tokens,
+            "candidatesTokenCount": u.output_tokens,
+            "totalTokenCount": u.input_tokens + u.output_tokens,
+        }
+
+    @staticmethod
+    def _part(item: Chunk | ToolCallStep) -> dict[str, Any]:
+        if isinstance(item, Chunk):
+            return {"text": item.text}
+        return {"functionCall": {"name": item.name, "args": item.arguments}}
+
+    @staticmethod
+    def stream(plan: Plan, model: str, body: dict[str, Any]) -> Iterator[Frame]:
+        rid = uuid.uuid4().hex[:20]
+
+        def chunk(parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+            data: dict[str, Any] = {"candidates": [candidate], "modelVersion": model, "responseId": rid}
+            if finish:
+                candidate["finishReason"] = finish
+                if usage := GoogleWire._usage(plan):
+                    data["usageMetadata"] = usage
+            return _sse(data)
+
+        for item in plan.items:
+            yield Frame(chunk([GoogleWire._part(item)]), item.delay if isinstance(item, Chunk) else 0.0)
+        yield Frame(chunk([{"text": ""}], GoogleWire._finish(plan)))
+
+    @staticmethod
+    def complete(plan: Plan, model: str) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        for item in plan.items:
+            if isinstance(item, Chunk) and parts and "text" in parts[-1]:
+                parts[-1]["text"] += item.text
+            else:
+                parts.append(GoogleWire._part(item))
+        candidate = {
+            "content": {"role": "model", "parts": parts},
+            "finishReason": GoogleWire._finish(plan),
+            "index": 0,
+        }
+        data: dict[str, Any] = {
+            "candidates": [candidate],
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex[:20],
+        }
+        if usage := GoogleWire._usage(plan):
+            data["usageMetadata"] = usage
+        return data
+
+    @staticmethod
+    def error(spec: ErrorSpec) -> tuple[int, dict[str, Any], dict[str, str]]:
+        status = spec.status
+        grpc = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}.get(status, "INTERNAL")  # fmt: skip
+        message = spec.message or {401: "API key not valid. Please pass a valid API key.",
+                                   429: "Resource has been exhausted (e.g. check quota)."}.get(status, "An internal error has occurred.")  # fmt: skip
+        details: list[dict[str, Any]] = []
+        if spec.code == "context_length":
+            status, grpc = 400, "INVALID_ARGUMENT"
+            message = (
+                spec.message
+                or "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+            )
+        if spec.retry_after is not None:
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{spec.retry_after:g}s"}
+            )
+        error: dict[str, Any] = {"code": status, "message": message, "status": grpc}
+        if details:
+            error["details"] = details
+        return status, {"error": error}, _error_headers(spec)
+
+
+WIRES: dict[Vendor, type[OpenAIWire] | type[AnthropicWire] | type[GoogleWire]] = {
+    "openai": OpenAIWire,
+    "anthropic": AnthropicWire,
+    "google": GoogleWire,
+}

@@ -1,0 +1,163 @@
+"""/runs/[run_id]: a run as it happens, and afterwards its full history."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from galaxyco_ui.components.layout import empty_state
+from galaxyco_ui.components.runs import status_badge
+from galaxyco_ui.components.shell import shell
+from galaxyco_ui.states.run_detail import RunState
+
+
+def _stat(label: str, value: rx.Var | str) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, size="2", weight="medium"),
+        spacing="0",
+    )
+
+
+def _tool_card(item: dict) -> rx.Component:
+    return rx.el.details(
+        rx.el.summary(
+            rx.hstack(
+                rx.icon("wrench", size=14, aria_hidden="true"),
+                rx.text("Tool: ", rx.code(item["name"]), size="2", weight="medium"),
+                rx.cond(
+                    item["done"],
+                    rx.cond(
+                        item["is_error"],
+                        rx.badge("error", color_scheme="red"),
+                        rx.badge("done", color_scheme="green"),
+                    ),
+                    rx.badge(rx.spinner(size="1"), "running", color_scheme="blue"),
+                ),
+                align="center",
+                spacing="2",
+            ),
+            class_name="gx-summary",
+        ),
+        rx.vstack(
+            rx.text("Arguments", size="1", color_scheme="gray"),
+            rx.code_block(item["arguments"], language="json", width="100%"),
+            rx.cond(
+                item["done"],
+                rx.vstack(
+                    rx.text("Result", size="1", color_scheme="gray"),
+                    rx.el.pre(item["result"], class_name="gx-pre"),
+                    width="100%",
+                    spacing="1",
+                ),
+            ),
+            spacing="2",
+            width="100%",
+            padding_top="0.5em",
+        ),
+        class_name="gx-tool-card",
+        open=~item["done"],
+    )
+
+
+def _timeline_item(item: dict) -> rx.Component:
+    return rx.cond(
+        item["kind"] == "tool",
+        _tool_card(item),
+        rx.box(rx.markdown(item["text"]), class_name="gx-answer"),
+    )
+
+
+def _actions() -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            RunState.can_cancel & ~RunState.finished,
+            rx.button(
+                rx.icon("square", size=14),
+                "Cancel",
+                color_scheme="red",
+                variant="soft",
+                loading=RunState.cancelling,
+                on_click=RunState.cancel,
+            ),
+        ),
+        rx.cond(
+            RunState.can_retry & RunState.finished,
+            rx.button(rx.icon("rotate-ccw", size=14), "Retry", variant="soft", on_click=RunState.retry),
+        ),
+        spacing="2",
+    )
+
+
+def run_page() -> rx.Component:
+    body = rx.vstack(
+        rx.hstack(
+            status_badge(RunState.status),
+            rx.link(rx.text("Agent: ", RunState.agent_name, size="2"), href="/agents/" + RunState.agent_id),
+            rx.link(rx.text("All runs", size="2"), href="/runs"),
+            spacing="4",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.card(
+            rx.grid(
+                _stat("Model", RunState.model),
+                _stat("Trigger", RunState.trigger),
+                _stat("Started by", RunState.started_by),
+                _stat("Tokens", RunState.tokens_label),
+                _stat("Cost", RunState.cost),
+                _stat("Elapsed", RunState.elapsed_label),
+                columns=rx.breakpoints(initial="2", md="6"),
+                spacing="4",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        rx.card(
+            rx.vstack(
+                rx.text("Input", size="1", color_scheme="gray"),
+                rx.text(RunState.input, white_space="pre-wrap"),
+                spacing="1",
+            ),
+            width="100%",
+        ),
+        rx.vstack(
+            rx.heading("Answer", size="4", as_="h2"),
+            rx.foreach(RunState.timeline, _timeline_item),
+            rx.cond(
+                RunState.live_text != "", rx.box(rx.markdown(RunState.live_text), class_name="gx-answer")
+            ),
+            rx.cond(
+                (RunState.status == "queued") | ((RunState.status == "running") & (RunState.live_text == "")),
+                rx.hstack(
+                    rx.spinner(size="2"), rx.text("Working…", size="2", color_scheme="gray"), align="center"
+                ),
+            ),
+            rx.cond(
+                RunState.error != "",
+                rx.callout(
+                    RunState.error,
+                    icon="triangle_alert",
+                    color_scheme=rx.cond(RunState.status == "cancelled", "gray", "red"),
+                    width="100%",
+                    role="alert",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+            id="run-timeline",
+            aria_live="polite",
+        ),
+        spacing="4",
+        width="100%",
+    )
+    missing = empty_state(
+        "circle-help",
+        "Run not found",
+        "It may belong to another workspace.",
+        rx.link(rx.button("All runs", tab_index=-1), href="/runs"),
+    )
+    return shell(
+        rx.cond(RunState.found, "Run of " + RunState.agent_name, "Run not found"),
+        rx.cond(RunState.found, body, missing),
+        actions=_actions(),
+    )

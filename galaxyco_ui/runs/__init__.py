@@ -1,0 +1,1 @@
+"""The run engine: executor, queue, live event streams, cancel signals, scheduler, worker."""

@@ -1,0 +1,344 @@
+"""The agent executor: stream the model, run its tool calls, loop, and always finish the run.
+
+``execute_run(run_id)`` is the whole life of one run after it leaves the queue:
+
+1. claim it (queued → running; a run that is not queued is left alone: idempotent);
+2. loop up to the agent's ``max_steps``: stream one model turn (text deltas published
+   in ~50 ms batches), persist it, run the tool calls it asked for, persist those;
+3. stop on a final answer, a cancel signal (polled every 200 ms), the wall-clock timeout,
+   the run's token budget, or an error — and put the run in a terminal state with a
+   message a person can act on.
+
+No database transaction is open while the provider streams: every store call is a
+short transaction of its own, run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from galaxyco_ui.config import get_settings
+from galaxyco_ui.providers.base import (
+    ChatProvider,
+    ChatRequest,
+    Finish,
+    Message,
+    ProviderConfig,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+)
+from galaxyco_ui.providers.factory import make_provider
+from galaxyco_ui.providers.pricing import cost_usd
+from galaxyco_ui.providers.retry import stream_with_retries
+from galaxyco_ui.runs import store
+from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
+from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
+from galaxyco_ui.tools.base import ToolContext
+from galaxyco_ui.tools.registry import run_tool, tool_specs
+
+log = logging.getLogger("galaxyco.runs")
+
+PUBLISH_INTERVAL = 0.05
+CANCEL_POLL_INTERVAL = 0.2
+HEARTBEAT_INTERVAL = 5.0
+TOOL_RESULT_EVENT_CHARS = 4000
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class RunLimitReached(Exception):
+    pass
+
+
+@dataclass
+class Totals:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal | None = Decimal(0)
+    known_cost: bool = True
+
+    def add(self, provider: str, model: str, usage: Usage) -> None:
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        price = cost_usd(provider, model, usage)
+        if price is None:
+            self.known_cost = False
+        elif self.cost is not None:
+            self.cost += price
+
+    @property
+    def cost_or_unknown(self) -> Decimal | None:
+        return self.cost if self.known_cost else None
+
+    def as_event(self) -> dict[str, Any]:
+        cost = self.cost_or_unknown
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": None if cost is None else str(cost),
+        }
+
+
+class Publisher:
+    """Publishes a run's events, batching text deltas to ~20 per second."""
+
+    def __init__(self, bus: EventBus, run_id: str, workspace_id: str) -> None:
+        self.bus, self.run_id, self.workspace_id = bus, run_id, workspace_id
+        self.stream = run_stream(run_id)
+        self._pending = ""
+        self._last_flush = 0.0
+
+    async def emit(self, type: str, **data: Any) -> None:
+        await self.flush()
+        await self.bus.publish(self.stream, type, data)
+
+    async def text(self, delta: str, step: int) -> None:
+        self._pending += delta
+        now = time.monotonic()
+        if now - self._last_flush >= PUBLISH_INTERVAL:
+            await self._send_text(step)
+
+    async def flush(self, step: int = -1) -> None:
+        if self._pending:
+            await self._send_text(step)
+
+    async def _send_text(self, step: int) -> None:
+        delta, self._pending = self._pending, ""
+        self._last_flush = time.monotonic()
+        await self.bus.publish(self.stream, "text", {"delta": delta, "step": step})
+
+    async def status(self, status: str, **extra: Any) -> None:
+        await self.emit("status", status=status, **extra)
+        await self.bus.publish(
+            workspace_stream(self.workspace_id), "run", {"run_id": self.run_id, "status": status, **extra}
+        )
+
+
+async def execute_run(
+    run_id: str,
+    *,
+    bus: EventBus | None = None,
+    signals: CancelSignals | None = None,
+    provider_factory=make_provider,  # type: ignore[no-untyped-def]
+) -> str | None:
+    """Run one queued run to a terminal state. Returns that state, or None if not queued."""
+    claimed = await asyncio.to_thread(store.claim_run, run_id)
+    if claimed is None:
+        log.info("run not claimable, skipping", extra={"run_id": run_id})
+        return None
+    bus = bus or get_event_bus()
+    signals = signals or get_cancel_signals()
+    publisher = Publisher(bus, run_id, claimed.workspace_id)
+    settings = get_settings()
+    totals = Totals()
+    started = time.monotonic()
+    await publisher.status("running", agent_name=claimed.snapshot.get("name", ""))
+
+    status, output, error = "failed", "", ""
+    work = asyncio.ensure_future(_agent_loop(claimed, publisher, totals, provider_factory))
+    watcher = asyncio.ensure_future(_watch(run_id, signals, work))
+    try:
+        async with asyncio.timeout(settings.run_timeout_seconds):
+            output = await work
+        status = "succeeded"
+    except asyncio.CancelledError:
+        if not watcher.done() or not watcher.result():
+            error = "The server shut down while this run was in progress. Retry it."
+            raise  # we are being shut down, not cancelled by a user
+        status, error = "cancelled", "Cancelled by a user."
+    except TimeoutError:
+        error = f"The run took longer than {settings.run_timeout_seconds} seconds and was stopped."
+    except RunLimitReached as exc:
+        error = str(exc)
+    except ProviderError as exc:
+        error = exc.message
+    except Exception:
+        log.exception("run failed unexpectedly", extra={"run_id": run_id})
+        error = f"GalaxyCo hit an internal error running this agent (run {run_id}). It has been logged."
+    finally:
+        watcher.cancel()
+        if not work.done():
+            work.cancel()
+        await publisher.flush()
+        finished = await asyncio.to_thread(
+            store.finish_run,
+            run_id,
+            status=status,
+            output=output,
+            error=error,
+            input_tokens=totals.input_tokens,
+            output_tokens=totals.output_tokens,
+            cost_usd=totals.cost_or_unknown,
+        )
+        if finished:
+            duration_ms = int((time.monotonic() - started) * 1000)
+            await publisher.emit(
+                "final",
+                status=status,
+                output=output,
+                error=error,
+                duration_ms=duration_ms,
+                **totals.as_event(),
+            )
+            await publisher.status(status)
+        await bus.end(publisher.stream)
+        await signals.clear(run_id)
+    log.info("run finished", extra={"run_id": run_id, "workspace_id": claimed.workspace_id, "status": status})
+    return status
+
+
+async def _watch(run_id: str, signals: CancelSignals, work: asyncio.Future[str]) -> bool:
+    """Poll the cancel signal and heartbeat; cancel ``work`` when asked. True if it cancelled."""
+    last_beat = time.monotonic()
+    while not work.done():
+        if await signals.is_requested(run_id):
+            work.cancel()
+            return True
+        if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:
+            await asyncio.to_thread(store.heartbeat, run_id)
+            last_beat = time.monotonic()
+        await asyncio.sleep(CANCEL_POLL_INTERVAL)
+    return False
+
+
+async def _agent_loop(
+    claimed: store.ClaimedRun, publisher: Publisher, totals: Totals, provider_factory
+) -> str:  # type: ignore[no-untyped-def]
+    snap = claimed.snapshot
+    if claimed.provider is None:
+        raise ProviderError(claimed.provider_problem)
+    provider: ChatProvider = provider_factory(claimed.provider)
+    messages: list[Message] = []
+    if snap.get("instructions"):
+        messages.append(Message(role="system", content=snap["instructions"]))
+    messages.append(Message(role="user", content=claimed.input))
+    specs = tool_specs(snap.get("tools", []))
+    ctx = ToolContext(
+        workspace_id=claimed.workspace_id,
+        run_id=claimed.run_id,
+        agent_id=claimed.agent_id,
+        user_id=claimed.user_id,
+    )
+    max_tokens = get_settings().run_max_total_tokens
+    try:
+        for step in range(int(snap.get("max_steps", 8))):
+            request = ChatRequest(
+                model=snap["model"],
+                messages=tuple(messages),
+                tools=specs,
+                temperature=float(snap.get("temperature", 0.7)),
+                max_output_tokens=int(snap.get("max_output_tokens", 1024)),
+            )
+            text, calls = await _model_turn(provider, request, claimed, publisher, totals, step)
+            messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
+            if not calls:
+                return text
+            if totals.input_tokens + totals.output_tokens >= max_tokens:
+                raise RunLimitReached(
+                    f"The run used its token budget ({max_tokens:,} tokens) before finishing."
+                )
+            for call in calls:
+                messages.append(await _tool_turn(call, ctx, claimed, publisher, step))
+        raise RunLimitReached(
+            f"The agent used all {snap.get('max_steps')} steps without a final answer. "
+            "Raise “Max steps” on the agent or simplify the task."
+        )
+    finally:
+        await provider.aclose()
+
+
+async def _model_turn(
+    provider: ChatProvider,
+    request: ChatRequest,
+    claimed: store.ClaimedRun,
+    publisher: Publisher,
+    totals: Totals,
+    step: int,
+) -> tuple[str, list[ToolCall]]:
+    began = time.monotonic()
+    parts: list[str] = []
+    calls: list[ToolCall] = []
+    usage: Usage | None = None
+    finish = "other"
+    async for event in stream_with_retries(provider, request):
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+            await publisher.text(event.text, step)
+        elif isinstance(event, ToolCallEvent):
+            calls.append(event.call)
+        elif isinstance(event, Usage):
+            usage = event
+        elif isinstance(event, Finish):
+            finish = event.reason
+    await publisher.flush(step)
+    config: ProviderConfig = claimed.provider  # type: ignore[assignment]
+    if usage is not None:
+        totals.add(config.provider, request.model, usage)
+        await publisher.emit("usage", **totals.as_event())
+    else:
+        totals.known_cost = False
+    text = "".join(parts)
+    await asyncio.to_thread(
+        store.append_step,
+        claimed.run_id,
+        claimed.workspace_id,
+        kind="model",
+        content=text,
+        data={
+            "model": request.model,
+            "finish_reason": finish,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+            if usage
+            else None,
+        },
+        duration_ms=int((time.monotonic() - began) * 1000),
+    )
+    return text, calls
+
+
+async def _tool_turn(
+    call: ToolCall, ctx: ToolContext, claimed: store.ClaimedRun, publisher: Publisher, step: int
+) -> Message:
+    await publisher.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments, step=step)
+    await asyncio.to_thread(
+        store.append_step,
+        claimed.run_id,
+        claimed.workspace_id,
+        kind="tool_call",
+        content=call.name,
+        data={"id": call.id, "name": call.name, "arguments": call.arguments},
+    )
+    began = time.monotonic()
+    result = await run_tool(call.name, call.arguments, ctx)
+    duration_ms = int((time.monotonic() - began) * 1000)
+    await publisher.emit(
+        "tool_result",
+        id=call.id,
+        name=call.name,
+        content=result.content[:TOOL_RESULT_EVENT_CHARS],
+        is_error=result.is_error,
+        data=result.data,
+        duration_ms=duration_ms,
+        step=step,
+    )
+    await asyncio.to_thread(
+        store.append_step,
+        claimed.run_id,
+        claimed.workspace_id,
+        kind="tool_result",
+        content=result.content,
+        data={"id": call.id, "name": call.name, "is_error": result.is_error, **result.data},
+        duration_ms=duration_ms,
+    )
+    return Message(role="tool", content=result.content, tool_call_id=call.id, name=call.name)

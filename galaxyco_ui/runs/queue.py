@@ -1,0 +1,114 @@
+"""Where queued runs wait for an executor.
+
+- ``EmbeddedRunQueue``: asyncio tasks inside this process, at most ``RUN_CONCURRENCY``
+  executing at once (the embedded mode: the Reflex backend runs the agents itself).
+- ``SaqRunQueue``: a SAQ queue on Redis; ``python -m galaxyco_ui.runs.worker`` processes
+  on any number of machines execute the runs.
+
+Both take run ids only: the executor reloads everything and ignores a run that is not
+queued any more, so a duplicate enqueue is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from galaxyco_ui.config import get_settings
+
+log = logging.getLogger("galaxyco.runs")
+QUEUE_NAME = "galaxyco-runs"
+
+
+class RunQueue(Protocol):
+    async def enqueue(self, run_id: str) -> None: ...
+
+    async def abort(self, run_id: str) -> None: ...
+
+
+class EmbeddedRunQueue:
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def enqueue(self, run_id: str) -> None:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._concurrency)
+        task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, run_id: str) -> None:
+        from galaxyco_ui.runs.executor import execute_run
+
+        assert self._semaphore is not None
+        async with self._semaphore:
+            try:
+                await execute_run(run_id)
+            except Exception:
+                log.exception("executor crashed", extra={"run_id": run_id})
+
+    async def abort(self, run_id: str) -> None:
+        return None  # the executor polls the cancel signal
+
+    async def drain(self) -> None:
+        """Wait for every started run (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class SaqRunQueue:
+    def __init__(self, redis_url: str) -> None:
+        from saq import Queue
+
+        self.queue = Queue.from_url(redis_url, name=QUEUE_NAME)
+
+    async def enqueue(self, run_id: str) -> None:
+        settings = get_settings()
+        await self.queue.enqueue(
+            "execute_run_job",
+            run_id=run_id,
+            key=run_id,
+            timeout=settings.run_timeout_seconds + 60,
+            heartbeat=settings.worker_lost_after_seconds,
+            retries=1,  # never re-executes a started run: the executor skips non-queued runs
+        )
+
+    async def close(self) -> None:
+        await self.queue.disconnect()
+
+    async def abort(self, run_id: str) -> None:
+        job = await self.queue.job(run_id)
+        if job is not None:
+            await self.queue.abort(job, "cancelled")
+
+
+_queues: dict[object, RunQueue] = {}
+
+
+def get_run_queue() -> RunQueue:
+    """The queue for the configured mode (one per event loop: clients are loop-bound)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _queues:
+        settings = get_settings()
+        _queues[loop] = (
+            SaqRunQueue(settings.redis_url)
+            if settings.redis_url
+            else EmbeddedRunQueue(settings.run_concurrency)
+        )
+    return _queues[loop]
+
+
+async def close_run_queue() -> None:
+    """Close this loop's queue connection (shutdown and tests)."""
+    queue = _queues.pop(asyncio.get_running_loop(), None)
+    if isinstance(queue, SaqRunQueue):
+        await queue.close()
+    elif isinstance(queue, EmbeddedRunQueue):
+        await queue.drain()
+
+
+def reset_run_queue() -> None:
+    _queues.clear()

@@ -1,0 +1,183 @@
+"""Database steps of a run's life, each its own short transaction.
+
+The executor calls these between provider calls; none of them is held open across
+network I/O. Every function is idempotent with respect to the run's status: a run
+that already finished is never moved again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from galaxyco_ui.infra import crypto
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.models import Agent, ProviderKey, Run, RunStep, utcnow
+from galaxyco_ui.models.runs import TERMINAL_STATUSES
+from galaxyco_ui.providers.base import ProviderConfig
+from galaxyco_ui.providers.catalog import PROVIDER_LABELS
+
+PROVIDER_KEY_PURPOSE = "provider-key"
+WORKER_LOST = "The worker running this run stopped responding (worker lost). Retry the run to start it again."
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """What the executor needs, loaded once when it starts a run."""
+
+    run_id: str
+    workspace_id: str
+    agent_id: str
+    user_id: str
+    input: str
+    snapshot: dict[str, Any]
+    provider: ProviderConfig | None
+    provider_problem: str
+
+
+def agent_snapshot(agent: Agent) -> dict[str, Any]:
+    """The agent's configuration as a run records it."""
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "provider": agent.provider,
+        "model": agent.model,
+        "instructions": agent.instructions,
+        "temperature": agent.temperature,
+        "max_steps": agent.max_steps,
+        "max_output_tokens": agent.max_output_tokens,
+        "tools": list(agent.tools),
+    }
+
+
+def provider_config(session: Session, workspace_id: str, provider: str) -> tuple[ProviderConfig | None, str]:
+    """The workspace's credentials for ``provider``, or ``(None, why not)``."""
+    key = session.exec(
+        select(ProviderKey).where(ProviderKey.workspace_id == workspace_id, ProviderKey.provider == provider)
+    ).first()
+    label = PROVIDER_LABELS.get(provider, provider)
+    if key is None:
+        return None, f"No {label} API key is set for this workspace. Add one in Settings → Providers."
+    try:
+        api_key = (
+            crypto.decrypt(key.api_key_encrypted, purpose=PROVIDER_KEY_PURPOSE)
+            if key.api_key_encrypted
+            else ""
+        )
+    except ValueError:
+        return (
+            None,
+            f"The stored {label} API key cannot be decrypted (was SECRET_KEY changed?). Enter it again.",
+        )
+    return ProviderConfig(provider=provider, api_key=api_key, base_url=key.base_url), ""
+
+
+def claim_run(run_id: str) -> ClaimedRun | None:
+    """Move a queued run to running and load what it needs; None if it is not queued."""
+    now = utcnow()
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status != "queued":
+            return None
+        run.status, run.started_at, run.heartbeat_at, run.updated_at = "running", now, now, now
+        config, problem = provider_config(session, run.workspace_id, run.agent_snapshot.get("provider", ""))
+        return ClaimedRun(
+            run_id=run.id,
+            workspace_id=run.workspace_id,
+            agent_id=run.agent_id,
+            user_id=run.created_by or "",
+            input=run.input,
+            snapshot=dict(run.agent_snapshot),
+            provider=config,
+            provider_problem=problem,
+        )
+
+
+def append_step(
+    run_id: str,
+    workspace_id: str,
+    *,
+    kind: str,
+    content: str = "",
+    data: dict[str, Any] | None = None,
+    duration_ms: int = 0,
+) -> int:
+    """Persist one step at the end of the run's list; returns its position."""
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return -1
+        position = run.step_count
+        run.step_count += 1
+        run.heartbeat_at = utcnow()
+        session.add(
+            RunStep(
+                run_id=run_id,
+                workspace_id=workspace_id,
+                position=position,
+                kind=kind,
+                content=content,
+                data=data or {},
+                duration_ms=duration_ms,
+            )
+        )
+        return position
+
+
+def heartbeat(run_id: str) -> None:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is not None and run.status == "running":
+            run.heartbeat_at = utcnow()
+
+
+def finish_run(
+    run_id: str,
+    *,
+    status: str,
+    output: str = "",
+    error: str = "",
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cost_usd: Decimal | None = None,
+) -> bool:
+    """Put the run in a terminal state, once. Returns False if it had already finished."""
+    assert status in TERMINAL_STATUSES
+    now = utcnow()
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status in TERMINAL_STATUSES:
+            return False
+        run.status, run.output, run.error = status, output, error[:4000]
+        run.input_tokens, run.output_tokens = input_tokens, output_tokens
+        run.cost_usd = float(cost_usd) if cost_usd is not None else None
+        run.finished_at = run.updated_at = now
+        return True
+
+
+def cancel_if_queued(run_id: str) -> bool:
+    """Cancel a run that no executor has started; False if one already has."""
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status != "queued":
+            return False
+        run.status, run.error = "cancelled", "Cancelled before it started."
+        run.finished_at = run.updated_at = run.cancel_requested_at = utcnow()
+        return True
+
+
+def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
+    """Fail running runs whose executor stopped heartbeating; returns (run id, workspace id)."""
+    cutoff = utcnow() - stale_after
+    with session_scope() as session:
+        runs = session.exec(
+            select(Run).where(Run.status == "running", col(Run.heartbeat_at) < cutoff).limit(500)
+        ).all()
+        for run in runs:
+            run.status, run.error = "failed", WORKER_LOST
+            run.finished_at = run.updated_at = utcnow()
+        return [(run.id, run.workspace_id) for run in runs]

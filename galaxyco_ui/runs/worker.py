@@ -1,0 +1,90 @@
+"""The run worker for the scale-out mode: ``python -m galaxyco_ui.runs.worker``.
+
+Start any number of these (on any machines) next to the app processes, all with the
+same ``DATABASE_URL`` and ``REDIS_URL``. Each executes queued runs from the SAQ queue,
+up to ``RUN_CONCURRENCY`` at a time, and runs the scheduler tick every few seconds:
+due schedules fire (claimed atomically, so several workers never double-fire) and runs
+whose worker died are failed as "worker lost".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from saq import Queue, Worker
+
+from galaxyco_ui.config import check_startup_settings, get_settings
+from galaxyco_ui.infra.logging import configure_logging
+from galaxyco_ui.infra.sentry import init_sentry
+from galaxyco_ui.runs.executor import execute_run
+from galaxyco_ui.runs.queue import QUEUE_NAME
+
+log = logging.getLogger("galaxyco.worker")
+TICK_SECONDS = 5.0
+
+
+async def execute_run_job(ctx: dict[str, Any], *, run_id: str) -> str | None:
+    """SAQ job: run one queued run (a run that is not queued any more is skipped)."""
+    return await execute_run(run_id)
+
+
+async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
+    """Fire due schedules and sweep lost runs, forever."""
+    from galaxyco_ui.services.schedules import tick
+
+    while True:
+        try:
+            started = await tick()
+            if started:
+                log.info("scheduled runs started", extra={"count": len(started)})
+        except Exception:
+            log.exception("scheduler tick failed")
+        await asyncio.sleep(interval)
+
+
+def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int = 10) -> Worker:
+    settings = get_settings()
+    queue = Queue.from_url(settings.redis_url, name=QUEUE_NAME)
+    return Worker(
+        queue,
+        functions=[execute_run_job],
+        concurrency=concurrency or settings.run_concurrency,
+        # SAQ's own sweep finds jobs whose worker stopped heartbeating.
+        timers={"sweep": 5},
+        shutdown_grace_period_s=shutdown_grace_seconds,
+    )
+
+
+async def run_worker() -> None:
+    worker = build_worker()
+    ticker = asyncio.create_task(scheduler_loop())
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(worker.start())
+    log.info("worker started", extra={"concurrency": worker.concurrency})
+    await stop.wait()
+    ticker.cancel()
+    await worker.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+
+
+def main() -> None:
+    settings = get_settings()
+    check_startup_settings(settings)
+    configure_logging()
+    init_sentry()
+    if not settings.redis_url:
+        sys.exit("The worker needs REDIS_URL. In the embedded mode the app runs agents itself.")
+    asyncio.run(run_worker())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""Runs: start, cancel, retry, read one with its steps, and list the history.
+
+Starting and cancelling are async because they hand the run to the queue (or signal
+its executor) after their transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
+from galaxyco_ui.config import get_settings
+from galaxyco_ui.errors import NotFoundError, RateLimitedError, ValidationError
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.infra.ratelimit import get_sliding_window
+from galaxyco_ui.models import Agent, Run, RunStep, User, utcnow
+from galaxyco_ui.models.runs import TERMINAL_STATUSES
+from galaxyco_ui.runs import store
+from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
+from galaxyco_ui.runs.queue import get_run_queue
+from galaxyco_ui.runs.signals import get_cancel_signals
+
+MAX_INPUT_CHARS = 20_000
+PAGE_SIZE = 25
+ACTIVE = ("queued", "running")
+
+
+class RunView(BaseModel):
+    id: str
+    agent_id: str
+    agent_name: str
+    status: str
+    trigger: str
+    input: str
+    output: str
+    error: str
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    started_by: str
+    retry_of: str | None
+    can_cancel: bool
+
+
+class StepView(BaseModel):
+    position: int
+    kind: str
+    content: str
+    data: dict[str, Any]
+    duration_ms: int
+
+
+class RunPage(BaseModel):
+    runs: list[RunView]
+    next_cursor: str  # "" when there is no older page
+
+
+async def start_run(
+    *, ctx: TenantContext, agent_id: str, input: str, trigger: str = "manual", schedule_id: str | None = None
+) -> RunView:
+    """Queue a run of ``agent_id`` with ``input`` and hand it to an executor.
+
+    Raises:
+        PermissionDeniedError: viewers.
+        NotFoundError: no such agent in this workspace.
+        ValidationError: empty or oversized input.
+        RateLimitedError: too many starts this minute, or too many runs going at once.
+    """
+    require(ctx, Permission.RUN_AGENT)
+    text = (input or "").strip()
+    if not text:
+        raise ValidationError({"input": "Write what the agent should do."})
+    if len(text) > MAX_INPUT_CHARS:
+        raise ValidationError({"input": f"Keep the input under {MAX_INPUT_CHARS:,} characters."})
+    view = await asyncio.to_thread(_create_run, ctx, agent_id, text, trigger, None, schedule_id)
+    await _announce_and_enqueue(ctx.workspace_id, view)
+    return view
+
+
+async def retry_run(*, ctx: TenantContext, run_id: str) -> RunView:
+    """A new run with the same input and the same agent configuration as ``run_id``."""
+    require(ctx, Permission.RUN_AGENT)
+    view = await asyncio.to_thread(_create_retry, ctx, run_id)
+    await _announce_and_enqueue(ctx.workspace_id, view)
+    return view
+
+
+async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
+    """Ask a run to stop. A queued run is cancelled at once; a running one within a second."""
+    require(ctx, Permission.RUN_AGENT)
+    run = await asyncio.to_thread(_get_live_run, ctx, run_id)
+    if run.status in TERMINAL_STATUSES:
+        return
+    await get_cancel_signals().request(run_id)
+    if await asyncio.to_thread(store.cancel_if_queued, run_id):
+        bus = get_event_bus()
+        await bus.publish(
+            run_stream(run_id), "final", {"status": "cancelled", "error": "Cancelled before it started."}
+        )
+        await bus.publish(
+            workspace_stream(ctx.workspace_id), "run", {"run_id": run_id, "status": "cancelled"}
+        )
+    await get_run_queue().abort(run_id)
+
+
+def get_run(*, ctx: TenantContext, run_id: str) -> RunView:
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        run = _run(session, ctx, run_id)
+        return _views(session, ctx, [run])[0]
+
+
+def get_steps(*, ctx: TenantContext, run_id: str) -> list[StepView]:
+    """The run's persisted steps in order (model turns, tool calls, tool results)."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        _run(session, ctx, run_id)
+        steps = session.exec(
+            select(RunStep)
+            .where(RunStep.run_id == run_id, RunStep.workspace_id == ctx.workspace_id)
+            .order_by(col(RunStep.position))
+        ).all()
+        return [
+            StepView(
+                position=s.position, kind=s.kind, content=s.content, data=s.data, duration_ms=s.duration_ms
+            )
+            for s in steps
+        ]
+
+
+def list_runs(
+    *,
+    ctx: TenantContext,
+    status: str = "",
+    agent_id: str = "",
+    trigger: str = "",
+    started_by: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str = "",
+    limit: int = PAGE_SIZE,
+) -> RunPage:
+    """The workspace's runs, newest first, filtered; ``cursor`` continues an earlier page."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    limit = max(1, min(limit, 100))
+    with session_scope() as session:
+        query = select(Run).where(Run.workspace_id == ctx.workspace_id)
+        if status:
+            query = query.where(Run.status == status)
+        if agent_id:
+            query = query.where(Run.agent_id == agent_id)
+        if trigger:
+            query = query.where(Run.trigger == trigger)
+        if started_by:
+            query = query.where(Run.created_by == started_by)
+        if since is not None:
+            query = query.where(col(Run.created_at) >= since)
+        if until is not None:
+            query = query.where(col(Run.created_at) < until)
+        if cursor:
+            created, _, last_id = cursor.partition("|")
+            try:
+                at = datetime.fromisoformat(created)
+            except ValueError:
+                raise ValidationError({"cursor": "That page link is not valid any more."}) from None
+            query = query.where(
+                (col(Run.created_at) < at) | ((col(Run.created_at) == at) & (col(Run.id) < last_id))
+            )
+        rows = session.exec(
+            query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit + 1)
+        ).all()
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = f"{page[-1].created_at.isoformat()}|{page[-1].id}" if more and page else ""
+        return RunPage(runs=_views(session, ctx, list(page)), next_cursor=next_cursor)
+
+
+def list_active_runs(*, ctx: TenantContext) -> list[RunView]:
+    """What is queued or running in the workspace now, oldest first."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        rows = session.exec(
+            select(Run)
+            .where(Run.workspace_id == ctx.workspace_id, col(Run.status).in_(ACTIVE))
+            .order_by(col(Run.created_at))
+            .limit(100)
+        ).all()
+        return _views(session, ctx, list(rows))
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _create_run(
+    ctx: TenantContext,
+    agent_id: str,
+    text: str,
+    trigger: str,
+    retry_of: str | None,
+    schedule_id: str | None,
+    snapshot: dict[str, Any] | None = None,
+) -> RunView:
+    settings = get_settings()
+    wait = get_sliding_window().hit(
+        f"runs:user:{ctx.user_id}", limit=settings.user_run_starts_per_minute, window_seconds=60
+    )
+    if wait:
+        raise RateLimitedError(
+            f"You started {settings.user_run_starts_per_minute} runs in the last minute. "
+            f"Try again in {int(wait) + 1} seconds.",
+            retry_after=int(wait) + 1,
+        )
+    with session_scope() as session:
+        agent = session.get(Agent, agent_id) if agent_id else None
+        if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
+            raise NotFoundError("That agent")
+        active = session.exec(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.workspace_id == ctx.workspace_id, col(Run.status).in_(ACTIVE))
+        ).one()
+        if active >= settings.workspace_max_concurrent_runs:
+            raise RateLimitedError(
+                f"This workspace already has {active} runs going (the limit is "
+                f"{settings.workspace_max_concurrent_runs}). Wait for one to finish or cancel one.",
+                retry_after=5,
+            )
+        run = Run(
+            workspace_id=ctx.workspace_id,
+            created_by=ctx.user_id,
+            agent_id=agent.id,
+            trigger=trigger,
+            input=text,
+            agent_snapshot=snapshot or store.agent_snapshot(agent),
+            retry_of=retry_of,
+            schedule_id=schedule_id,
+        )
+        session.add(run)
+        session.flush()
+        return _views(session, ctx, [run])[0]
+
+
+def _create_retry(ctx: TenantContext, run_id: str) -> RunView:
+    with session_scope() as session:
+        original = _run(session, ctx, run_id)
+        agent_id, text, trigger, snapshot = (
+            original.agent_id,
+            original.input,
+            original.trigger,
+            original.agent_snapshot,
+        )
+    return _create_run(ctx, agent_id, text, trigger, run_id, None, snapshot=dict(snapshot))
+
+
+async def _announce_and_enqueue(workspace_id: str, view: RunView) -> None:
+    bus = get_event_bus()
+    await bus.publish(run_stream(view.id), "status", {"status": "queued"})
+    await bus.publish(workspace_stream(workspace_id), "run", {"run_id": view.id, "status": "queued"})
+    await get_run_queue().enqueue(view.id)
+
+
+def _get_live_run(ctx: TenantContext, run_id: str) -> Run:
+    with session_scope() as session:
+        return _run(session, ctx, run_id)
+
+
+def _run(session: Session, ctx: TenantContext, run_id: str) -> Run:
+    run = session.get(Run, run_id) if run_id else None
+    if run is None or run.workspace_id != ctx.workspace_id:
+        raise NotFoundError("That run")
+    return run
+
+
+def _views(session: Session, ctx: TenantContext, runs: list[Run]) -> list[RunView]:
+    user_ids = {r.created_by for r in runs if r.created_by}
+    names = (
+        dict(session.exec(select(User.id, User.name).where(col(User.id).in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
+    may_run = can(ctx, Permission.RUN_AGENT)
+    now = utcnow()
+    views = []
+    for r in runs:
+        end = r.finished_at or (now if r.started_at else None)
+        views.append(
+            RunView(
+                id=r.id,
+                agent_id=r.agent_id,
+                agent_name=r.agent_snapshot.get("name", ""),
+                status=r.status,
+                trigger=r.trigger,
+                input=r.input,
+                output=r.output,
+                error=r.error,
+                model=r.agent_snapshot.get("model", ""),
+                provider=r.agent_snapshot.get("provider", ""),
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                cost_usd=float(r.cost_usd) if r.cost_usd is not None else None,
+                created_at=r.created_at,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                duration_ms=int((end - r.started_at).total_seconds() * 1000)
+                if end and r.started_at
+                else None,
+                started_by=names.get(r.created_by or "", "Schedule" if r.trigger == "schedule" else "API"),
+                retry_of=r.retry_of,
+                can_cancel=may_run and r.status in ACTIVE,
+            )
+        )
+    return views

@@ -1,0 +1,299 @@
+"""Schedules: run an agent on a cron expression in a time zone, and the tick that fires them.
+
+Firing is claimed atomically: a scheduler moves ``next_fire_at`` forward with a
+compare-and-set update, and only the one whose update matched starts the run, so
+several schedulers never fire one slot twice. The next slot is computed from *now*,
+so a schedule missed during downtime fires once, not once per missed slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cron_descriptor import get_description
+from croniter import croniter
+from pydantic import BaseModel
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, require
+from galaxyco_ui.config import get_settings
+from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.models import Agent, Schedule, utcnow
+from galaxyco_ui.runs import store
+from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
+from galaxyco_ui.services import audit
+from galaxyco_ui.services.runs import start_run
+from galaxyco_ui.services.workspaces import find_membership
+
+log = logging.getLogger("galaxyco.schedules")
+MAX_INPUT_CHARS = 20_000
+
+
+class ScheduleView(BaseModel):
+    id: str
+    agent_id: str
+    cron: str
+    timezone: str
+    input: str
+    enabled: bool
+    description: str
+    next_fires: list[str]  # the next three, in the schedule's zone, human readable
+    last_fired_at: datetime | None
+    last_run_id: str | None
+    can_edit: bool
+
+
+def describe(cron: str) -> str:
+    try:
+        return get_description(cron)
+    except Exception:  # cron_descriptor raises several types for odd but valid input
+        return cron
+
+
+def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
+    """The first slot strictly after ``after`` (aware), as aware UTC; DST-correct in ``timezone``."""
+    local = after.astimezone(ZoneInfo(timezone))
+    return croniter(cron, local).get_next(datetime).astimezone(UTC)
+
+
+def validate(cron: str, timezone: str, text: str) -> tuple[str, str, str]:
+    """Clean and check a schedule's fields, or raise ``ValidationError`` per field."""
+    cron, timezone, text = (
+        " ".join((cron or "").split()),
+        (timezone or "").strip() or "UTC",
+        (text or "").strip(),
+    )
+    errors: dict[str, str] = {}
+    if len(cron.split()) != 5 or not croniter.is_valid(cron):
+        errors["cron"] = "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5."
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = "Use an IANA time zone such as Europe/Paris or America/New_York."
+    if not text:
+        errors["input"] = "Write what the agent should do each time."
+    elif len(text) > MAX_INPUT_CHARS:
+        errors["input"] = f"Keep the input under {MAX_INPUT_CHARS:,} characters."
+    if errors:
+        raise ValidationError(errors)
+    return cron, timezone, text
+
+
+def list_schedules(*, ctx: TenantContext, agent_id: str) -> list[ScheduleView]:
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        _agent(session, ctx, agent_id)
+        rows = session.exec(
+            select(Schedule)
+            .where(
+                Schedule.workspace_id == ctx.workspace_id,
+                Schedule.agent_id == agent_id,
+                col(Schedule.deleted_at).is_(None),
+            )
+            .order_by(col(Schedule.created_at))
+        ).all()
+        return [_view(s, ctx) for s in rows]
+
+
+def create_schedule(
+    *, ctx: TenantContext, agent_id: str, cron: str, timezone: str, input: str, enabled: bool = True
+) -> ScheduleView:
+    require(ctx, Permission.MANAGE_SCHEDULES)
+    cron, timezone, text = validate(cron, timezone, input)
+    with session_scope() as session:
+        agent = _agent(session, ctx, agent_id)
+        schedule = Schedule(
+            workspace_id=ctx.workspace_id,
+            created_by=ctx.user_id,
+            agent_id=agent.id,
+            cron=cron,
+            timezone=timezone,
+            input=text,
+            enabled=enabled,
+            next_fire_at=next_fire(cron, timezone, utcnow()) if enabled else None,
+        )
+        session.add(schedule)
+        audit.record(
+            session,
+            ctx,
+            "schedule.created",
+            summary=f"Scheduled “{agent.name}”: {describe(cron)}",
+            target_type="schedule",
+            target_id=schedule.id,
+        )
+        return _view(schedule, ctx)
+
+
+def update_schedule(
+    *, ctx: TenantContext, schedule_id: str, cron: str, timezone: str, input: str, enabled: bool
+) -> ScheduleView:
+    require(ctx, Permission.VIEW_WORKSPACE)
+    cron, timezone, text = validate(cron, timezone, input)
+    with session_scope() as session:
+        schedule = _schedule(session, ctx, schedule_id)
+        require(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or "")
+        schedule.cron, schedule.timezone, schedule.input, schedule.enabled = cron, timezone, text, enabled
+        schedule.next_fire_at = next_fire(cron, timezone, utcnow()) if enabled else None
+        schedule.updated_at = utcnow()
+        audit.record(
+            session,
+            ctx,
+            "schedule.updated",
+            summary=f"Edited a schedule: {describe(cron)}",
+            target_type="schedule",
+            target_id=schedule.id,
+        )
+        return _view(schedule, ctx)
+
+
+def delete_schedule(*, ctx: TenantContext, schedule_id: str) -> None:
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        schedule = _schedule(session, ctx, schedule_id)
+        require(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or "")
+        schedule.deleted_at = schedule.updated_at = utcnow()
+        schedule.enabled, schedule.next_fire_at = False, None
+        audit.record(
+            session,
+            ctx,
+            "schedule.deleted",
+            summary=f"Deleted a schedule ({describe(schedule.cron)})",
+            target_type="schedule",
+            target_id=schedule.id,
+        )
+
+
+# ---------------------------------------------------------------- the tick
+
+
+def claim_due(now: datetime, *, limit: int = 100) -> list[tuple[Schedule, TenantContext | None]]:
+    """Claim every due slot this scheduler wins; returns each schedule with its owner's context.
+
+    The owner's context is None when they left the workspace (the schedule is then disabled).
+    """
+    claimed: list[tuple[Schedule, TenantContext | None]] = []
+    with session_scope() as session:
+        due = session.exec(
+            select(Schedule)
+            .where(
+                col(Schedule.enabled).is_(True),
+                col(Schedule.deleted_at).is_(None),
+                col(Schedule.next_fire_at) <= now,
+            )
+            .limit(limit)
+        ).all()
+    for schedule in due:
+        following = next_fire(schedule.cron, schedule.timezone, now)
+        with session_scope() as session:
+            won = session.exec(  # type: ignore[call-overload]
+                update(Schedule)
+                .where(col(Schedule.id) == schedule.id, col(Schedule.next_fire_at) == schedule.next_fire_at)
+                .values(next_fire_at=following, last_fired_at=now, updated_at=now)
+            ).rowcount
+            if won != 1:
+                continue  # another scheduler fired this slot
+            claimed.append((schedule, _owner_context(session, schedule)))
+    return claimed
+
+
+async def tick(now: datetime | None = None) -> list[str]:
+    """Fire due schedules and fail runs whose worker was lost. Returns the started run ids."""
+    now = now or utcnow()
+    lost = await asyncio.to_thread(
+        store.sweep_lost_runs, stale_after=timedelta(seconds=get_settings().worker_lost_after_seconds)
+    )
+    bus = get_event_bus()
+    for run_id, workspace_id in lost:
+        await bus.publish(run_stream(run_id), "final", {"status": "failed", "error": store.WORKER_LOST})
+        await bus.publish(workspace_stream(workspace_id), "run", {"run_id": run_id, "status": "failed"})
+    started: list[str] = []
+    for schedule, ctx in await asyncio.to_thread(claim_due, now):
+        if ctx is None:
+            await asyncio.to_thread(
+                _disable, schedule.id, "The person who created this schedule left the workspace."
+            )
+            continue
+        try:
+            view = await start_run(
+                ctx=ctx,
+                agent_id=schedule.agent_id,
+                input=schedule.input,
+                trigger="schedule",
+                schedule_id=schedule.id,
+            )
+        except GalaxyError as exc:
+            log.warning(
+                "scheduled run not started", extra={"schedule_id": schedule.id, "reason": exc.message}
+            )
+            continue
+        await asyncio.to_thread(_record_last_run, schedule.id, view.id)
+        started.append(view.id)
+    return started
+
+
+def _owner_context(session: Session, schedule: Schedule) -> TenantContext | None:
+    if not schedule.created_by:
+        return None
+    member = find_membership(session, workspace_id=schedule.workspace_id, user_id=schedule.created_by)
+    if member is None:
+        return None
+    return TenantContext(
+        user_id=schedule.created_by, workspace_id=schedule.workspace_id, role=Role(member.role)
+    )
+
+
+def _disable(schedule_id: str, reason: str) -> None:
+    with session_scope() as session:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is not None:
+            schedule.enabled, schedule.next_fire_at = False, None
+            schedule.meta = {**schedule.meta, "disabled_reason": reason}
+
+
+def _record_last_run(schedule_id: str, run_id: str) -> None:
+    with session_scope() as session:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is not None:
+            schedule.last_run_id = run_id
+
+
+def _agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
+    agent = session.get(Agent, agent_id) if agent_id else None
+    if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
+        raise NotFoundError("That agent")
+    return agent
+
+
+def _schedule(session: Session, ctx: TenantContext, schedule_id: str) -> Schedule:
+    schedule = session.get(Schedule, schedule_id) if schedule_id else None
+    if schedule is None or schedule.workspace_id != ctx.workspace_id or schedule.deleted_at is not None:
+        raise NotFoundError("That schedule")
+    return schedule
+
+
+def _view(schedule: Schedule, ctx: TenantContext) -> ScheduleView:
+    fires: list[str] = []
+    if schedule.enabled:
+        at = utcnow()
+        zone = ZoneInfo(schedule.timezone)
+        for _ in range(3):
+            at = next_fire(schedule.cron, schedule.timezone, at)
+            fires.append(at.astimezone(zone).strftime("%a %d %b %Y, %H:%M %Z"))
+    return ScheduleView(
+        id=schedule.id,
+        agent_id=schedule.agent_id,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        input=schedule.input,
+        enabled=schedule.enabled,
+        description=describe(schedule.cron),
+        next_fires=fires,
+        last_fired_at=schedule.last_fired_at,
+        last_run_id=schedule.last_run_id,
+        can_edit=can(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or ""),
+    )

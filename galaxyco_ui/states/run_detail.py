@@ -1,0 +1,263 @@
+"""One run, live (/runs/[run_id]): the streaming answer, tool cards, tokens, cost, cancel, retry.
+
+A finished run is read from the database. A run in progress is rebuilt by replaying
+its event stream from the start and then following it, so a reload or reconnect
+shows exactly what happened, without gaps or duplicates. The streaming text of the
+current model turn lives in ``live_text`` (a small var) and joins the ``timeline``
+list only when the turn ends, so Reflex does not resend the list on every token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import reflex as rx
+
+from galaxyco_ui.auth.permissions import Permission, can
+from galaxyco_ui.errors import GalaxyError, NotFoundError
+from galaxyco_ui.runs.events import RunEvent, get_event_bus, run_stream
+from galaxyco_ui.services import runs
+from galaxyco_ui.services.runs import RunView
+from galaxyco_ui.states.live import UI_UPDATE_INTERVAL, client_connected
+from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+# Timeline items are dicts: kind ("text" | "tool"), id, step, text, name, arguments,
+# result, is_error, done.
+
+
+def _tool_item(call_id: str, name: str, arguments: Any, step: int) -> dict[str, Any]:
+    return {
+        "kind": "tool",
+        "id": call_id,
+        "name": name,
+        "step": step,
+        "text": "",
+        "arguments": json.dumps(arguments, indent=2, ensure_ascii=False),
+        "result": "",
+        "is_error": False,
+        "done": False,
+    }
+
+
+def _text_item(text: str, step: int) -> dict[str, Any]:
+    return {
+        "kind": "text",
+        "id": f"text-{step}",
+        "name": "",
+        "step": step,
+        "text": text,
+        "arguments": "",
+        "result": "",
+        "is_error": False,
+        "done": True,
+    }
+
+
+class RunState(rx.State):
+    run_id: str = ""
+    found: bool = True
+    status: str = ""
+    agent_id: str = ""
+    agent_name: str = ""
+    model: str = ""
+    trigger: str = ""
+    started_by: str = ""
+    input: str = ""
+    output: str = ""
+    error: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: str = ""
+    elapsed_ms: int = 0
+    timeline: list[dict[str, Any]] = []
+    live_text: str = ""
+    live_step: int = -1
+    can_cancel: bool = False
+    can_retry: bool = False
+    cancelling: bool = False
+    cursor: str = ""
+    _generation: int = 0
+    _started_at: float = 0.0
+
+    @rx.var
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @rx.var
+    def tokens_label(self) -> str:
+        return f"{self.input_tokens:,} in · {self.output_tokens:,} out"
+
+    @rx.var
+    def elapsed_label(self) -> str:
+        seconds = self.elapsed_ms / 1000
+        return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+    @rx.event
+    def load(self):
+        ctx = require_page_auth(self)
+        if ctx is None:
+            return None
+        self.run_id = str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
+        self._generation += 1
+        try:
+            view = runs.get_run(ctx=ctx, run_id=self.run_id)
+        except NotFoundError:
+            self.found = False
+            return None
+        self.found = True
+        self._apply_view(view)
+        self.can_retry = can(ctx, Permission.RUN_AGENT)
+        self.timeline, self.live_text, self.live_step, self.cursor = [], "", -1, ""
+        if view.status in TERMINAL:
+            self._timeline_from_steps(runs.get_steps(ctx=ctx, run_id=self.run_id))
+            return None
+        return RunState.follow(self._generation)
+
+    def _apply_view(self, view: RunView) -> None:
+        self.status, self.agent_id, self.agent_name = view.status, view.agent_id, view.agent_name
+        self.model, self.trigger, self.started_by = view.model, view.trigger, view.started_by
+        self.input, self.output, self.error = view.input, view.output, view.error
+        self.input_tokens, self.output_tokens = view.input_tokens, view.output_tokens
+        self.cost = (
+            "unknown"
+            if view.cost_usd is None and view.status in TERMINAL
+            else (f"${view.cost_usd:.4f}" if view.cost_usd is not None else "—")
+        )
+        self.elapsed_ms = view.duration_ms or 0
+        self.can_cancel = view.can_cancel
+        self._started_at = time.monotonic() - self.elapsed_ms / 1000
+
+    def _timeline_from_steps(self, steps: list[runs.StepView]) -> None:
+        items: list[dict[str, Any]] = []
+        for step in steps:
+            if step.kind == "model" and step.content:
+                items.append(_text_item(step.content, step.position))
+            elif step.kind == "tool_call":
+                items.append(
+                    _tool_item(
+                        step.data.get("id", ""),
+                        step.data.get("name", ""),
+                        step.data.get("arguments", {}),
+                        step.position,
+                    )
+                )
+            elif step.kind == "tool_result":
+                for item in reversed(items):
+                    if item["kind"] == "tool" and item["id"] == step.data.get("id"):
+                        item.update(result=step.content, is_error=bool(step.data.get("is_error")), done=True)
+                        break
+        self.timeline = items
+
+    def _apply_events(self, events: list[RunEvent]) -> bool:
+        """Fold events into the view; True once the run has finished."""
+        finished = False
+        timeline = None
+        for event in events:
+            data = event.data
+            if event.type == "text":
+                step = int(data.get("step", -1))
+                if step != self.live_step and self.live_text:
+                    timeline = timeline if timeline is not None else list(self.timeline)
+                    timeline.append(_text_item(self.live_text, self.live_step))
+                    self.live_text = ""
+                self.live_step = step
+                self.live_text += data.get("delta", "")
+            elif event.type == "tool_call":
+                timeline = timeline if timeline is not None else list(self.timeline)
+                if self.live_text:
+                    timeline.append(_text_item(self.live_text, self.live_step))
+                    self.live_text = ""
+                timeline.append(
+                    _tool_item(
+                        data.get("id", ""),
+                        data.get("name", ""),
+                        data.get("arguments", {}),
+                        int(data.get("step", -1)),
+                    )
+                )
+            elif event.type == "tool_result":
+                timeline = timeline if timeline is not None else list(self.timeline)
+                for i in range(len(timeline) - 1, -1, -1):
+                    if timeline[i]["kind"] == "tool" and timeline[i]["id"] == data.get("id"):
+                        timeline[i] = {
+                            **timeline[i],
+                            "result": data.get("content", ""),
+                            "is_error": bool(data.get("is_error")),
+                            "done": True,
+                        }
+                        break
+            elif event.type == "usage":
+                self.input_tokens = int(data.get("input_tokens", 0))
+                self.output_tokens = int(data.get("output_tokens", 0))
+                cost = data.get("cost_usd")
+                self.cost = f"${float(cost):.4f}" if cost is not None else "unknown"
+            elif event.type == "status":
+                self.status = data.get("status", self.status)
+                if self.status == "running" and not self._started_at:
+                    self._started_at = time.monotonic()
+            elif event.type == "final":
+                finished = True
+            self.cursor = event.id
+        if timeline is not None:
+            self.timeline = timeline
+        return finished
+
+    @rx.event(background=True)
+    async def follow(self, generation: int):
+        """Replay and follow the run's events until it ends or this browser leaves."""
+        bus = get_event_bus()
+        stream = run_stream(self.run_id)
+        while True:
+            async with self:
+                if generation != self._generation or not client_connected(self):
+                    return
+                cursor = self.cursor
+            events = await bus.read(stream, after=cursor or None, wait=1.0)
+            async with self:
+                if generation != self._generation:
+                    return
+                finished = self._apply_events(events)
+                if self.status == "running" and self._started_at:
+                    self.elapsed_ms = int((time.monotonic() - self._started_at) * 1000)
+            if finished:
+                await asyncio.sleep(0)
+                async with self:
+                    self._finish_from_db()
+                return
+            await asyncio.sleep(UI_UPDATE_INTERVAL)
+
+    def _finish_from_db(self) -> None:
+        try:
+            ctx = tenant_context(self)
+            view = runs.get_run(ctx=ctx, run_id=self.run_id)
+            steps = runs.get_steps(ctx=ctx, run_id=self.run_id)
+        except GalaxyError:
+            return
+        self._apply_view(view)
+        self.live_text, self.live_step = "", -1
+        self._timeline_from_steps(steps)
+        self.cancelling = False
+
+    @rx.event
+    async def cancel(self):
+        self.cancelling = True
+        try:
+            await runs.cancel_run(ctx=tenant_context(self), run_id=self.run_id)
+        except GalaxyError as exc:
+            self.cancelling = False
+            return error_toast(exc)
+        return rx.toast.info("Cancelling…")
+
+    @rx.event
+    async def retry(self):
+        try:
+            view = await runs.retry_run(ctx=tenant_context(self), run_id=self.run_id)
+        except GalaxyError as exc:
+            return error_toast(exc)
+        return rx.redirect(f"/runs/{view.id}")

@@ -1,0 +1,93 @@
+"""The one interface every agent tool implements.
+
+The run executor never calls a tool directly: it calls ``registry.run_tool``, which
+validates the model's arguments against ``Tool.parameters``, enforces
+``Tool.timeout_seconds``, truncates ``ToolResult.content`` to ``Tool.max_result_chars``
+and turns every failure into an error result. A tool therefore only has to:
+
+- describe itself (``name``, ``description``, ``parameters`` as JSON Schema);
+- implement ``call(arguments, ctx)``, returning a ``ToolResult``;
+- raise ``ToolError("message for the model")`` when it refuses or fails in a way the
+  model should read and may correct (bad input, unreachable host, refused address).
+
+Any other exception is a bug: it is logged with the run's ids and the model gets a
+generic error, never the exception text.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """Who is calling: the ids a tool may scope by and the registry logs with."""
+
+    workspace_id: str
+    run_id: str
+    agent_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool call produced.
+
+    Attributes:
+        content: the text sent back to the model as the tool's answer.
+        is_error: True when ``content`` explains a failure rather than an answer.
+        data: structured details for the run page's tool card (never sent to the model),
+            e.g. ``{"status": 200, "url": "https://example.com/"}``.
+    """
+
+    content: str
+    is_error: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class ToolError(Exception):
+    """A failure the model should read: ``str(error)`` becomes the error result's content.
+
+    Messages must be safe to show (no secrets, no internal addresses beyond the one the
+    model asked for) and say what to do differently when that is possible.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Tool(ABC):
+    """An agent tool. Subclasses set the class attributes and implement ``call``.
+
+    Attributes:
+        name: the catalog name (``catalog.TOOLS``); what the model calls.
+        description: what the model reads to decide when and how to call it.
+        parameters: JSON Schema (an ``object``) for the arguments.
+        timeout_seconds: the registry cancels a call that takes longer.
+        max_result_chars: the registry truncates longer content, with a marker.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    timeout_seconds: float = 10.0
+    max_result_chars: int = 20_000
+
+    @abstractmethod
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run the tool.
+
+        Args:
+            arguments: the model's arguments, already validated against ``parameters``.
+            ctx: the calling workspace, run, agent and user.
+
+        Returns:
+            The result; ``content`` may be longer than ``max_result_chars`` (the registry
+            truncates it).
+
+        Raises:
+            ToolError: the call was refused or failed in a way the model should read.
+        """

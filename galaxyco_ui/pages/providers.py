@@ -28,6 +28,7 @@ def _provider_row(p: ProviderKeyView) -> rx.Component:
         rx.badge("Not set", color_scheme="gray"),
     )
     editor = rx.form(
+        rx.el.input(type="hidden", name="provider", value=p.provider),
         rx.flex(
             rx.box(
                 rx.el.label("API key for " + p.label, html_for=form_id + "-key", class_name="gx-sr-only"),
@@ -79,7 +80,7 @@ def _provider_row(p: ProviderKeyView) -> rx.Component:
             wrap="wrap",
             width="100%",
         ),
-        on_submit=lambda form: ProvidersState.save(p.provider, form),
+        on_submit=ProvidersState.save,
         reset_on_submit=True,
         key=ProvidersState.form_key,
         width="100%",

@@ -173,6 +173,8 @@ def list_runs(
             created, _, last_id = cursor.partition("|")
             try:
                 at = datetime.fromisoformat(created)
+                if at.tzinfo is None:  # the column only compares with aware datetimes
+                    raise ValueError(created)
             except ValueError:
                 raise ValidationError({"cursor": "That page link is not valid any more."}) from None
             query = query.where(

@@ -58,7 +58,14 @@ def describe(cron: str) -> str:
 def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
     """The first slot strictly after ``after`` (aware), as aware UTC; DST-correct in ``timezone``."""
     local = after.astimezone(ZoneInfo(timezone))
-    return croniter(cron, local).get_next(datetime).astimezone(UTC)
+    slots = croniter(cron, local)
+    fixed_hour = not cron.split()[1].startswith("*")
+    while True:
+        slot = slots.get_next(datetime)
+        # croniter yields a fixed-time slot twice on a fall-back night (fold=1 is the repeat);
+        # like cron, fire it once. Wildcard-hour schedules keep both passes (elapsed time).
+        if not (fixed_hour and slot.fold):
+            return slot.astimezone(UTC)
 
 
 def validate(cron: str, timezone: str, text: str) -> tuple[str, str, str]:

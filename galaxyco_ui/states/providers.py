@@ -29,7 +29,8 @@ class ProvidersState(rx.State):
         return None
 
     @rx.event
-    def save(self, provider: str, form: dict):
+    def save(self, form: dict):
+        provider = form.get("provider", "")
         try:
             provider_keys.set_provider_key(
                 ctx=tenant_context(self),

@@ -71,16 +71,31 @@ def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    processes = [proc]
+    if env.get("REDIS_URL"):  # scale-out mode: runs execute in a worker process
+        worker_log = (ARTIFACTS / "e2e-worker.log").open("w")
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "galaxyco_ui.runs.worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         _wait_until_up(url, proc, log_path)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         log.close()
 
 

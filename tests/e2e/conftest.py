@@ -72,8 +72,10 @@ def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
         start_new_session=True,
     )
     processes = [proc]
+    logs = [log]
     if env.get("REDIS_URL"):  # scale-out mode: runs execute in a worker process
         worker_log = (ARTIFACTS / "e2e-worker.log").open("w")
+        logs.append(worker_log)
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "galaxyco_ui.runs.worker"],
@@ -96,7 +98,8 @@ def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        log.close()
+        for handle in logs:
+            handle.close()
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -40,7 +40,13 @@ def _run_row(run: RunView) -> rx.Component:
         rx.table.cell(rx.moment(run.created_at, from_now=True, size="2")),
         rx.table.cell(_duration(run)),
         rx.table.cell(rx.text(run.input_tokens + run.output_tokens, size="2")),
-        rx.table.cell(rx.cond(run.cost_usd, rx.text("$", run.cost_usd, size="2"), rx.text("—", size="2"))),
+        rx.table.cell(
+            rx.cond(
+                run.cost_usd.is_not_none(),  # type: ignore[union-attr]
+                rx.text("$", run.cost_usd, size="2"),
+                rx.text(rx.cond(run.status == "succeeded", "unknown", "—"), size="2"),
+            )
+        ),
         align="center",
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -61,19 +60,21 @@ def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int 
 
 
 async def run_worker() -> None:
+    """Run the SAQ worker and the scheduler tick until SIGINT/SIGTERM.
+
+    SAQ's ``Worker.start`` installs its own SIGINT/SIGTERM handlers and returns once it
+    has shut down; the scheduler loop is stopped with it.
+    """
     worker = build_worker()
     ticker = asyncio.create_task(scheduler_loop())
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runner = asyncio.create_task(worker.start())
     log.info("worker started", extra={"concurrency": worker.concurrency})
-    await stop.wait()
-    ticker.cancel()
-    await worker.stop()
-    with contextlib.suppress(asyncio.CancelledError):
-        await runner
+    try:
+        await worker.start()
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        log.info("worker stopped")
 
 
 def main() -> None:

@@ -1,0 +1,239 @@
+"""Shared benchmark setup: environment, scratch database, emulator, team + agent, executors.
+
+Call ``configure()`` before anything imports ``galaxyco_ui`` (settings are read once).
+Embedded mode: SQLite in a temp dir, in-process queue/bus/signals. ``--redis`` mode: a
+scratch PostgreSQL database ``galaxyco_bench`` (created and dropped here) and Redis db 1
+(flushed at start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from galaxyco_ui.auth.permissions import TenantContext
+    from galaxyco_ui.devtools.emulator import Emulator
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+BENCH_DB = "galaxyco_bench"
+REDIS_URL = "redis://127.0.0.1:6379/1"
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(tempfile.mkdtemp(prefix="galaxyco-bench-"))
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--redis", action="store_true", help="PostgreSQL + Redis + SAQ workers")
+    parser.add_argument(
+        "--shared-ssl",
+        action="store_true",
+        help="what-if: OpenAI clients built in this process share one SSL context (see share_ssl_context)",
+    )
+    return parser.parse_args(argv)
+
+
+def share_ssl_context() -> None:
+    """What-if (bench-only patch, this process only): every OpenAI client reuses one SSL
+    context instead of loading the CA bundle again (~30 ms of CPU per client, per run)."""
+    import functools
+
+    import httpcore2
+
+    httpcore2.default_ssl_context = functools.lru_cache(maxsize=4)(httpcore2.default_ssl_context)
+
+
+def configure(*, redis: bool, run_concurrency: int = 64) -> None:
+    """Set the environment GalaxyCo reads. Must run before any ``galaxyco_ui`` import."""
+    os.environ.update(
+        GALAXYCO_ENV="test",
+        DATA_DIR=str(DATA_DIR),
+        SECRET_KEY="bench-secret-key-that-is-long-enough-0123456789",
+        DATABASE_URL=f"{PG_SERVER}/{BENCH_DB}" if redis else f"sqlite:///{DATA_DIR / 'bench.db'}",
+        REDIS_URL=REDIS_URL if redis else "",
+        USER_RUN_STARTS_PER_MINUTE="100000",
+        WORKSPACE_MAX_CONCURRENT_RUNS="100000",
+        RUN_CONCURRENCY=str(run_concurrency),
+    )
+    for var in ("SENTRY_DSN", "SMTP_HOST"):
+        os.environ.pop(var, None)
+
+
+@dataclass
+class Bench:
+    """A migrated database with one team and one agent whose provider is the emulator."""
+
+    ctx: TenantContext
+    agent_id: str
+    emulator: Emulator
+    redis: bool
+
+
+@contextlib.contextmanager
+def bench(*, redis: bool, emulator: Emulator | None = None) -> Iterator[Bench]:
+    """Fresh database (+ flushed Redis), running emulator, team, provider key and agent."""
+    from alembic import command, config
+    from galaxyco_ui.devtools.emulator import Emulator
+    from galaxyco_ui.infra import db
+    from galaxyco_ui.services.provider_keys import set_provider_key
+    from tests.factories import make_agent, make_team
+
+    if redis:
+        import redis as redis_lib
+
+        _admin(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
+        redis_lib.Redis.from_url(REDIS_URL).flushdb()
+    cfg = config.Config(toml_file=str(ROOT / "pyproject.toml"))
+    command.upgrade(cfg, "head")  # reads DATABASE_URL through the app settings
+    emu = (emulator or Emulator()).start()
+    try:
+        team = make_team("Bench")
+        set_provider_key(
+            ctx=team.owner, provider="openai_compatible", api_key="bench", base_url=emu.openai_base_url
+        )
+        agent = make_agent(
+            team.owner, provider="openai_compatible", model="bench-model", tools=[], max_steps=2
+        )
+        yield Bench(ctx=team.owner, agent_id=agent.id, emulator=emu, redis=redis)
+    finally:
+        emu.stop()
+        db.set_engine(None)
+        if redis:
+            _admin(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+def _admin(*statements: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(
+        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    with engine.connect() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- executors
+
+
+@contextlib.asynccontextmanager
+async def executors(b: Bench, shape: str, *, workers: int = 1, concurrency: int = 32) -> AsyncIterator[None]:
+    """Whatever executes runs: ``embedded`` (nothing to start), ``inproc`` SAQ worker in
+    this event loop, or ``subprocess`` = ``workers`` x ``python -m galaxyco_ui.runs.worker``.
+    Warms up (imports, connections) with a few runs before yielding."""
+    procs: list[subprocess.Popen[bytes]] = []
+    worker: Any = None
+    task: asyncio.Task[None] | None = None
+    if shape == "inproc":
+        from galaxyco_ui.runs.worker import build_worker
+
+        worker = build_worker(concurrency=concurrency, shutdown_grace_seconds=0)
+        task = asyncio.create_task(worker.start())
+    elif shape == "subprocess":
+        procs = [_spawn_worker(i, concurrency) for i in range(workers)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(run_to_final(b) for _ in range(8 * max(1, workers)))), 60)
+        yield
+    finally:
+        if worker is not None:
+            await worker.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for proc in procs:  # SIGTERM does not end the worker today (see README): kill it
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _spawn_worker(index: int, concurrency: int) -> subprocess.Popen[bytes]:
+    """``python -m galaxyco_ui.runs.worker`` with this environment; logs under DATA_DIR."""
+    log = (DATA_DIR / f"worker-{index}.log").open("ab")
+    env = {**os.environ, "RUN_CONCURRENCY": str(concurrency)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "galaxyco_ui.runs.worker"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+
+
+def worker_pids_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds (user + system) used so far by processes ``pids`` (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids() -> list[int]:
+    """Direct child processes of this one (the worker subprocesses)."""
+    me = str(os.getpid())
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == me:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+# ---------------------------------------------------------------- runs and figures
+
+
+async def run_to_final(b: Bench, text: str = "ping") -> tuple[str, list[tuple[float, Any]]]:
+    """Start a run and follow its stream to ``final``; returns (run id, [(perf_counter, event)])."""
+    from galaxyco_ui.services.runs import start_run
+
+    view = await start_run(ctx=b.ctx, agent_id=b.agent_id, input=text)
+    return view.id, await follow(view.id)
+
+
+async def follow(run_id: str, within: float = 60.0) -> list[tuple[float, Any]]:
+    """Read a run's stream from its start until the ``final`` event, stamping each receipt."""
+    from galaxyco_ui.runs.events import get_event_bus, run_stream
+
+    bus, stream, cursor = get_event_bus(), run_stream(run_id), None
+    seen: list[tuple[float, Any]] = []
+    async with asyncio.timeout(within):
+        while True:
+            events = await bus.read(stream, after=cursor, wait=5.0)
+            now = time.perf_counter()
+            seen.extend((now, e) for e in events)
+            if events:
+                cursor = events[-1].id
+            if any(e.type == "final" for e in events):
+                return seen
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[f"{c:.1f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))

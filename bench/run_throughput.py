@@ -1,0 +1,224 @@
+"""P2: completed runs per second through the queue + executor (emulator answering instantly).
+
+Starts N runs (1,000 embedded, 500 with ``--redis``) as fast as possible (64 ``start_run`` calls in flight) and polls the
+database (one COUNT every 50 ms) until all N are terminal. Throughput = N / (time from
+the first start to the last terminal run). Also prints the CPU seconds per run of this
+process and of the worker processes.
+
+Then the diagnosis: the same load through an executor in this process, with the phases
+of ``execute_run`` timed by wrappers installed here (``store.claim_run`` /
+``append_step`` / ``finish_run`` in their worker thread, the OpenAI client construction,
+the provider stream, event publishes, the whole ``execute_run``), first one run at a
+time (uncontended cost), then all at once.
+
+Target: ≥ 300 runs/s.
+
+    .venv/bin/python -m bench.run_throughput            # embedded (SQLite, in-process)
+    .venv/bin/python -m bench.run_throughput --redis    # PostgreSQL + Redis, 1 and 2 worker subprocesses
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from bench import _setup
+
+N_RUNS, N_RUNS_REDIS, N_DIAG, N_SEQUENTIAL, STARTERS = 1000, 500, 300, 30, 64
+PHASES: dict[str, list[float]] = defaultdict(list)
+
+
+async def start_many(b: _setup.Bench, n: int) -> float:
+    """Start ``n`` runs with ``STARTERS`` calls in flight; returns when all returned (perf_counter)."""
+    from galaxyco_ui.services.runs import start_run
+
+    gate = asyncio.Semaphore(STARTERS)
+
+    async def one() -> None:
+        async with gate:
+            t0 = time.perf_counter()
+            await start_run(ctx=b.ctx, agent_id=b.agent_id, input="ping")
+            PHASES["start_run (caller)"].append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return time.perf_counter()
+
+
+def terminal_counts() -> tuple[int, int]:
+    """(terminal runs, succeeded runs) in the database."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from galaxyco_ui.infra.db import session_scope
+    from galaxyco_ui.models import Run
+    from galaxyco_ui.models.runs import TERMINAL_STATUSES
+
+    with session_scope() as session:
+        done = session.exec(
+            select(func.count()).select_from(Run).where(col(Run.status).in_(TERMINAL_STATUSES))
+        ).one()
+        ok = session.exec(select(func.count()).select_from(Run).where(Run.status == "succeeded")).one()
+        return done, ok
+
+
+async def throughput(b: _setup.Bench, n: int) -> dict[str, float]:
+    """Start ``n`` runs and wait until all are terminal; figures for one table row."""
+    base_done, base_ok = await asyncio.to_thread(terminal_counts)
+    pids = _setup.child_pids()
+    cpu0, wcpu0 = time.process_time(), _setup.worker_pids_cpu(pids)
+    t0 = time.perf_counter()
+    starter = asyncio.create_task(start_many(b, n))
+    done = ok = 0
+    while done < n:
+        await asyncio.sleep(0.05)
+        total_done, total_ok = await asyncio.to_thread(terminal_counts)
+        done, ok = total_done - base_done, total_ok - base_ok
+        if time.perf_counter() - t0 > 120:
+            raise TimeoutError(f"only {done}/{n} runs finished in 120 s")
+    elapsed = time.perf_counter() - t0
+    started_at = await starter
+    return {
+        "runs": n,
+        "succeeded": ok,
+        "starts/s": n / (started_at - t0),
+        "runs/s": n / elapsed,
+        "seconds": elapsed,
+        "cpu ms/run (this)": (time.process_time() - cpu0) / n * 1000,
+        "cpu ms/run (workers)": (_setup.worker_pids_cpu(pids) - wcpu0) / n * 1000,
+    }
+
+
+# ---------------------------------------------------------------- phase timing (diagnosis)
+
+
+def _timed_sync(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            PHASES[name].append(time.perf_counter() - t0)
+
+    return wrapper
+
+
+def _timed_async(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            PHASES[name].append(time.perf_counter() - t0)
+
+    return wrapper
+
+
+def install_phase_timers() -> None:
+    """Wrap the executor's phases (bench-only monkeypatching; nothing in galaxyco_ui changes)."""
+    from galaxyco_ui.providers import openai_chat
+    from galaxyco_ui.runs import executor, store, worker
+    from galaxyco_ui.runs.events import get_event_bus
+
+    for name in ("claim_run", "append_step", "finish_run"):
+        setattr(store, name, _timed_sync(f"store.{name} (in thread)", getattr(store, name)))
+    openai_chat.OpenAIChat.__init__ = _timed_sync(  # type: ignore[method-assign]
+        "OpenAIChat() construction (blocks loop)", openai_chat.OpenAIChat.__init__
+    )
+    openai_chat.OpenAIChat.aclose = _timed_async("provider.aclose()", openai_chat.OpenAIChat.aclose)  # type: ignore[method-assign]
+    timed_run = _timed_async("execute_run total (wall)", executor.execute_run)
+    executor.execute_run = timed_run  # picked up by EmbeddedRunQueue at call time
+    worker.execute_run = timed_run  # and by the SAQ job function
+    bus = get_event_bus()
+    bus.publish = _timed_async("bus.publish (each)", bus.publish)  # type: ignore[method-assign]
+    original_stream = executor.stream_with_retries
+
+    async def timed_stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        t0 = time.perf_counter()
+        first = True
+        async for event in original_stream(*args, **kwargs):
+            if first:
+                PHASES["provider: request → first event"].append(time.perf_counter() - t0)
+                first = False
+            yield event
+        PHASES["provider: whole stream (wall)"].append(time.perf_counter() - t0)
+
+    executor.stream_with_retries = timed_stream
+
+
+def phase_rows(label: str, runs: int) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for name, values in sorted(PHASES.items()):
+        ms = [v * 1000 for v in values]
+        rows.append(
+            [label, name, len(ms), sum(ms) / len(ms), _setup.pct(ms, 95), sum(ms) / runs]  # per run
+        )
+    PHASES.clear()
+    return rows
+
+
+async def diagnose(b: _setup.Bench, label: str) -> list[list[object]]:
+    rows: list[list[object]] = []
+    PHASES.clear()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(N_SEQUENTIAL):
+        await _setup.run_to_final(b)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    rows += phase_rows(f"{label}, 1 at a time", N_SEQUENTIAL)
+    rows.append(
+        [f"{label}, 1 at a time", "process CPU per run", N_SEQUENTIAL, cpu / N_SEQUENTIAL * 1000, "", ""]
+    )
+    rows.append(
+        [
+            f"{label}, 1 at a time",
+            "wall per run (start→final)",
+            N_SEQUENTIAL,
+            wall / N_SEQUENTIAL * 1000,
+            "",
+            "",
+        ]
+    )
+    figures = await throughput(b, N_DIAG)
+    rows += phase_rows(f"{label}, {N_DIAG} at once", N_DIAG)
+    rows.append([f"{label}, {N_DIAG} at once", "runs/s (with timers)", N_DIAG, figures["runs/s"], "", ""])
+    return rows
+
+
+async def main(redis: bool) -> None:
+    results: list[tuple[str, dict[str, float]]] = []
+    diag: list[list[object]] = []
+    with _setup.bench(redis=redis) as b:
+        if redis:
+            for workers in (1, 2):
+                async with _setup.executors(b, "subprocess", workers=workers, concurrency=32):
+                    results.append((f"{workers} worker process(es) x 32", await throughput(b, N_RUNS_REDIS)))
+        else:
+            async with _setup.executors(b, "embedded"):
+                results.append(("embedded, RUN_CONCURRENCY=64", await throughput(b, N_RUNS)))
+        install_phase_timers()
+        shape = "inproc" if redis else "embedded"
+        async with _setup.executors(b, shape, concurrency=32):
+            diag = await diagnose(b, shape)
+            _setup.share_ssl_context()
+            diag += await diagnose(b, f"{shape} + shared SSL context")
+    headers = list(results[0][1])
+    print(f"\nP2 run throughput ({'PostgreSQL + Redis' if redis else 'embedded: SQLite, in-process'})")
+    print(f"cpus: {os.cpu_count()}")
+    _setup.print_table(["executor", *headers], [[label, *r.values()] for label, r in results])
+    print("target: >= 300 runs/s")
+    print("\nDiagnosis: phases of execute_run (ms; 'per run' = total time in the phase / runs)")
+    _setup.print_table(["pass", "phase", "n", "mean", "p95", "per run"], diag)
+
+
+if __name__ == "__main__":
+    args = _setup.parse_args(__doc__.splitlines()[0])
+    _setup.configure(redis=args.redis, run_concurrency=64)
+    if args.shared_ssl:  # what-if for the main measurement too (in-process executors only)
+        _setup.share_ssl_context()
+    asyncio.run(main(args.redis))

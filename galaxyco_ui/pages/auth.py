@@ -51,19 +51,24 @@ def _notice() -> rx.Component:
     )
 
 
+def _email_field(form_id: str) -> rx.Component:
+    # Keyed on the prefilled address (an invite link's), so the field remounts with it.
+    return text_input(
+        "Email",
+        "email",
+        form_id=form_id,
+        type="email",
+        auto_complete="email",
+        required=True,
+        default_value=AuthFormState.email,
+        key=AuthFormState.email,
+        error=AuthFormState.field_errors.get("email", ""),
+    )
+
+
 def login_page() -> rx.Component:
     password_step = rx.vstack(
-        text_input(
-            "Email",
-            "email",
-            form_id="login",
-            type="email",
-            auto_complete="email",
-            required=True,
-            default_value=AuthFormState.email,
-            key=AuthFormState.email,
-            error=AuthFormState.field_errors.get("email", ""),
-        ),
+        _email_field("login"),
         text_input(
             "Password",
             "password",
@@ -131,17 +136,7 @@ def signup_page() -> rx.Component:
                     max_length=120,
                     error=AuthFormState.field_errors.get("name", ""),
                 ),
-                text_input(
-                    "Email",
-                    "email",
-                    form_id="signup",
-                    type="email",
-                    auto_complete="email",
-                    required=True,
-                    default_value=AuthFormState.email,
-                    key=AuthFormState.email,
-                    error=AuthFormState.field_errors.get("email", ""),
-                ),
+                _email_field("signup"),
                 text_input(
                     "Password",
                     "password",

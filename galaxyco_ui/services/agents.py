@@ -121,7 +121,7 @@ def list_agents(*, ctx: TenantContext, search: str = "", sort: SortKey = "update
 def get_agent(*, ctx: TenantContext, agent_id: str) -> AgentView:
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        agent = _live_agent(session, ctx, agent_id)
+        agent = live_agent(session, ctx, agent_id)
         creator = session.get(User, agent.created_by) if agent.created_by else None
         return _view(agent, creator.name if creator else None, ctx)
 
@@ -156,7 +156,7 @@ def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) 
     require(ctx, Permission.VIEW_WORKSPACE)
     values = parse(AgentInput, data)
     with session_scope() as session:
-        agent = _live_agent(session, ctx, agent_id)
+        agent = live_agent(session, ctx, agent_id)
         # "" rather than None: an agent without a known creator is nobody's own.
         require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
         if values.name.lower() != agent.name.lower():
@@ -184,7 +184,7 @@ def duplicate_agent(*, ctx: TenantContext, agent_id: str) -> AgentView:
     """Copy an agent as “<name> (copy)”, owned by the current user."""
     require(ctx, Permission.CREATE_AGENT)
     with session_scope() as session:
-        source = _live_agent(session, ctx, agent_id)
+        source = live_agent(session, ctx, agent_id)
         name = _free_copy_name(session, ctx, source.name)
         fields = {k: getattr(source, k) for k in AgentInput.model_fields}
         agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **{**fields, "name": name})
@@ -207,7 +207,7 @@ def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
     """Soft-delete an agent; its name becomes free again."""
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        agent = _live_agent(session, ctx, agent_id)
+        agent = live_agent(session, ctx, agent_id)
         require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
         agent.deleted_at = agent.updated_at = utcnow()
         audit.record(
@@ -223,7 +223,8 @@ def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
 # ---------------------------------------------------------------- internals
 
 
-def _live_agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
+def live_agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
+    """The workspace's agent ``agent_id`` if it exists and is not deleted, else ``NotFoundError``."""
     agent = session.get(Agent, agent_id) if agent_id else None
     if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
         raise NotFoundError("That agent")

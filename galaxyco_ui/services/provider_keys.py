@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, require
 from galaxyco_ui.errors import NotFoundError, ValidationError
@@ -72,11 +72,7 @@ def set_provider_key(
     if len(api_key) > 1000:
         errors["api_key"] = "That key is too long."
     with session_scope() as session:
-        row = session.exec(
-            select(ProviderKey).where(
-                ProviderKey.workspace_id == ctx.workspace_id, ProviderKey.provider == provider
-            )
-        ).first()
+        row = _row(session, ctx, provider)
         if row is None and not api_key and provider != "openai_compatible":
             errors["api_key"] = "Paste the API key."
         if errors:
@@ -111,11 +107,7 @@ def set_provider_key(
 def remove_provider_key(*, ctx: TenantContext, provider: str) -> None:
     require(ctx, Permission.MANAGE_PROVIDER_KEYS)
     with session_scope() as session:
-        row = session.exec(
-            select(ProviderKey).where(
-                ProviderKey.workspace_id == ctx.workspace_id, ProviderKey.provider == provider
-            )
-        ).first()
+        row = _row(session, ctx, provider)
         if row is None:
             raise NotFoundError("That provider key")
         session.delete(row)
@@ -136,15 +128,19 @@ async def check_provider_key(*, ctx: TenantContext, provider: str, model: str = 
     model = model or next(p.suggested_models[0] for p in PROVIDERS if p.key == provider)
     ok, message = await _probe(config, model)
     with session_scope() as session:
-        row = session.exec(
-            select(ProviderKey).where(
-                ProviderKey.workspace_id == ctx.workspace_id, ProviderKey.provider == provider
-            )
-        ).first()
+        row = _row(session, ctx, provider)
         if row is None:
             raise NotFoundError("That provider key")
         row.last_test_ok, row.last_test_message, row.last_tested_at = ok, message[:500], utcnow()
         return _view(provider, row)
+
+
+def _row(session: Session, ctx: TenantContext, provider: str) -> ProviderKey | None:
+    return session.exec(
+        select(ProviderKey).where(
+            ProviderKey.workspace_id == ctx.workspace_id, ProviderKey.provider == provider
+        )
+    ).first()
 
 
 def _config(ctx: TenantContext, provider: str) -> ProviderConfig:

@@ -19,12 +19,13 @@ from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, RateLimitedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import get_sliding_window
-from galaxyco_ui.models import Agent, Run, RunStep, User, utcnow
+from galaxyco_ui.models import Run, RunStep, User, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.queue import get_run_queue
 from galaxyco_ui.runs.signals import get_cancel_signals
+from galaxyco_ui.services.agents import live_agent
 
 MAX_INPUT_CHARS = 20_000
 PAGE_SIZE = 25
@@ -224,9 +225,7 @@ def _create_run(
             retry_after=int(wait) + 1,
         )
     with session_scope() as session:
-        agent = session.get(Agent, agent_id) if agent_id else None
-        if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
-            raise NotFoundError("That agent")
+        agent = live_agent(session, ctx, agent_id)
         active = session.exec(
             select(func.count())
             .select_from(Run)

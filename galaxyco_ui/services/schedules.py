@@ -23,10 +23,11 @@ from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, r
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import Agent, Schedule, utcnow
+from galaxyco_ui.models import Schedule, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.services import audit
+from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.runs import start_run
 from galaxyco_ui.services.workspaces import find_membership
 
@@ -94,7 +95,7 @@ def validate(cron: str, timezone: str, text: str) -> tuple[str, str, str]:
 def list_schedules(*, ctx: TenantContext, agent_id: str) -> list[ScheduleView]:
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        _agent(session, ctx, agent_id)
+        live_agent(session, ctx, agent_id)
         rows = session.exec(
             select(Schedule)
             .where(
@@ -113,7 +114,7 @@ def create_schedule(
     require(ctx, Permission.MANAGE_SCHEDULES)
     cron, timezone, text = validate(cron, timezone, input)
     with session_scope() as session:
-        agent = _agent(session, ctx, agent_id)
+        agent = live_agent(session, ctx, agent_id)
         schedule = Schedule(
             workspace_id=ctx.workspace_id,
             created_by=ctx.user_id,
@@ -267,13 +268,6 @@ def _record_last_run(schedule_id: str, run_id: str) -> None:
         schedule = session.get(Schedule, schedule_id)
         if schedule is not None:
             schedule.last_run_id = run_id
-
-
-def _agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
-    agent = session.get(Agent, agent_id) if agent_id else None
-    if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
-        raise NotFoundError("That agent")
-    return agent
 
 
 def _schedule(session: Session, ctx: TenantContext, schedule_id: str) -> Schedule:

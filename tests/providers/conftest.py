@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -19,18 +19,7 @@ MODELS = {
 }
 
 
-@pytest.fixture(scope="session")
-def _emulator_server() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
-
-
-@pytest.fixture
-def emulator(_emulator_server: Emulator) -> Iterator[Emulator]:
-    """The session's emulator, with no queued scripts or recorded requests."""
-    _emulator_server.reset()
-    yield _emulator_server
-    _emulator_server.reset()
+# The ``emulator`` fixture comes from tests/emulator.py (a plugin of tests/conftest.py).
 
 
 def base_url(emulator: Emulator, kind: str) -> str:

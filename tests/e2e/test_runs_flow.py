@@ -43,6 +43,18 @@ def test_owner_runs_an_agent_live_and_a_teammate_watches_the_runs_screen(new_con
     expect(owner).to_have_url(re.compile(r"/agents/[0-9a-f]{32}$"))
     agent_url = owner.url
 
+    # A schedule: a wrong cron expression is explained, a right one shows its next runs.
+    owner.get_by_label("Cron expression").fill("61 * * * *")
+    owner.get_by_role("textbox", name="Time zone").fill("Europe/Paris")
+    owner.get_by_label("Input for each run").fill("Add up the numbers of the day")
+    owner.get_by_role("button", name="Add schedule").click()
+    expect(owner.get_by_text("Use five fields")).to_be_visible()
+    owner.get_by_label("Cron expression").fill("0 9 * * 1-5")
+    owner.get_by_role("button", name="Add schedule").click()
+    expect(owner.get_by_text("At 09:00 AM, Monday through Friday")).to_be_visible()
+    expect(owner.get_by_text(re.compile(r"09:00 CES?T")).first).to_be_visible()
+    shot(owner, "39-agent-page")
+
     # Run it: a tool call, then an answer streamed token by token.
     emulator.enqueue(Script([tool_call("calculator", {"expression": "6 * 7"}), usage(40, 9)]))
     emulator.enqueue(

@@ -7,7 +7,7 @@ import reflex as rx
 from galaxyco_ui.components.forms import text_input
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
-from galaxyco_ui.services.accounts import SessionView
+from galaxyco_ui.services.profile import SessionView
 from galaxyco_ui.states.profile import ProfileState
 
 TABS = (("Profile", "/profile"), ("Two-factor", "/profile/security"), ("Sessions", "/profile/sessions"))

@@ -8,7 +8,8 @@ from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import select_input, text_input
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
-from galaxyco_ui.services.team import InvitationView, MemberView
+from galaxyco_ui.services.invitations import InvitationView
+from galaxyco_ui.services.team import MemberView
 from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.states.team import TeamState
 

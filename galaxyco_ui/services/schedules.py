@@ -141,10 +141,10 @@ def update_schedule(
     *, ctx: TenantContext, schedule_id: str, cron: str, timezone: str, input: str, enabled: bool
 ) -> ScheduleView:
     require(ctx, Permission.VIEW_WORKSPACE)
-    cron, timezone, text = validate(cron, timezone, input)
     with session_scope() as session:
         schedule = _schedule(session, ctx, schedule_id)
         require(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or "")
+        cron, timezone, text = validate(cron, timezone, input)
         schedule.cron, schedule.timezone, schedule.input, schedule.enabled = cron, timezone, text, enabled
         schedule.next_fire_at = next_fire(cron, timezone, utcnow()) if enabled else None
         schedule.updated_at = utcnow()

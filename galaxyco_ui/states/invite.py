@@ -7,7 +7,7 @@ from urllib.parse import quote
 import reflex as rx
 
 from galaxyco_ui.errors import GalaxyError, NotFoundError
-from galaxyco_ui.services import team
+from galaxyco_ui.services import invitations
 from galaxyco_ui.states.session import current_auth
 
 
@@ -33,7 +33,7 @@ class InviteState(rx.State):
         auth = current_auth(self)
         self.signed_in_as = auth.email if auth else ""
         try:
-            preview = team.preview_invitation(token=self._token)
+            preview = invitations.preview_invitation(token=self._token)
         except NotFoundError:
             self.loaded = True
             return None
@@ -55,7 +55,7 @@ class InviteState(rx.State):
         if auth is None:
             return rx.redirect(f"/login?next={self.here}")
         try:
-            team.accept_invitation(user_id=auth.user_id, token=self._token, session_id=auth.session_id)
+            invitations.accept_invitation(user_id=auth.user_id, token=self._token, session_id=auth.session_id)
         except GalaxyError as exc:
             self.problem = exc.message
             return None
@@ -67,7 +67,7 @@ class InviteState(rx.State):
         if auth is None:
             return rx.redirect(f"/login?next={self.here}")
         try:
-            team.decline_invitation(user_id=auth.user_id, token=self._token)
+            invitations.decline_invitation(user_id=auth.user_id, token=self._token)
         except GalaxyError as exc:
             self.problem = exc.message
             return None

@@ -10,8 +10,8 @@ import qrcode.image.svg
 import reflex as rx
 
 from galaxyco_ui.errors import GalaxyError, ValidationError
-from galaxyco_ui.services import accounts
-from galaxyco_ui.services.accounts import SessionView
+from galaxyco_ui.services import profile as profile_service
+from galaxyco_ui.services.profile import SessionView
 from galaxyco_ui.states.session import SessionState, current_auth, error_toast, login_redirect
 
 
@@ -43,13 +43,15 @@ class ProfileState(rx.State):
         auth = current_auth(self)
         if auth is None:
             return None
-        profile = accounts.get_profile(user_id=auth.user_id)
+        profile = profile_service.get_profile(user_id=auth.user_id)
         self.name, self.email = profile.name, profile.email
         self.has_password, self.totp_enabled = profile.has_password, profile.totp_enabled
         self.recovery_codes_left = profile.recovery_codes_left
         self.errors = {}
         self.form_key += 1
-        self.sessions = accounts.list_sessions(user_id=auth.user_id, current_session_id=auth.session_id)
+        self.sessions = profile_service.list_sessions(
+            user_id=auth.user_id, current_session_id=auth.session_id
+        )
         return None
 
     @rx.event
@@ -61,7 +63,7 @@ class ProfileState(rx.State):
     @rx.event
     def save_name(self, form: dict):
         return self._do(
-            lambda uid: accounts.update_profile(user_id=uid, name=form.get("name", "")),
+            lambda uid: profile_service.update_profile(user_id=uid, name=form.get("name", "")),
             "Profile saved.",
             refresh_shell=True,
         )
@@ -72,7 +74,7 @@ class ProfileState(rx.State):
             self.errors = {"confirm_password": "The two new passwords do not match."}
             return None
         return self._do(
-            lambda uid: accounts.change_password(
+            lambda uid: profile_service.change_password(
                 user_id=uid,
                 current_password=form.get("current_password", ""),
                 new_password=form.get("new_password", ""),
@@ -86,7 +88,7 @@ class ProfileState(rx.State):
         if auth is None:
             return login_redirect(self)
         try:
-            secret, uri = accounts.start_totp_setup(user_id=auth.user_id)
+            secret, uri = profile_service.start_totp_setup(user_id=auth.user_id)
         except GalaxyError as exc:
             return error_toast(exc)
         self.setup_secret, self.setup_qr = secret, qr_data_uri(uri)
@@ -99,7 +101,7 @@ class ProfileState(rx.State):
         if auth is None:
             return login_redirect(self)
         try:
-            codes = accounts.confirm_totp_setup(user_id=auth.user_id, code=form.get("code", ""))
+            codes = profile_service.confirm_totp_setup(user_id=auth.user_id, code=form.get("code", ""))
         except ValidationError as exc:
             self.errors = exc.field_errors
             return None
@@ -114,7 +116,7 @@ class ProfileState(rx.State):
         if auth is None:
             return login_redirect(self)
         try:
-            self.new_recovery_codes = accounts.regenerate_recovery_codes(
+            self.new_recovery_codes = profile_service.regenerate_recovery_codes(
                 user_id=auth.user_id, code=form.get("code", "")
             )
         except ValidationError as exc:
@@ -127,7 +129,7 @@ class ProfileState(rx.State):
     @rx.event
     def disable_totp(self, form: dict):
         return self._do(
-            lambda uid: accounts.disable_totp(user_id=uid, code=form.get("code", "")),
+            lambda uid: profile_service.disable_totp(user_id=uid, code=form.get("code", "")),
             "Two-factor authentication is off.",
             error_field="disable_code",
         )
@@ -135,7 +137,8 @@ class ProfileState(rx.State):
     @rx.event
     def revoke(self, session_id: str):
         return self._do(
-            lambda uid: accounts.revoke_session(user_id=uid, session_id=session_id), "Session signed out."
+            lambda uid: profile_service.revoke_session(user_id=uid, session_id=session_id),
+            "Session signed out.",
         )
 
     @rx.event
@@ -143,7 +146,9 @@ class ProfileState(rx.State):
         auth = current_auth(self)
         if auth is None:
             return login_redirect(self)
-        count = accounts.revoke_other_sessions(user_id=auth.user_id, current_session_id=auth.session_id)
+        count = profile_service.revoke_other_sessions(
+            user_id=auth.user_id, current_session_id=auth.session_id
+        )
         return [
             rx.toast.success(f"Signed out {count} other session{'s' if count != 1 else ''}."),
             ProfileState.load,

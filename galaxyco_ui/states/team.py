@@ -5,8 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.errors import GalaxyError, ValidationError
-from galaxyco_ui.services import team
-from galaxyco_ui.services.team import InvitationView, MemberView
+from galaxyco_ui.services import invitations, team
+from galaxyco_ui.services.invitations import InvitationView
+from galaxyco_ui.services.team import MemberView
 from galaxyco_ui.states.session import SessionState, error_toast, require_page_auth, tenant_context
 
 
@@ -25,14 +26,14 @@ class TeamState(rx.State):
         if ctx is None:
             return None
         self.members = team.list_members(ctx=ctx)
-        self.invitations = team.list_invitations(ctx=ctx)
+        self.invitations = invitations.list_invitations(ctx=ctx)
         return None
 
     @rx.event
     def invite(self, form: dict):
         self.invite_errors = {}
         try:
-            result = team.invite_member(
+            result = invitations.invite_member(
                 ctx=tenant_context(self), email=form.get("email", ""), role=form.get("role", "")
             )
         except ValidationError as exc:
@@ -64,7 +65,8 @@ class TeamState(rx.State):
     @rx.event
     def revoke(self, invitation_id: str):
         return self._act(
-            lambda ctx: team.revoke_invitation(ctx=ctx, invitation_id=invitation_id), "Invitation revoked."
+            lambda ctx: invitations.revoke_invitation(ctx=ctx, invitation_id=invitation_id),
+            "Invitation revoked.",
         )
 
     @rx.event

@@ -13,6 +13,7 @@ from galaxyco_ui.errors import AuthenticationError, ConflictError, NotFoundError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import User, UserSession, utcnow
 from galaxyco_ui.services import accounts
+from galaxyco_ui.services import profile as profile_service
 from tests.factories import PASSWORD, make_user, set_columns, sign_in_as
 
 
@@ -172,7 +173,7 @@ def test_list_sessions_shows_live_sessions_and_marks_the_current_one():
     accounts.sign_in(email=user.email, password=PASSWORD)  # a pending ticket is not a session yet
     gone = sign_in_as(user)
     accounts.sign_out(token=gone.token)
-    listed = accounts.list_sessions(user_id=user.id, current_session_id=phone.auth.session_id)
+    listed = profile_service.list_sessions(user_id=user.id, current_session_id=phone.auth.session_id)
     assert {s.id: s.current for s in listed} == {laptop.auth.session_id: False, phone.auth.session_id: True}
     assert {s.ip for s in listed} == {"10.0.0.1", "10.0.0.2"}
 
@@ -180,14 +181,14 @@ def test_list_sessions_shows_live_sessions_and_marks_the_current_one():
 def test_list_sessions_never_shows_another_users_sessions():
     mine = sign_in_as(make_user())
     sign_in_as(make_user())
-    listed = accounts.list_sessions(user_id=mine.user.id, current_session_id=mine.auth.session_id)
+    listed = profile_service.list_sessions(user_id=mine.user.id, current_session_id=mine.auth.session_id)
     assert [s.id for s in listed] == [mine.auth.session_id]
 
 
 def test_revoking_one_of_ones_sessions_signs_it_out():
     user = make_user()
     current, other = sign_in_as(user), sign_in_as(user)
-    accounts.revoke_session(user_id=user.id, session_id=other.auth.session_id)
+    profile_service.revoke_session(user_id=user.id, session_id=other.auth.session_id)
     assert accounts.resolve_session(token=other.token) is None
     assert accounts.resolve_session(token=current.token) is not None
 
@@ -195,7 +196,7 @@ def test_revoking_one_of_ones_sessions_signs_it_out():
 def test_revoking_another_users_session_is_not_found():
     attacker, victim = sign_in_as(make_user()), sign_in_as(make_user())
     with pytest.raises(NotFoundError):
-        accounts.revoke_session(user_id=attacker.user.id, session_id=victim.auth.session_id)
+        profile_service.revoke_session(user_id=attacker.user.id, session_id=victim.auth.session_id)
     assert accounts.resolve_session(token=victim.token) is not None
 
 
@@ -203,7 +204,10 @@ def test_revoking_other_sessions_keeps_only_the_current_one():
     user = make_user()
     current, second, third = sign_in_as(user), sign_in_as(user), sign_in_as(user)
     bystander = sign_in_as(make_user())
-    assert accounts.revoke_other_sessions(user_id=user.id, current_session_id=current.auth.session_id) == 2
+    assert (
+        profile_service.revoke_other_sessions(user_id=user.id, current_session_id=current.auth.session_id)
+        == 2
+    )
     assert accounts.resolve_session(token=current.token) is not None
     assert accounts.resolve_session(token=second.token) is None
     assert accounts.resolve_session(token=third.token) is None
@@ -231,4 +235,4 @@ def test_revoking_other_sessions_keeps_only_the_current_one():
     ],
 )
 def test_sessions_are_labelled_by_browser_and_system(user_agent, label):
-    assert accounts.describe_user_agent(user_agent) == label
+    assert profile_service.describe_user_agent(user_agent) == label

@@ -11,12 +11,13 @@ from galaxyco_ui.errors import AuthenticationError, TwoFactorRequiredError, Vali
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import RecoveryCode, User
 from galaxyco_ui.services import accounts
+from galaxyco_ui.services import profile as profile_service
 from tests.factories import PASSWORD, make_user
 
 
 def _with_totp(user: User) -> tuple[str, list[str]]:
-    secret, _ = accounts.start_totp_setup(user_id=user.id)
-    codes = accounts.confirm_totp_setup(user_id=user.id, code=pyotp.TOTP(secret).now())
+    secret, _ = profile_service.start_totp_setup(user_id=user.id)
+    codes = profile_service.confirm_totp_setup(user_id=user.id, code=pyotp.TOTP(secret).now())
     return secret, codes
 
 
@@ -28,40 +29,40 @@ def _wrong_code(secret: str) -> str:
 
 def test_setup_gives_a_secret_and_an_otpauth_uri_for_the_qr_code():
     user = make_user(email="totp@example.com")
-    secret, uri = accounts.start_totp_setup(user_id=user.id)
+    secret, uri = profile_service.start_totp_setup(user_id=user.id)
     assert uri.startswith("otpauth://totp/GalaxyCo:totp%40example.com?")
     assert f"secret={secret}" in uri and "issuer=GalaxyCo" in uri
-    assert accounts.get_profile(user_id=user.id).totp_enabled is False  # not on until confirmed
+    assert profile_service.get_profile(user_id=user.id).totp_enabled is False  # not on until confirmed
 
 
 def test_confirming_with_a_current_code_turns_2fa_on_and_gives_ten_recovery_codes():
     user = make_user()
     _, codes = _with_totp(user)
     assert len(codes) == len(set(codes)) == totp.RECOVERY_CODE_COUNT
-    profile = accounts.get_profile(user_id=user.id)
+    profile = profile_service.get_profile(user_id=user.id)
     assert (profile.totp_enabled, profile.recovery_codes_left) == (True, 10)
 
 
 def test_confirming_with_a_wrong_code_leaves_2fa_off():
     user = make_user()
-    secret, _ = accounts.start_totp_setup(user_id=user.id)
+    secret, _ = profile_service.start_totp_setup(user_id=user.id)
     with pytest.raises(ValidationError) as exc:
-        accounts.confirm_totp_setup(user_id=user.id, code=_wrong_code(secret))
+        profile_service.confirm_totp_setup(user_id=user.id, code=_wrong_code(secret))
     assert "code" in exc.value.field_errors
-    assert accounts.get_profile(user_id=user.id).totp_enabled is False
+    assert profile_service.get_profile(user_id=user.id).totp_enabled is False
 
 
 def test_confirming_before_starting_setup_is_refused():
     user = make_user()
     with pytest.raises(ValidationError, match="Start the setup first"):
-        accounts.confirm_totp_setup(user_id=user.id, code="123456")
+        profile_service.confirm_totp_setup(user_id=user.id, code="123456")
 
 
 def test_starting_setup_again_while_2fa_is_on_is_refused():
     user = make_user()
     _with_totp(user)
     with pytest.raises(ValidationError, match="already on"):
-        accounts.start_totp_setup(user_id=user.id)
+        profile_service.start_totp_setup(user_id=user.id)
 
 
 def test_the_database_never_holds_the_secret_in_clear():
@@ -110,7 +111,7 @@ def test_a_recovery_code_signs_in_once():
     _, codes = _with_totp(user)
     ticket = accounts.sign_in(email=user.email, password=PASSWORD, totp_code=f"  {codes[3].upper()} ")
     assert accounts.exchange_ticket(ticket=ticket)
-    assert accounts.get_profile(user_id=user.id).recovery_codes_left == 9
+    assert profile_service.get_profile(user_id=user.id).recovery_codes_left == 9
     with pytest.raises(AuthenticationError, match="code is not valid"):
         accounts.sign_in(email=user.email, password=PASSWORD, totp_code=codes[3])
     assert accounts.sign_in(email=user.email, password=PASSWORD, totp_code=codes[4])
@@ -119,7 +120,7 @@ def test_a_recovery_code_signs_in_once():
 def test_regenerating_recovery_codes_replaces_the_old_ones():
     user = make_user()
     secret, old = _with_totp(user)
-    new = accounts.regenerate_recovery_codes(user_id=user.id, code=pyotp.TOTP(secret).now())
+    new = profile_service.regenerate_recovery_codes(user_id=user.id, code=pyotp.TOTP(secret).now())
     assert not set(old) & set(new)
     with pytest.raises(AuthenticationError):
         accounts.sign_in(email=user.email, password=PASSWORD, totp_code=old[0])
@@ -130,10 +131,10 @@ def test_disabling_2fa_needs_a_valid_code_then_sign_in_needs_only_the_password()
     user = make_user()
     secret, _ = _with_totp(user)
     with pytest.raises(ValidationError):
-        accounts.disable_totp(user_id=user.id, code=_wrong_code(secret))
-    assert accounts.get_profile(user_id=user.id).totp_enabled is True
-    accounts.disable_totp(user_id=user.id, code=pyotp.TOTP(secret).now())
-    profile = accounts.get_profile(user_id=user.id)
+        profile_service.disable_totp(user_id=user.id, code=_wrong_code(secret))
+    assert profile_service.get_profile(user_id=user.id).totp_enabled is True
+    profile_service.disable_totp(user_id=user.id, code=pyotp.TOTP(secret).now())
+    profile = profile_service.get_profile(user_id=user.id)
     assert (profile.totp_enabled, profile.recovery_codes_left) == (False, 0)
     with session_scope() as session:
         row = session.get(User, user.id)
@@ -144,8 +145,8 @@ def test_disabling_2fa_needs_a_valid_code_then_sign_in_needs_only_the_password()
 def test_a_recovery_code_can_disable_2fa():
     user = make_user()
     _, codes = _with_totp(user)
-    accounts.disable_totp(user_id=user.id, code=codes[0])
-    assert accounts.get_profile(user_id=user.id).totp_enabled is False
+    profile_service.disable_totp(user_id=user.id, code=codes[0])
+    assert profile_service.get_profile(user_id=user.id).totp_enabled is False
 
 
 @pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef"])

@@ -7,10 +7,12 @@ deliberate change to this file too.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from sqlmodel import select
 
 from galaxyco_ui.auth.permissions import (
     ROLE_PERMISSIONS,
@@ -21,7 +23,12 @@ from galaxyco_ui.auth.permissions import (
     require,
 )
 from galaxyco_ui.errors import PermissionDeniedError
-from galaxyco_ui.services import agents, audit, workspaces
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.models import Agent, ProviderKey, Run, RunStep, Schedule, utcnow
+from galaxyco_ui.runs import store
+from galaxyco_ui.runs.queue import close_run_queue
+from galaxyco_ui.services import agents, audit, invitations, provider_keys, runs, schedules, workspaces
 from galaxyco_ui.services import team as team_service
 from tests.factories import (
     Team,
@@ -94,7 +101,10 @@ def test_own_scope_does_not_match_an_object_without_a_creator():
 
 @dataclass(frozen=True)
 class Action:
-    """One service call: ``prepare`` builds its target as the owner, ``call`` acts as ``ctx``."""
+    """One service call: ``prepare`` builds its target as the owner, ``call`` acts as ``ctx``.
+
+    ``call`` may return a coroutine (the async services): the tests await it.
+    """
 
     name: str
     allowed: frozenset[Role]
@@ -123,9 +133,84 @@ def _another_member(team: Team, ctx: TenantContext) -> str:
 
 
 def _pending_invitation(team: Team, ctx: TenantContext) -> str:
-    return team_service.invite_member(
-        ctx=team.owner, email="invitee@example.com", role="member"
-    ).invitation.id
+    return invitations.invite_member(ctx=team.owner, email="invitee@example.com", role="member").invitation.id
+
+
+def _insert_run(workspace_id: str, *, created_by: str | None, status: str) -> str:
+    """A run row with one step, written directly: no queue, no executor, no provider."""
+    agent_id = insert_agent(workspace_id, created_by=created_by)
+    with session_scope() as session:
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        run = Run(
+            workspace_id=workspace_id,
+            created_by=created_by,
+            agent_id=agent_id,
+            status=status,
+            input="What is 2 + 2?",
+            agent_snapshot=store.agent_snapshot(agent),
+        )
+        session.add(run)
+        session.flush()
+        session.add(RunStep(workspace_id=workspace_id, run_id=run.id, position=0, kind="model", content="4"))
+        return run.id
+
+
+def _others_queued_run(team: Team, ctx: TenantContext) -> str:
+    author = add_member(team.workspace_id, Role.MEMBER)
+    return _insert_run(team.workspace_id, created_by=author.user_id, status="queued")
+
+
+def _others_failed_run(team: Team, ctx: TenantContext) -> str:
+    author = add_member(team.workspace_id, Role.MEMBER)
+    return _insert_run(team.workspace_id, created_by=author.user_id, status="failed")
+
+
+def _insert_schedule(workspace_id: str, *, created_by: str | None) -> str:
+    agent_id = insert_agent(workspace_id, created_by=created_by)
+    with session_scope() as session:
+        schedule = Schedule(
+            workspace_id=workspace_id,
+            created_by=created_by,
+            agent_id=agent_id,
+            cron="0 9 * * 1-5",
+            timezone="UTC",
+            input="Summarise yesterday.",
+            next_fire_at=schedules.next_fire("0 9 * * 1-5", "UTC", utcnow()),
+        )
+        session.add(schedule)
+        session.flush()
+        return schedule.id
+
+
+def _own_schedule(team: Team, ctx: TenantContext) -> str:
+    # Written directly so that even a viewer can "own" one (e.g. created before a demotion).
+    return _insert_schedule(team.workspace_id, created_by=ctx.user_id)
+
+
+def _others_schedule(team: Team, ctx: TenantContext) -> str:
+    return _insert_schedule(team.workspace_id, created_by=add_member(team.workspace_id, Role.MEMBER).user_id)
+
+
+UNREACHABLE = "http://127.0.0.1:9/v1"  # the discard port: the connection is refused at once
+
+
+def _stored_key(team: Team, ctx: TenantContext) -> str:
+    provider_keys.set_provider_key(
+        ctx=team.owner, provider="openai_compatible", api_key="sk-test-abcd", base_url=UNREACHABLE
+    )
+    return "openai_compatible"
+
+
+def _edit_schedule(ctx: TenantContext, schedule_id: object) -> object:
+    return schedules.update_schedule(
+        ctx=ctx,
+        schedule_id=str(schedule_id),
+        cron="30 8 * * *",
+        timezone="Europe/Paris",
+        input="Later",
+        enabled=True,
+    )
 
 
 ACTIONS = [
@@ -165,16 +250,16 @@ ACTIONS = [
         prepare=_others_agent,
     ),
     Action("list members", EVERYONE, lambda ctx, _: team_service.list_members(ctx=ctx)),
-    Action("list invitations", EVERYONE, lambda ctx, _: team_service.list_invitations(ctx=ctx)),
+    Action("list invitations", EVERYONE, lambda ctx, _: invitations.list_invitations(ctx=ctx)),
     Action(
         "invite someone",
         MANAGERS,
-        lambda ctx, _: team_service.invite_member(ctx=ctx, email="new@example.com", role="member"),
+        lambda ctx, _: invitations.invite_member(ctx=ctx, email="new@example.com", role="member"),
     ),
     Action(
         "revoke an invitation",
         MANAGERS,
-        lambda ctx, i: team_service.revoke_invitation(ctx=ctx, invitation_id=i),
+        lambda ctx, i: invitations.revoke_invitation(ctx=ctx, invitation_id=i),
         prepare=_pending_invitation,
     ),
     Action(
@@ -202,7 +287,118 @@ ACTIONS = [
         lambda ctx, _: workspaces.rename_workspace(ctx=ctx, name="Renamed Inc"),
     ),
     Action("read the audit log", MANAGERS, lambda ctx, _: audit.list_audit_events(ctx=ctx)),
+    # runs: reading is for everyone, starting/retrying/cancelling for editors (any run)
+    Action("list runs", EVERYONE, lambda ctx, _: runs.list_runs(ctx=ctx), prepare=_others_failed_run),
+    Action(
+        "list active runs",
+        EVERYONE,
+        lambda ctx, _: runs.list_active_runs(ctx=ctx),
+        prepare=_others_queued_run,
+    ),
+    Action(
+        "read a run", EVERYONE, lambda ctx, r: runs.get_run(ctx=ctx, run_id=r), prepare=_others_failed_run
+    ),
+    Action(
+        "read a run's steps",
+        EVERYONE,
+        lambda ctx, r: runs.get_steps(ctx=ctx, run_id=r),
+        prepare=_others_failed_run,
+    ),
+    Action(
+        "start a run",
+        EDITORS,
+        lambda ctx, a: runs.start_run(ctx=ctx, agent_id=a, input="What is 2 + 2?"),
+        prepare=_others_agent,
+    ),
+    Action(
+        "retry another member's run",
+        EDITORS,
+        lambda ctx, r: runs.retry_run(ctx=ctx, run_id=r),
+        prepare=_others_failed_run,
+    ),
+    Action(
+        "cancel another member's run",
+        EDITORS,
+        lambda ctx, r: runs.cancel_run(ctx=ctx, run_id=r),
+        prepare=_others_queued_run,
+    ),
+    # schedules: members manage their own, admins and owners any
+    Action(
+        "list schedules",
+        EVERYONE,
+        lambda ctx, a: schedules.list_schedules(ctx=ctx, agent_id=a),
+        prepare=_others_agent,
+    ),
+    Action(
+        "create a schedule",
+        EDITORS,
+        lambda ctx, a: schedules.create_schedule(
+            ctx=ctx, agent_id=a, cron="0 9 * * 1-5", timezone="UTC", input="Summarise yesterday."
+        ),
+        prepare=_others_agent,
+    ),
+    Action("edit their own schedule", EDITORS, _edit_schedule, prepare=_own_schedule),
+    Action("edit another member's schedule", MANAGERS, _edit_schedule, prepare=_others_schedule),
+    Action(
+        "delete their own schedule",
+        EDITORS,
+        lambda ctx, s: schedules.delete_schedule(ctx=ctx, schedule_id=s),
+        prepare=_own_schedule,
+    ),
+    Action(
+        "delete another member's schedule",
+        MANAGERS,
+        lambda ctx, s: schedules.delete_schedule(ctx=ctx, schedule_id=s),
+        prepare=_others_schedule,
+    ),
+    # provider keys: everyone sees the hints, only admins and owners touch the keys
+    Action(
+        "list provider keys",
+        EVERYONE,
+        lambda ctx, _: provider_keys.list_provider_keys(ctx=ctx),
+        prepare=_stored_key,
+    ),
+    Action(
+        "set a provider key",
+        MANAGERS,
+        lambda ctx, _: provider_keys.set_provider_key(ctx=ctx, provider="openai", api_key="sk-new-key-wxyz"),
+    ),
+    Action(
+        "remove a provider key",
+        MANAGERS,
+        lambda ctx, p: provider_keys.remove_provider_key(ctx=ctx, provider=p),
+        prepare=_stored_key,
+    ),
+    Action(
+        "check a provider key",
+        MANAGERS,
+        lambda ctx, p: provider_keys.check_provider_key(ctx=ctx, provider=p, model="test-model"),
+        prepare=_stored_key,
+    ),
 ]
+
+
+def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
+    """``workspace_rows`` plus the run engine's tables, which it does not cover."""
+    snapshot = workspace_rows(workspace_id)
+    with session_scope() as session:
+        for model in (Run, RunStep, Schedule, ProviderKey):
+            rows = session.exec(select(model).where(model.workspace_id == workspace_id)).all()
+            snapshot[model.__tablename__] = sorted((r.model_dump() for r in rows), key=lambda r: str(r["id"]))
+    return snapshot
+
+
+async def _perform(action: Action, ctx: TenantContext, target: object) -> object:
+    """Call ``action`` and await it if it is async; then close what the run engine opened."""
+    try:
+        result = action.call(ctx, target)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    finally:
+        await close_run_queue()  # embedded: waits for the executor (it fails: no provider key)
+        await close_async_redis()
+
 
 ALLOWED = [(a, r) for a in ACTIONS for r in ALL_ROLES if r in a.allowed]
 DENIED = [(a, r) for a in ACTIONS for r in ALL_ROLES if r not in a.allowed]
@@ -211,33 +407,31 @@ DENIED = [(a, r) for a in ACTIONS for r in ALL_ROLES if r not in a.allowed]
 @pytest.mark.parametrize(
     ("action", "role"), ALLOWED, ids=[f"{r}_may_{a.name.replace(' ', '_')}" for a, r in ALLOWED]
 )
-def test_role_may_call_the_service(team, action, role):
+async def test_role_may_call_the_service(team, action, role):
     ctx = team.ctx(role)
     target = action.prepare(team, ctx)
-    action.call(ctx, target)
+    await _perform(action, ctx, target)
 
 
 @pytest.mark.parametrize(
     ("action", "role"), DENIED, ids=[f"{r}_cannot_{a.name.replace(' ', '_')}" for a, r in DENIED]
 )
-def test_role_is_refused_by_the_service_and_nothing_changes(team, action, role):
+async def test_role_is_refused_by_the_service_and_nothing_changes(team, action, role):
     ctx = team.ctx(role)
     target = action.prepare(team, ctx)
-    before = workspace_rows(team.workspace_id)
+    before = _tenant_rows(team.workspace_id)
     with pytest.raises(PermissionDeniedError):
-        action.call(ctx, target)
-    assert workspace_rows(team.workspace_id) == before
+        await _perform(action, ctx, target)
+    assert _tenant_rows(team.workspace_id) == before
 
 
 def test_the_action_table_covers_every_public_service_function_taking_a_context():
-    import inspect
-
     called = {
         name
         for action in ACTIONS
-        for name in action.call.__code__.co_names  # the attribute names each lambda reads
+        for name in action.call.__code__.co_names  # the attribute names each call reads
     }
-    for module in (agents, audit, team_service, workspaces):
+    for module in (agents, audit, invitations, team_service, workspaces, runs, schedules, provider_keys):
         for name, fn in vars(module).items():
             if (
                 inspect.isfunction(fn)

@@ -11,13 +11,13 @@ from galaxyco_ui.auth.permissions import Role, TenantContext
 from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import AuditEvent, Invitation, UserSession, WorkspaceMember, utcnow
-from galaxyco_ui.services import accounts, audit, workspaces
+from galaxyco_ui.services import accounts, audit, invitations, workspaces
 from galaxyco_ui.services import team as team_service
 from tests.factories import add_member, make_user, membership_id, set_columns, sign_in_as
 
 
 def _invite(team, email="invitee@example.com", role="member", by=None):
-    result = team_service.invite_member(ctx=by or team.owner, email=email, role=role)
+    result = invitations.invite_member(ctx=by or team.owner, email=email, role=role)
     return result.invitation, result.invitation.link.rsplit("/", 1)[1]
 
 
@@ -43,7 +43,7 @@ def _membership(workspace_id: str, user_id: str) -> WorkspaceMember | None:
 
 @pytest.mark.parametrize("by", ["owner", "admin"])
 def test_inviting_someone_gives_a_link_containing_a_secret_token(team, by):
-    result = team_service.invite_member(ctx=team.ctx(by), email=" Guest@Example.COM ", role="viewer")
+    result = invitations.invite_member(ctx=team.ctx(by), email=" Guest@Example.COM ", role="viewer")
     invitation = result.invitation
     token = invitation.link.rsplit("/", 1)[1]
     assert invitation.link == f"http://localhost:3000/invite/{token}"
@@ -95,14 +95,14 @@ def test_inviting_as_owner_or_an_unknown_role_is_refused(team, role):
     with pytest.raises(ValidationError) as exc:
         _invite(team, role=role)
     assert "role" in exc.value.field_errors
-    assert team_service.list_invitations(ctx=team.owner) == []
+    assert invitations.list_invitations(ctx=team.owner) == []
 
 
 def test_only_managers_see_invitation_links(team):
     _invite(team)
-    assert team_service.list_invitations(ctx=team.admin)[0].link.startswith("http://localhost:3000/invite/")
+    assert invitations.list_invitations(ctx=team.admin)[0].link.startswith("http://localhost:3000/invite/")
     for ctx in (team.member, team.viewer):
-        [seen] = team_service.list_invitations(ctx=ctx)
+        [seen] = invitations.list_invitations(ctx=ctx)
         assert (seen.email, seen.link) == ("invitee@example.com", "")
 
 
@@ -110,9 +110,9 @@ def test_expired_and_answered_invitations_are_not_listed(team):
     expired, _ = _invite(team, email="expired@example.com")
     set_columns(Invitation, expired.id, expires_at=utcnow() - timedelta(seconds=1))
     revoked, _ = _invite(team, email="revoked@example.com")
-    team_service.revoke_invitation(ctx=team.admin, invitation_id=revoked.id)
+    invitations.revoke_invitation(ctx=team.admin, invitation_id=revoked.id)
     _invite(team, email="pending@example.com")
-    assert [i.email for i in team_service.list_invitations(ctx=team.owner)] == ["pending@example.com"]
+    assert [i.email for i in invitations.list_invitations(ctx=team.owner)] == ["pending@example.com"]
 
 
 # ---------------------------------------------------------------- previewing and answering
@@ -120,34 +120,34 @@ def test_expired_and_answered_invitations_are_not_listed(team):
 
 def test_preview_shows_what_the_invitation_offers(team):
     invitation, token = _invite(team, email="new@example.com", role="admin")
-    preview = team_service.preview_invitation(token=token)
+    preview = invitations.preview_invitation(token=token)
     assert preview.workspace_name == "Acme"
     assert preview.inviter_name.startswith("User ")
     assert (preview.email, preview.role, preview.status) == ("new@example.com", Role.ADMIN, "pending")
     assert (preview.expired, preview.has_account) == (False, False)
     make_user(email="new@example.com")
-    assert team_service.preview_invitation(token=token).has_account is True
+    assert invitations.preview_invitation(token=token).has_account is True
 
 
 def test_preview_reports_an_expired_invitation(team):
     invitation, token = _invite(team)
     set_columns(Invitation, invitation.id, expires_at=utcnow() - timedelta(hours=1))
-    assert team_service.preview_invitation(token=token).expired is True
+    assert invitations.preview_invitation(token=token).expired is True
 
 
 @pytest.mark.parametrize("token", ["", "made-up-token"])
 def test_preview_of_an_unknown_token_is_not_found(team, token):
     with pytest.raises(NotFoundError):
-        team_service.preview_invitation(token=token)
+        invitations.preview_invitation(token=token)
 
 
 def test_the_invited_user_joins_with_the_role_of_the_invitation(team):
     invitation, token = _invite(team, email="joiner@example.com", role="admin")
     joiner = make_user(email="joiner@example.com")
-    assert team_service.accept_invitation(user_id=joiner.id, token=token) == team.workspace_id
+    assert invitations.accept_invitation(user_id=joiner.id, token=token) == team.workspace_id
     assert _roles(team)[joiner.id] is Role.ADMIN
-    assert team_service.preview_invitation(token=token).status == "accepted"
-    assert team_service.list_invitations(ctx=team.owner) == []
+    assert invitations.preview_invitation(token=token).status == "accepted"
+    assert invitations.list_invitations(ctx=team.owner) == []
     event = audit.list_audit_events(ctx=team.owner)[0]
     assert (event.action, event.target_id) == ("invitation.accepted", invitation.id)
     assert "joined as Admin" in event.summary
@@ -157,7 +157,7 @@ def test_accepting_switches_the_session_to_the_new_workspace(team):
     _, token = _invite(team, email="switch@example.com")
     joiner = sign_in_as(make_user(email="switch@example.com"))
     assert joiner.auth.workspace_id != team.workspace_id  # their personal workspace
-    team_service.accept_invitation(user_id=joiner.user.id, token=token, session_id=joiner.auth.session_id)
+    invitations.accept_invitation(user_id=joiner.user.id, token=token, session_id=joiner.auth.session_id)
     now = accounts.resolve_session(token=joiner.token)
     assert now is not None
     assert (now.workspace_id, now.role) == (team.workspace_id, Role.MEMBER)
@@ -167,7 +167,7 @@ def test_accepting_does_not_switch_someone_elses_session(team):
     _, token = _invite(team, email="joiner@example.com")
     joiner = make_user(email="joiner@example.com")
     bystander = sign_in_as(make_user())
-    team_service.accept_invitation(user_id=joiner.id, token=token, session_id=bystander.auth.session_id)
+    invitations.accept_invitation(user_id=joiner.id, token=token, session_id=bystander.auth.session_id)
     with session_scope() as session:
         row = session.get(UserSession, bystander.auth.session_id)
         assert row is not None and row.current_workspace_id == bystander.auth.workspace_id
@@ -177,44 +177,44 @@ def test_an_invitation_cannot_be_accepted_by_another_email(team):
     _, token = _invite(team, email="intended@example.com")
     intruder = make_user(email="intruder@example.com")
     with pytest.raises(ValidationError) as exc:
-        team_service.accept_invitation(user_id=intruder.id, token=token)
+        invitations.accept_invitation(user_id=intruder.id, token=token)
     assert "sent to intended@example.com" in exc.value.field_errors["invite"]
     assert _membership(team.workspace_id, intruder.id) is None
-    assert team_service.preview_invitation(token=token).status == "pending"
+    assert invitations.preview_invitation(token=token).status == "pending"
 
 
 def test_the_email_match_ignores_case(team):
     _, token = _invite(team, email="Mixed@Example.com")
     user = make_user(email="mixed@example.com")
-    team_service.accept_invitation(user_id=user.id, token=token)
+    invitations.accept_invitation(user_id=user.id, token=token)
     assert _roles(team)[user.id] is Role.MEMBER
 
 
 def test_an_invitation_can_be_used_only_once(team):
     _, token = _invite(team, email="once@example.com")
     user = make_user(email="once@example.com")
-    team_service.accept_invitation(user_id=user.id, token=token)
+    invitations.accept_invitation(user_id=user.id, token=token)
     with pytest.raises(ValidationError, match="already been accepted"):
-        team_service.accept_invitation(user_id=user.id, token=token)
+        invitations.accept_invitation(user_id=user.id, token=token)
 
 
 def test_a_declined_invitation_cannot_be_accepted(team):
     invitation, token = _invite(team, email="no@example.com")
     user = make_user(email="no@example.com")
-    team_service.decline_invitation(user_id=user.id, token=token)
+    invitations.decline_invitation(user_id=user.id, token=token)
     assert _actions(team)[0] == "invitation.declined"
     with pytest.raises(ValidationError, match="declined"):
-        team_service.accept_invitation(user_id=user.id, token=token)
+        invitations.accept_invitation(user_id=user.id, token=token)
     assert _membership(team.workspace_id, user.id) is None
 
 
 def test_a_revoked_invitation_cannot_be_accepted(team):
     invitation, token = _invite(team, email="late@example.com")
-    team_service.revoke_invitation(ctx=team.admin, invitation_id=invitation.id)
+    invitations.revoke_invitation(ctx=team.admin, invitation_id=invitation.id)
     assert _actions(team)[0] == "invitation.revoked"
     user = make_user(email="late@example.com")
     with pytest.raises(ValidationError, match="withdrawn"):
-        team_service.accept_invitation(user_id=user.id, token=token)
+        invitations.accept_invitation(user_id=user.id, token=token)
     assert _membership(team.workspace_id, user.id) is None
 
 
@@ -222,7 +222,7 @@ def test_an_expired_invitation_cannot_be_accepted_or_declined(team):
     invitation, token = _invite(team, email="slow@example.com")
     set_columns(Invitation, invitation.id, expires_at=utcnow() - timedelta(seconds=1))
     user = make_user(email="slow@example.com")
-    for answer in (team_service.accept_invitation, team_service.decline_invitation):
+    for answer in (invitations.accept_invitation, invitations.decline_invitation):
         with pytest.raises(ValidationError, match="expired"):
             answer(user_id=user.id, token=token)
     assert _membership(team.workspace_id, user.id) is None
@@ -230,9 +230,9 @@ def test_an_expired_invitation_cannot_be_accepted_or_declined(team):
 
 def test_a_revoked_invitation_cannot_be_revoked_again(team):
     invitation, _ = _invite(team)
-    team_service.revoke_invitation(ctx=team.owner, invitation_id=invitation.id)
+    invitations.revoke_invitation(ctx=team.owner, invitation_id=invitation.id)
     with pytest.raises(NotFoundError):
-        team_service.revoke_invitation(ctx=team.owner, invitation_id=invitation.id)
+        invitations.revoke_invitation(ctx=team.owner, invitation_id=invitation.id)
 
 
 # ---------------------------------------------------------------- roles
@@ -391,7 +391,7 @@ def test_transferring_ownership_to_oneself_is_refused(team):
 def test_every_membership_change_is_audited(team):
     invitation, token = _invite(team, email="cycle@example.com")
     joiner = make_user(email="cycle@example.com")
-    team_service.accept_invitation(user_id=joiner.id, token=token)
+    invitations.accept_invitation(user_id=joiner.id, token=token)
     joined = membership_id(TenantContext(user_id=joiner.id, workspace_id=team.workspace_id, role=Role.MEMBER))
     team_service.change_role(ctx=team.owner, member_id=joined, role="admin")
     team_service.transfer_ownership(ctx=team.owner, member_id=joined)

@@ -1,7 +1,7 @@
 """Invitations go out by email when SMTP is configured (a real local SMTP server)."""
 
 from galaxyco_ui.config import reset_settings
-from galaxyco_ui.services import team as team_service
+from galaxyco_ui.services import invitations
 from tests.smtp_server import free_port
 
 
@@ -34,8 +34,8 @@ def test_invite_survives_a_mail_server_that_is_down(team, monkeypatch):
 
 
 def team_invite(t):
-    return team_service.invite_member(ctx=t.admin, email="grace@example.com", role="member")
+    return invitations.invite_member(ctx=t.admin, email="grace@example.com", role="member")
 
 
 def team_list(t):
-    return team_service.list_invitations(ctx=t.admin)
+    return invitations.list_invitations(ctx=t.admin)

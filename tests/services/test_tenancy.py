@@ -10,7 +10,7 @@ import pytest
 
 from galaxyco_ui.auth.permissions import Role
 from galaxyco_ui.errors import NotFoundError
-from galaxyco_ui.services import agents, audit
+from galaxyco_ui.services import agents, audit, invitations
 from galaxyco_ui.services import team as team_service
 from tests.factories import agent_data, make_agent, membership_id, workspace_rows
 
@@ -110,12 +110,12 @@ def test_transferring_ownership_to_a_foreign_member_is_not_found(team, other_tea
 
 @pytest.mark.parametrize("role", MANAGERS)
 def test_revoking_a_foreign_invitation_is_not_found(team, other_team, role):
-    foreign = team_service.invite_member(ctx=other_team.owner, email="guest@example.com", role="member")
+    foreign = invitations.invite_member(ctx=other_team.owner, email="guest@example.com", role="member")
     before = workspace_rows(other_team.workspace_id)
     with pytest.raises(NotFoundError, match="not found"):
-        team_service.revoke_invitation(ctx=team.ctx(role), invitation_id=foreign.invitation.id)
+        invitations.revoke_invitation(ctx=team.ctx(role), invitation_id=foreign.invitation.id)
     assert workspace_rows(other_team.workspace_id) == before
-    assert [i.status for i in team_service.list_invitations(ctx=other_team.owner)] == ["pending"]
+    assert [i.status for i in invitations.list_invitations(ctx=other_team.owner)] == ["pending"]
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
@@ -127,9 +127,9 @@ def test_member_list_shows_only_this_workspace(team, other_team, role):
 
 @pytest.mark.parametrize("role", ALL_ROLES)
 def test_invitation_list_shows_only_this_workspace(team, other_team, role):
-    team_service.invite_member(ctx=other_team.owner, email="theirs@example.com", role="member")
-    team_service.invite_member(ctx=team.owner, email="ours@example.com", role="member")
-    assert [i.email for i in team_service.list_invitations(ctx=team.ctx(role))] == ["ours@example.com"]
+    invitations.invite_member(ctx=other_team.owner, email="theirs@example.com", role="member")
+    invitations.invite_member(ctx=team.owner, email="ours@example.com", role="member")
+    assert [i.email for i in invitations.list_invitations(ctx=team.ctx(role))] == ["ours@example.com"]
 
 
 # ---------------------------------------------------------------- audit log
@@ -138,7 +138,7 @@ def test_invitation_list_shows_only_this_workspace(team, other_team, role):
 @pytest.mark.parametrize("role", MANAGERS)
 def test_audit_log_shows_only_this_workspace(team, other_team, foreign_agent, role):
     ours = make_agent(team.member, name="Ours")
-    team_service.invite_member(ctx=other_team.owner, email="theirs@example.com", role="viewer")
+    invitations.invite_member(ctx=other_team.owner, email="theirs@example.com", role="viewer")
     events = audit.list_audit_events(ctx=team.ctx(role))
     assert [(e.action, e.target_id) for e in events] == [("agent.created", ours.id)]
     assert all(foreign_agent.id not in (e.target_id, e.summary) for e in events)

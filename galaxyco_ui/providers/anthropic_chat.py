@@ -29,7 +29,7 @@ from galaxyco_ui.providers.base import (
     ToolCallEvent,
     Usage,
 )
-from galaxyco_ui.providers.http import shared_ssl_context
+from galaxyco_ui.providers.http import sdk_http_client
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -90,9 +90,7 @@ class AnthropicChat:
             base_url=config.base_url or None,
             max_retries=0,
             timeout=config.timeout_seconds,
-            http_client=anthropic.DefaultAsyncHttpxClient(
-                verify=shared_ssl_context(), timeout=config.timeout_seconds
-            ),
+            http_client=sdk_http_client(config.timeout_seconds),
         )
 
     async def aclose(self) -> None:

@@ -31,7 +31,7 @@ from galaxyco_ui.providers.base import (
     ToolCallEvent,
     Usage,
 )
-from galaxyco_ui.providers.http import shared_ssl_context
+from galaxyco_ui.providers.http import sdk_http_client
 
 # Reasoning models accept only the default temperature.
 _FIXED_TEMPERATURE = re.compile(r"^(o\d|gpt-5)")
@@ -100,9 +100,7 @@ class OpenAIChat:
             base_url=config.base_url or None,
             max_retries=0,
             timeout=config.timeout_seconds,
-            http_client=openai.DefaultAsyncHttpxClient(
-                verify=shared_ssl_context(), timeout=config.timeout_seconds
-            ),
+            http_client=sdk_http_client(config.timeout_seconds),
         )
 
     async def aclose(self) -> None:

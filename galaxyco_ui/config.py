@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     user_run_starts_per_minute: int = 30
     worker_lost_after_seconds: int = 15
 
+    # Knowledge. Paths default to ``data/uploads`` and ``data/lancedb``.
+    uploads_dir: Path | None = None
+    lancedb_path: Path | None = None
+    knowledge_max_upload_mb: int = 25
+    # Types accepted at upload (decided from content): pdf, docx, markdown, html, text, csv.
+    knowledge_allowed_types: list[str] = Field(
+        default_factory=lambda: ["pdf", "docx", "markdown", "html", "text", "csv"]
+    )
+    knowledge_max_pages: int = 2_000
+    knowledge_max_extracted_chars: int = 5_000_000
+    knowledge_chunk_tokens: int = 400
+    knowledge_chunk_overlap: float = 0.15
+    knowledge_ingest_concurrency: int = 2  # items ingested at once per process (embedded)
+    knowledge_maintenance_seconds: int = 60
+
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL: ``DATABASE_URL`` or a SQLite file under ``data/``."""
@@ -89,6 +104,14 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
+
+    @property
+    def resolved_uploads_dir(self) -> Path:
+        return self.uploads_dir or self.data_dir / "uploads"
+
+    @property
+    def resolved_lancedb_path(self) -> Path:
+        return self.lancedb_path or self.data_dir / "lancedb"
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,7 +24,7 @@ from tests.conftest import run_migrations
 # SQLite cannot reflect an expression index (lower(name)), so autogenerate sees it as
 # missing there; the migration creates it explicitly, and the uniqueness tests of the
 # agent service prove that it exists.
-EXPRESSION_INDEXES = {"uq_agents_workspace_id_name_live"}
+EXPRESSION_INDEXES = {"uq_agents_workspace_id_name_live", "uq_knowledge_collections_workspace_id_name"}
 
 
 @pytest.fixture
@@ -84,12 +84,8 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(scratch_url):
 
 # On SQLite, reflection and autogenerate both warn that they skip the expression index;
 # warnings are errors in this suite, and these two are expected (see EXPRESSION_INDEXES).
-@pytest.mark.filterwarnings(
-    "ignore:Skipped unsupported reflection of expression-based index uq_agents_workspace_id_name_live"
-)
-@pytest.mark.filterwarnings(
-    "ignore:autogenerate skipping metadata-specified expression-based index 'uq_agents_workspace_id_name_live'"
-)
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index uq_")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index 'uq_")
 def test_the_migrated_schema_matches_the_models(scratch_url):
     run_migrations(scratch_url, "head")
     assert _differences(scratch_url) == []

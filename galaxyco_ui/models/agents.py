@@ -36,4 +36,6 @@ class Agent(TenantMixin, table=True):
     max_output_tokens: int = Field(default=1024)
     tools: list[str] = Field(default_factory=list, sa_type=JSON)
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    # Knowledge collections the agent's knowledge_search tool may read.
+    knowledge_collection_ids: list[str] = Field(default_factory=list, sa_type=JSON)
     deleted_at: datetime | None = None

@@ -16,6 +16,8 @@ class Workspace(TimestampMixin, MetadataMixin, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     name: str = Field(max_length=80)
     created_by: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    # "" = full-text search only; else an id from ``knowledge.embeddings.EMBEDDING_MODELS``.
+    embedding_model: str = Field(default="", max_length=80)
     deleted_at: datetime | None = None
 
 

@@ -15,6 +15,13 @@ vendor's format). Which script answers: the model's queue, then the default queu
 ``{"emulator": ...}`` JSON user message (see ``script.py``), then an echo of the user's
 last message.
 
+Embeddings: ``POST /v1/embeddings`` (OpenAI: ``dimensions``, ``encoding_format`` float or
+base64) and ``POST /{v1,v1beta}/models/{model}:batchEmbedContents`` / ``:embedContent``
+(Gemini). Vectors are ``wire.hashed_embedding``: deterministic, and texts sharing words
+are close. ``bad-key`` gets the 401; to inject another error, queue ``Script.error(...)``
+under the embedding model's name (only that model's queue is read, so chat scripts in the
+default queue are left alone).
+
 It is a threaded ``http.server`` speaking HTTP/1.1 with chunked streaming: uvicorn is not
 installed, and granian cannot be embedded on an ephemeral port nor cut a stream abruptly,
 which the disconnect tests need (an unterminated chunked body is what a dropped
@@ -39,9 +46,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from galaxyco_ui.devtools.script import ErrorSpec, Script, plan, scripts_from_message
-from galaxyco_ui.devtools.wire import WIRES, Turn, Vendor
+from galaxyco_ui.devtools.wire import WIRES, GoogleWire, OpenAIWire, Turn, Vendor
 
 _GEMINI_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):(streamGenerateContent|generateContent)$")
+_GEMINI_EMBED_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):(batchEmbedContents|embedContent)$")
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 BAD_KEY = "bad-key"
 
@@ -106,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": "body is not JSON"}})
             return
         query = parse_qs(url.query)
+        if url.path == "/v1/embeddings" or _GEMINI_EMBED_PATH.match(url.path):
+            self._embeddings(url.path, body, query)
+            return
         if url.path == "/v1/chat/completions":
             vendor: Vendor = "openai"
             model, stream = str(body.get("model", "")), bool(body.get("stream"))
@@ -133,6 +144,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(wire, resolved, model, body)
         else:
             self._complete(wire, resolved, model)
+
+    def _embeddings(self, path: str, body: dict[str, Any], query: dict[str, list[str]]) -> None:
+        """Answer an OpenAI or Gemini embedding request (see the module docstring)."""
+        match = _GEMINI_EMBED_PATH.match(path)
+        vendor: Vendor = "google" if match else "openai"
+        model = match.group(2) if match else str(body.get("model", ""))
+        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS}
+        emulator = self.server.emulator
+        emulator._record(RecordedRequest(vendor, "POST", path, headers, body, model, False, query))
+        wire = WIRES[vendor]
+        if self._api_key(vendor, query) == BAD_KEY:
+            self._send_error(wire, ErrorSpec(401))
+            return
+        script = emulator._next_embedding_script(model)
+        if script is not None and script.error_spec is not None:
+            self._send_error(wire, script.error_spec)
+            return
+        if match:
+            answer = GoogleWire.embeddings(body, batch=match.group(3) == "batchEmbedContents")
+        else:
+            answer = OpenAIWire.embeddings(body, model)
+        if answer is None:
+            self._send_error(wire, ErrorSpec(400, message="The input is empty."))
+        else:
+            self._send_json(200, answer)
 
     def _api_key(self, vendor: Vendor, query: dict[str, list[str]]) -> str:
         auth = self.headers.get("authorization", "")
@@ -300,6 +336,12 @@ class Emulator:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _next_embedding_script(self, model: str) -> Script | None:
+        """A script queued for exactly this embedding model, if any (for error injection)."""
+        with self._lock:
+            queue = self._queues.get(model)
+            return queue.popleft() if queue else None
 
     def _next_script(self, model: str, turns: list[Turn]) -> Script:
         with self._lock:

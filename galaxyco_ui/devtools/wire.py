@@ -2,12 +2,18 @@
 
 Each ``Wire`` reads a request body into a neutral conversation (to find the user's last
 message), and renders a ``Plan`` as the vendor's streaming frames (SSE events), as a
-non-streaming JSON body, or as the vendor's JSON error.
+non-streaming JSON body, or as the vendor's JSON error. ``OpenAIWire.embeddings`` and
+``GoogleWire.embeddings`` answer embedding requests with ``hashed_embedding`` vectors.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import math
+import re
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -62,6 +68,38 @@ def _error_headers(spec: ErrorSpec) -> dict[str, str]:
     if spec.retry_after_ms is not None:
         headers["retry-after-ms"] = str(spec.retry_after_ms)
     return headers
+
+
+# ---------------------------------------------------------------- Embeddings
+
+_EMBED_WORD = re.compile(r"[^\W_]+")
+
+
+def word_feature(word: str, dimensions: int) -> tuple[int, float]:
+    """Where one lowercase word lands in a hashed embedding: (index, +1.0 or -1.0)."""
+    value = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    return value % dimensions, 1.0 if (value >> 63) & 1 else -1.0
+
+
+def hashed_embedding(text: str, dimensions: int) -> list[float]:
+    """A deterministic stand-in for a real embedding: a feature-hashed bag of words.
+
+    Each lowercase word adds ±1 at a hashed position; the vector is L2-normalised, so
+    texts that share words have a high cosine similarity. A text without words gets a
+    fixed unit vector (never all zeros, which has no direction).
+    """
+    vector = [0.0] * dimensions
+    for word in _EMBED_WORD.findall(text.lower()):
+        index, sign = word_feature(word, dimensions)
+        vector[index] += sign
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0:
+        vector[0], norm = 1.0, 1.0
+    return [x / norm for x in vector]
+
+
+def _embed_usage(texts: list[str]) -> int:
+    return sum(len(t.split()) for t in texts) or 1
 
 
 # ---------------------------------------------------------------- OpenAI
@@ -163,6 +201,35 @@ class OpenAIWire:
                 "total_tokens": u.input_tokens + u.output_tokens,
             }
         return body
+
+    @staticmethod
+    def embeddings(body: dict[str, Any], model: str) -> dict[str, Any] | None:
+        """``POST /v1/embeddings``: ``input`` is a string, strings, or token ids.
+
+        Honours ``dimensions`` (default 3072 for ``*-large``, else 1536) and
+        ``encoding_format`` (``base64`` = little-endian float32, what the SDK asks for
+        by default). Returns None when the input is empty (a 400).
+        """
+        raw = body.get("input")
+        items: list[Any] = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
+        texts = [" ".join(map(str, i)) if isinstance(i, list) else str(i or "") for i in items]
+        if raw in (None, "", []) or any(not t for t in texts):
+            return None
+        dimensions = int(body.get("dimensions") or (3072 if "large" in model else 1536))
+        data = []
+        for index, text in enumerate(texts):
+            vector = hashed_embedding(text, dimensions)
+            embedding: list[float] | str = vector
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = _embed_usage(texts)
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     @staticmethod
     def error(spec: ErrorSpec) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -392,6 +459,23 @@ class GoogleWire:
         if usage := GoogleWire._usage(plan):
             data["usageMetadata"] = usage
         return data
+
+    @staticmethod
+    def embeddings(body: dict[str, Any], batch: bool) -> dict[str, Any] | None:
+        """``:batchEmbedContents`` (``{"requests": [...]}`` → ``{"embeddings": [...]}``) or
+        ``:embedContent`` (one ``content`` → ``{"embedding": ...}``); 768 dimensions unless
+        ``outputDimensionality`` says otherwise. Returns None for an empty request (a 400).
+        """
+        requests = body.get("requests") if batch else [body]
+        if not requests or not isinstance(requests, list):
+            return None
+        vectors = []
+        for request in requests:
+            parts = (request.get("content") or {}).get("parts") or []
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            dimensions = int(request.get("outputDimensionality") or 768)
+            vectors.append({"values": hashed_embedding(text, dimensions)})
+        return {"embeddings": vectors} if batch else {"embedding": vectors[0]}
 
     @staticmethod
     def error(spec: ErrorSpec) -> tuple[int, dict[str, Any], dict[str, str]]:

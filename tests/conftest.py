@@ -38,7 +38,7 @@ from galaxyco_ui.runs.events import reset_event_bus  # noqa: E402
 from galaxyco_ui.runs.queue import reset_run_queue  # noqa: E402
 from galaxyco_ui.runs.signals import reset_cancel_signals  # noqa: E402
 
-pytest_plugins = ["tests.factories", "tests.smtp_server", "tests.emulator"]
+pytest_plugins = ["tests.factories", "tests.smtp_server", "tests.emulator", "tests.background"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from galaxyco_ui.api import auth_routes, health, oauth_routes
+from galaxyco_ui.api import auth_routes, health, knowledge_routes, oauth_routes
 from galaxyco_ui.infra.logging import RequestContextMiddleware
 
 
 def create_api() -> Starlette:
     """The Starlette app Reflex mounts its own routes into (``api_transformer``)."""
     return Starlette(
-        routes=[*health.routes, *auth_routes.routes, *oauth_routes.routes],
+        routes=[*health.routes, *auth_routes.routes, *oauth_routes.routes, *knowledge_routes.routes],
         middleware=[Middleware(RequestContextMiddleware)],
     )

@@ -67,6 +67,35 @@ def _timeline_item(item: dict) -> rx.Component:
     )
 
 
+def _source(src: dict) -> rx.Component:
+    return rx.el.li(
+        rx.link(
+            rx.text.strong("[", src["n"].to_string(), "] "),  # type: ignore[attr-defined]
+            src["item_name"],
+            href=src["href"],
+        ),
+        rx.cond(src["page"] != "", rx.text.span(" · ", src["page"], color_scheme="gray")),
+        rx.cond(src["heading"] != "", rx.text.span(" · ", src["heading"], color_scheme="gray")),
+        class_name="gx-source",
+    )
+
+
+def _sources() -> rx.Component:
+    return rx.cond(
+        RunState.sources.length() > 0,  # type: ignore[attr-defined]
+        rx.card(
+            rx.vstack(
+                rx.heading("Sources", size="3", as_="h3"),
+                rx.el.ol(rx.foreach(RunState.sources, _source), class_name="gx-sources"),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+            id="run-sources",
+        ),
+    )
+
+
 def _actions() -> rx.Component:
     return rx.hstack(
         rx.cond(
@@ -124,7 +153,8 @@ def run_page() -> rx.Component:
             rx.heading("Answer", size="4", as_="h2"),
             rx.foreach(RunState.timeline, _timeline_item),
             rx.cond(
-                RunState.live_text != "", rx.box(rx.markdown(RunState.live_text), class_name="gx-answer")
+                RunState.live_text != "",
+                rx.box(rx.markdown(RunState.live_text_linked), class_name="gx-answer"),
             ),
             rx.cond(
                 (RunState.status == "queued") | ((RunState.status == "running") & (RunState.live_text == "")),
@@ -147,6 +177,7 @@ def run_page() -> rx.Component:
             id="run-timeline",
             aria_live="polite",
         ),
+        _sources(),
         spacing="4",
         width="100%",
     )

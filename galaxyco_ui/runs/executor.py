@@ -42,6 +42,7 @@ from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
 from galaxyco_ui.tools.base import ToolContext
+from galaxyco_ui.tools.knowledge_search import CITATION_INSTRUCTIONS
 from galaxyco_ui.tools.registry import run_tool, tool_specs
 
 log = logging.getLogger("galaxyco.runs")
@@ -219,15 +220,22 @@ async def _agent_loop(
         raise ProviderError(claimed.provider_problem)
     provider: ChatProvider = provider_factory(claimed.provider)
     messages: list[Message] = []
-    if snap.get("instructions"):
-        messages.append(Message(role="system", content=snap["instructions"]))
+    collection_ids = tuple(snap.get("knowledge_collection_ids", []))
+    tools = list(snap.get("tools", []))
+    instructions = snap.get("instructions", "")
+    if collection_ids:  # choosing collections gives the agent the search tool
+        tools.append("knowledge_search")
+        instructions = f"{instructions}\n\n{CITATION_INSTRUCTIONS}".strip()
+    if instructions:
+        messages.append(Message(role="system", content=instructions))
     messages.append(Message(role="user", content=claimed.input))
-    specs = tool_specs(snap.get("tools", []))
+    specs = tool_specs(tools)
     ctx = ToolContext(
         workspace_id=claimed.workspace_id,
         run_id=claimed.run_id,
         agent_id=claimed.agent_id,
         user_id=claimed.user_id,
+        collection_ids=collection_ids,
     )
     max_tokens = get_settings().run_max_total_tokens
     try:

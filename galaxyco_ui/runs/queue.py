@@ -6,31 +6,46 @@
   on any number of machines execute the runs.
 
 Both take run ids only: the executor reloads everything and ignores a run that is not
-queued any more, so a duplicate enqueue is harmless.
+queued any more, so a duplicate enqueue is harmless. Other background jobs (knowledge
+ingestion) go through the same queue with ``enqueue_job(name, key=..., **kwargs)``; the
+embedded queue runs them with their own, smaller concurrency limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from galaxyco_ui.config import get_settings
 
 log = logging.getLogger("galaxyco.runs")
 QUEUE_NAME = "galaxyco-runs"
+JOB_TIMEOUT_SECONDS = 30 * 60  # a background job (ingesting a large document) gives up after this
 
 
 class RunQueue(Protocol):
     async def enqueue(self, run_id: str) -> None: ...
 
+    async def enqueue_job(self, name: str, *, key: str, **kwargs: Any) -> None: ...
+
     async def abort(self, run_id: str) -> None: ...
 
 
+def _embedded_jobs() -> dict[str, Callable[..., Awaitable[object]]]:
+    """The jobs ``enqueue_job`` accepts, by name (the worker registers the same names)."""
+    from galaxyco_ui.knowledge.ingest import INGEST_JOB, ingest_item
+
+    return {INGEST_JOB: ingest_item}
+
+
 class EmbeddedRunQueue:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, job_concurrency: int = 2) -> None:
         self._concurrency = concurrency
+        self._job_concurrency = job_concurrency
         self._semaphore: asyncio.Semaphore | None = None
+        self._job_semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def enqueue(self, run_id: str) -> None:
@@ -49,6 +64,24 @@ class EmbeddedRunQueue:
                 await execute_run(run_id)
             except Exception:
                 log.exception("executor crashed", extra={"run_id": run_id})
+
+    async def enqueue_job(self, name: str, *, key: str, **kwargs: Any) -> None:
+        function = _embedded_jobs()[name]
+        if self._job_semaphore is None:
+            self._job_semaphore = asyncio.Semaphore(self._job_concurrency)
+        task = asyncio.create_task(self._run_job(name, key, function, kwargs), name=key)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_job(
+        self, name: str, key: str, function: Callable[..., Awaitable[object]], kwargs: dict[str, Any]
+    ) -> None:
+        assert self._job_semaphore is not None
+        try:
+            async with self._job_semaphore:
+                await function(**kwargs)
+        except Exception:
+            log.exception("background job crashed", extra={"job": name, "key": key})
 
     async def abort(self, run_id: str) -> None:
         return None  # the executor polls the cancel signal
@@ -76,6 +109,11 @@ class SaqRunQueue:
             retries=1,  # never re-executes a started run: the executor skips non-queued runs
         )
 
+    async def enqueue_job(self, name: str, *, key: str, **kwargs: Any) -> None:
+        # SAQ ignores a key that is already queued or running: callers pass a fresh key
+        # when a second run of the same work must not be swallowed.
+        await self.queue.enqueue(name, key=key, timeout=JOB_TIMEOUT_SECONDS, retries=2, **kwargs)
+
     async def close(self) -> None:
         await self.queue.disconnect()
 
@@ -96,7 +134,7 @@ def get_run_queue() -> RunQueue:
         _queues[loop] = (
             SaqRunQueue(settings.redis_url)
             if settings.redis_url
-            else EmbeddedRunQueue(settings.run_concurrency)
+            else EmbeddedRunQueue(settings.run_concurrency, settings.knowledge_ingest_concurrency)
         )
     return _queues[loop]
 

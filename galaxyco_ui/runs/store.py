@@ -51,6 +51,7 @@ def agent_snapshot(agent: Agent) -> dict[str, Any]:
         "max_steps": agent.max_steps,
         "max_output_tokens": agent.max_output_tokens,
         "tools": list(agent.tools),
+        "knowledge_collection_ids": list(agent.knowledge_collection_ids),
     }
 
 

@@ -1,10 +1,12 @@
 """The run worker for the scale-out mode: ``python -m galaxyco_ui.runs.worker``.
 
 Start any number of these (on any machines) next to the app processes, all with the
-same ``DATABASE_URL`` and ``REDIS_URL``. Each executes queued runs from the SAQ queue,
-up to ``RUN_CONCURRENCY`` at a time, and runs the scheduler tick every few seconds:
-due schedules fire (claimed atomically, so several workers never double-fire) and runs
-whose worker died are failed as "worker lost".
+same ``DATABASE_URL`` and ``REDIS_URL``. Each executes queued runs and knowledge
+ingestion jobs from the SAQ queue, up to ``RUN_CONCURRENCY`` at a time, and runs the
+scheduler tick every few seconds: due schedules fire (claimed atomically, so several
+workers never double-fire) and runs whose worker died are failed as "worker lost".
+Knowledge maintenance (index optimize, stalled items) runs every
+``KNOWLEDGE_MAINTENANCE_SECONDS`` in one worker at a time (a Redis lock).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from saq import Queue, Worker
 from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
+from galaxyco_ui.knowledge.ingest import ingest_item
 from galaxyco_ui.runs.executor import execute_run
 from galaxyco_ui.runs.queue import QUEUE_NAME
 
@@ -30,6 +33,30 @@ TICK_SECONDS = 5.0
 async def execute_run_job(ctx: dict[str, Any], *, run_id: str) -> str | None:
     """SAQ job: run one queued run (a run that is not queued any more is skipped)."""
     return await execute_run(run_id)
+
+
+async def ingest_item_job(ctx: dict[str, Any], *, item_id: str) -> str | None:
+    """SAQ job: parse, chunk and index one queued knowledge item."""
+    return await ingest_item(item_id)
+
+
+async def knowledge_maintenance_loop() -> None:
+    """Knowledge maintenance, one worker at a time: whoever holds the lock does the pass."""
+    from galaxyco_ui.infra.redis import get_async_redis
+    from galaxyco_ui.knowledge.ingest import maintain_once
+
+    interval = get_settings().knowledge_maintenance_seconds
+    first = True
+    while True:
+        try:
+            redis = get_async_redis()
+            assert redis is not None, "the worker runs only with REDIS_URL"
+            if await redis.set("galaxyco:knowledge:maintenance", "1", nx=True, ex=max(interval - 1, 1)):
+                await maintain_once(include_queued=first)
+            first = False
+        except Exception:
+            log.exception("knowledge maintenance failed")
+        await asyncio.sleep(interval)
 
 
 async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
@@ -51,7 +78,7 @@ def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int 
     queue = Queue.from_url(settings.redis_url, name=QUEUE_NAME)
     return Worker(
         queue,
-        functions=[execute_run_job],
+        functions=[execute_run_job, ingest_item_job],
         concurrency=concurrency or settings.run_concurrency,
         # SAQ's own sweep finds jobs whose worker stopped heartbeating.
         timers={"sweep": 5},
@@ -67,13 +94,15 @@ async def run_worker() -> None:
     """
     worker = build_worker()
     ticker = asyncio.create_task(scheduler_loop())
+    maintenance = asyncio.create_task(knowledge_maintenance_loop())
     log.info("worker started", extra={"concurrency": worker.concurrency})
     try:
         await worker.start()
     finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        for task in (ticker, maintenance):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         log.info("worker stopped")
 
 

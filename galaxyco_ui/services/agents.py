@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
-from galaxyco_ui.errors import ConflictError, NotFoundError
+from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, User, utcnow
 from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS
 from galaxyco_ui.services import audit
+from galaxyco_ui.services.knowledge import existing_collection_ids
 from galaxyco_ui.services.validation import parse
-from galaxyco_ui.tools.catalog import TOOL_NAMES
+from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
 SortKey = Literal["updated", "name", "created"]
 MAX_TAGS = 12
@@ -36,6 +37,13 @@ class AgentInput(BaseModel):
     max_output_tokens: int = Field(default=1024, ge=16, le=32_000)
     tools: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    # Checked against the workspace's collections by ``_check_collections``.
+    knowledge_collection_ids: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("knowledge_collection_ids")
+    @classmethod
+    def _unique_ids(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
 
     @field_validator("provider")
     @classmethod
@@ -47,7 +55,7 @@ class AgentInput(BaseModel):
     @field_validator("tools")
     @classmethod
     def _known_tools(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - TOOL_NAMES)
+        unknown = sorted(set(v) - {t.name for t in SELECTABLE_TOOLS})
         if unknown:
             raise ValueError(f"Unknown tool: {', '.join(unknown)}.")
         return sorted(set(v))
@@ -81,6 +89,7 @@ class AgentView(BaseModel):
     max_output_tokens: int
     tools: list[str]
     tags: list[str]
+    knowledge_collection_ids: list[str]
     created_by: str
     created_by_name: str
     created_at: datetime
@@ -137,6 +146,7 @@ def create_agent(*, ctx: TenantContext, data: dict[str, object]) -> AgentView:
     values = parse(AgentInput, data)
     with session_scope() as session:
         _check_name_free(session, ctx, values.name)
+        _check_collections(session, ctx, values.knowledge_collection_ids)
         agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **values.model_dump())
         session.add(agent)
         _flush_or_conflict(session)
@@ -161,6 +171,7 @@ def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) 
         require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
         if values.name.lower() != agent.name.lower():
             _check_name_free(session, ctx, values.name)
+        _check_collections(session, ctx, values.knowledge_collection_ids)
         changed = sorted(k for k, v in values.model_dump().items() if getattr(agent, k) != v)
         for key, value in values.model_dump().items():
             setattr(agent, key, value)
@@ -249,6 +260,15 @@ def _check_name_free(session: Session, ctx: TenantContext, name: str) -> None:
         raise ConflictError({"name": f"An agent named “{name}” already exists in this workspace."})
 
 
+def _check_collections(session: Session, ctx: TenantContext, ids: list[str]) -> None:
+    if len(existing_collection_ids(session, ctx.workspace_id, ids)) != len(ids):
+        raise ValidationError(
+            {
+                "knowledge_collection_ids": "A chosen knowledge collection no longer exists. Reload and choose again."
+            }
+        )
+
+
 def _free_copy_name(session: Session, ctx: TenantContext, name: str) -> str:
     # Shorten the name, never the suffix: a cut suffix could repeat forever on long names.
     n = 1
@@ -282,6 +302,7 @@ def _view(agent: Agent, creator_name: str | None, ctx: TenantContext) -> AgentVi
         max_output_tokens=agent.max_output_tokens,
         tools=list(agent.tools),
         tags=list(agent.tags),
+        knowledge_collection_ids=list(agent.knowledge_collection_ids),
         created_by=agent.created_by or "",
         created_by_name=creator_name or "Former member",
         created_at=agent.created_at,

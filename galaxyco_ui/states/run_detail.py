@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -25,6 +26,25 @@ from galaxyco_ui.states.live import UI_UPDATE_INTERVAL, client_connected
 from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+_CITATION = re.compile(r"\[(\d{1,3})\](?!\()")
+
+
+def source_href(item_id: str, chunk: int) -> str:
+    """Where a citation points: the item page, scrolled to the cited chunk."""
+    return f"/knowledge/items/{item_id}?chunk={chunk}#chunk-{chunk}"
+
+
+def link_citations(text: str, sources: dict[int, str]) -> str:
+    """Turn the answer's ``[n]`` references into Markdown links to their sources.
+
+    Only numbers that a knowledge_search call of this run handed out are linked;
+    anything else in brackets is left as written.
+    """
+    if not sources:
+        return text
+    return _CITATION.sub(
+        lambda m: f"[\\[{m[1]}\\]]({sources[int(m[1])]})" if int(m[1]) in sources else m[0], text
+    )
 
 
 # Timeline items are dicts: kind ("text" | "tool"), id, step, text, name, arguments,
@@ -76,6 +96,9 @@ class RunState(rx.State):
     cost: str = ""
     elapsed_ms: int = 0
     timeline: list[dict[str, Any]] = []
+    # Knowledge passages the run cited, numbered as the model saw them: n, item_name,
+    # page, heading, href.
+    sources: list[dict[str, Any]] = []
     live_text: str = ""
     live_step: int = -1
     can_cancel: bool = False
@@ -88,6 +111,34 @@ class RunState(rx.State):
     @rx.var
     def finished(self) -> bool:
         return self.status in TERMINAL
+
+    @rx.var
+    def live_text_linked(self) -> str:
+        return link_citations(self.live_text, self._source_links())
+
+    def _source_links(self) -> dict[int, str]:
+        return {int(src["n"]): src["href"] for src in self.sources}
+
+    def _add_sources(self, data: dict[str, Any]) -> None:
+        if data.get("name") != "knowledge_search" or not data.get("sources"):
+            return
+        known = {src["n"] for src in self.sources}
+        fresh = [
+            {
+                "n": int(src["n"]),
+                "item_name": str(src.get("item_name", "")),
+                "page": "" if src.get("page") is None else f"page {src['page']}",
+                "heading": str(src.get("heading") or ""),
+                "href": source_href(str(src["item_id"]), int(src.get("chunk", 0))),
+            }
+            for src in data["sources"]
+            if int(src["n"]) not in known
+        ]
+        if fresh:
+            self.sources = sorted([*self.sources, *fresh], key=lambda src: src["n"])
+
+    def _text(self, text: str, step: int) -> dict[str, Any]:
+        return _text_item(link_citations(text, self._source_links()), step)
 
     @rx.var
     def tokens_label(self) -> str:
@@ -114,6 +165,7 @@ class RunState(rx.State):
         self._apply_view(view)
         self.can_retry = can(ctx, Permission.RUN_AGENT)
         self.timeline, self.live_text, self.live_step, self.cursor = [], "", -1, ""
+        self.sources = []
         if view.status in TERMINAL:
             self._timeline_from_steps(runs.get_steps(ctx=ctx, run_id=self.run_id))
             return None
@@ -135,9 +187,13 @@ class RunState(rx.State):
 
     def _timeline_from_steps(self, steps: list[runs.StepView]) -> None:
         items: list[dict[str, Any]] = []
+        self.sources = []
+        for step in steps:
+            if step.kind == "tool_result":
+                self._add_sources(step.data)
         for step in steps:
             if step.kind == "model" and step.content:
-                items.append(_text_item(step.content, step.position))
+                items.append(self._text(step.content, step.position))
             elif step.kind == "tool_call":
                 items.append(
                     _tool_item(
@@ -164,14 +220,14 @@ class RunState(rx.State):
                 step = int(data.get("step", -1))
                 if step != self.live_step and self.live_text:
                     timeline = timeline if timeline is not None else list(self.timeline)
-                    timeline.append(_text_item(self.live_text, self.live_step))
+                    timeline.append(self._text(self.live_text, self.live_step))
                     self.live_text = ""
                 self.live_step = step
                 self.live_text += data.get("delta", "")
             elif event.type == "tool_call":
                 timeline = timeline if timeline is not None else list(self.timeline)
                 if self.live_text:
-                    timeline.append(_text_item(self.live_text, self.live_step))
+                    timeline.append(self._text(self.live_text, self.live_step))
                     self.live_text = ""
                 timeline.append(
                     _tool_item(
@@ -182,6 +238,7 @@ class RunState(rx.State):
                     )
                 )
             elif event.type == "tool_result":
+                self._add_sources({"name": data.get("name"), **(data.get("data") or {})})
                 timeline = timeline if timeline is not None else list(self.timeline)
                 for i in range(len(timeline) - 1, -1, -1):
                     if timeline[i]["kind"] == "tool" and timeline[i]["id"] == data.get("id"):

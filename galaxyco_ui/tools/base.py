@@ -21,14 +21,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(slots=True)
+class SourceBook:
+    """Numbers the knowledge sources one run has shown the model: [1], [2], ...
+
+    Shared by every tool call of a run, so a chunk found twice keeps its number and
+    the answer's references stay unambiguous.
+    """
+
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    def number(self, chunk_id: str) -> int:
+        """The chunk's reference number, assigning the next one on first sight."""
+        return self.numbers.setdefault(chunk_id, len(self.numbers) + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    """Who is calling: the ids a tool may scope by and the registry logs with."""
+    """Who is calling: the ids a tool may scope by and the registry logs with.
+
+    ``collection_ids`` are the knowledge collections the agent may search; ``sources``
+    numbers what ``knowledge_search`` returned during this run.
+    """
 
     workspace_id: str
     run_id: str
     agent_id: str
     user_id: str
+    collection_ids: tuple[str, ...] = ()
+    sources: SourceBook = field(default_factory=SourceBook)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,17 @@ TOOLS: tuple[ToolInfo, ...] = (
     ToolInfo("calculator", "Calculator", "Exact arithmetic on numbers the agent reads or computes."),
     ToolInfo("current_time", "Current time", "The current date and time in any time zone."),
     ToolInfo("http_request", "HTTP request", "GET or POST a public web address and read the response."),
+    ToolInfo(
+        "knowledge_search",
+        "Knowledge search",
+        "Search the agent's knowledge collections and cite the passages it uses.",
+    ),
 )
+
+# Tools an agent gets from its other settings rather than from the tool checkboxes:
+# knowledge_search comes with choosing knowledge collections.
+IMPLIED_TOOLS: frozenset[str] = frozenset({"knowledge_search"})
+SELECTABLE_TOOLS: tuple[ToolInfo, ...] = tuple(t for t in TOOLS if t.name not in IMPLIED_TOOLS)
 
 TOOL_NAMES: frozenset[str] = frozenset(t.name for t in TOOLS)
 

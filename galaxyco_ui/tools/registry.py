@@ -21,6 +21,7 @@ from galaxyco_ui.tools.base import Tool, ToolContext, ToolError, ToolResult
 from galaxyco_ui.tools.calculator import CalculatorTool
 from galaxyco_ui.tools.current_time import CurrentTimeTool
 from galaxyco_ui.tools.http_request import HttpRequestTool
+from galaxyco_ui.tools.knowledge_search import KnowledgeSearchTool
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,9 @@ class ToolRegistry:
         )
 
 
-default_registry = ToolRegistry([CalculatorTool(), CurrentTimeTool(), HttpRequestTool()])
+default_registry = ToolRegistry(
+    [CalculatorTool(), CurrentTimeTool(), HttpRequestTool(), KnowledgeSearchTool()]
+)
 
 
 def get_tool(name: str) -> Tool:

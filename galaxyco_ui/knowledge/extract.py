@@ -1,0 +1,86 @@
+"""Parse and chunk one document in a separate process.
+
+Parsing is CPU-bound pure Python (pypdf reads text one character at a time), so in a
+thread it would hold the GIL: a 2,000-page PDF would stall the app's event loop (every
+open page's websocket) for seconds, and two documents could never use two cores. A
+small process pool runs ``extract_chunks`` instead; a parser that blows up on a hostile
+file (memory, recursion) takes down a pool process, not the app.
+
+This module imports only the parsing code, so pool processes start quickly (``spawn``:
+forking a process that runs threads and an event loop is unsafe).
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from galaxyco_ui.knowledge.chunking import chunk_document
+from galaxyco_ui.knowledge.parsing import parse_document
+from galaxyco_ui.knowledge.types import Chunk, DocumentKind
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What ingestion needs from a document: its chunks and a few counts."""
+
+    chunks: list[Chunk]
+    page_count: int | None
+    char_count: int
+
+
+def extract_chunks(
+    path: Path, kind: DocumentKind, *, max_pages: int, max_chars: int, target_tokens: int, overlap: float
+) -> Extracted:
+    """Parse ``path`` and cut it into chunks (runs in a pool process).
+
+    Raises:
+        DocumentError: the file cannot be used; the message is shown on the item.
+    """
+    doc = parse_document(path, kind, max_pages=max_pages, max_chars=max_chars)
+    chunks = chunk_document(doc, target_tokens=target_tokens, overlap=overlap)
+    return Extracted(
+        chunks=chunks, page_count=doc.page_count, char_count=sum(len(s.text) for s in doc.sections)
+    )
+
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def get_pool(size: int) -> ProcessPoolExecutor:
+    """The process-wide extraction pool (created on first use, ``size`` processes)."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != size:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(
+                max_workers=max(1, size), mp_context=multiprocessing.get_context("spawn")
+            )
+            _pool_size = size
+        return _pool
+
+
+def discard_pool(broken: ProcessPoolExecutor | None = None) -> None:
+    """Forget the pool (after a worker died, or at exit); the next call makes a new one."""
+    global _pool
+    with _lock:
+        if _pool is not None and (broken is None or _pool is broken):
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+
+
+def crashed_message() -> str:
+    return (
+        "Reading this document crashed the parser (it may be malformed or far too complex). "
+        "Try re-saving it in another program and upload it again."
+    )
+
+
+atexit.register(discard_pool)

@@ -1,0 +1,241 @@
+"""Background ingestion: original file → parsed text → chunks → (vectors) → index.
+
+``enqueue_ingest(item_id)`` hands an item to the configured queue: the SAQ queue the run
+workers read when Redis is configured, else an asyncio task in this process (at most
+``KNOWLEDGE_INGEST_CONCURRENCY`` at once). ``ingest_item(item_id)`` is the job itself;
+like the run executor it takes an id, reloads everything, and does nothing when the
+item is not queued any more (deleted, or already taken by another worker).
+
+Each stage updates the item's ``progress`` so the collection screen can show it. A bad
+file fails only its own item, with the parser's message; an unexpected error fails the
+item with a generic message and is logged with the ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from concurrent.futures.process import BrokenProcessPool
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select, update
+
+from galaxyco_ui.config import get_settings
+from galaxyco_ui.errors import GalaxyError
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.knowledge import extract, storage
+from galaxyco_ui.knowledge.extract import Extracted
+from galaxyco_ui.knowledge.index import get_index
+from galaxyco_ui.knowledge.types import ChunkRow, DocumentError, DocumentKind
+from galaxyco_ui.knowledge.workspace import load_embedder
+from galaxyco_ui.models import ItemStatus, KnowledgeItem, new_id, utcnow
+
+log = logging.getLogger("galaxyco.knowledge")
+
+INGEST_JOB = "ingest_item_job"
+# An item left "processing" this long without a progress update lost its worker.
+STALLED_AFTER = timedelta(minutes=10)
+_EMBED_BATCH = 64
+
+
+async def enqueue_ingest(item_id: str) -> None:
+    """Queue an item for ingestion (the item must be ``queued``).
+
+    Every call gets its own job key: a re-index requested while the previous job is
+    still winding down must not be dropped as a duplicate. Duplicates are harmless:
+    only one job can claim the queued item.
+    """
+    from galaxyco_ui.runs.queue import get_run_queue
+
+    await get_run_queue().enqueue_job(INGEST_JOB, key=f"ingest-{item_id}-{new_id()[:8]}", item_id=item_id)
+
+
+def _claim(item_id: str) -> KnowledgeItem | None:
+    with session_scope() as session:
+        claimed = session.exec(  # type: ignore[call-overload]
+            update(KnowledgeItem)
+            .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.QUEUED)
+            .values(status=ItemStatus.PROCESSING, progress=1, error="", updated_at=utcnow())
+        ).rowcount
+        if not claimed:
+            return None
+        return session.get(KnowledgeItem, item_id)
+
+
+def _progress(item_id: str, percent: int) -> None:
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(KnowledgeItem)
+            .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
+            .values(progress=percent, updated_at=utcnow())
+        )
+
+
+def _finish(item_id: str, **values: Any) -> bool:
+    """Write the outcome; False when the item was deleted meanwhile."""
+    with session_scope() as session:
+        done = session.exec(  # type: ignore[call-overload]
+            update(KnowledgeItem)
+            .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
+            .values(updated_at=utcnow(), **values)
+        ).rowcount
+        return bool(done)
+
+
+async def _extract(path: Path, kind: DocumentKind) -> Extracted:
+    """Parse and chunk in the extraction process pool (see ``knowledge.extract``)."""
+    settings = get_settings()
+    pool = extract.get_pool(settings.knowledge_ingest_concurrency)
+    call = functools.partial(
+        extract.extract_chunks,
+        path,
+        kind,
+        max_pages=settings.knowledge_max_pages,
+        max_chars=settings.knowledge_max_extracted_chars,
+        target_tokens=settings.knowledge_chunk_tokens,
+        overlap=settings.knowledge_chunk_overlap,
+    )
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+    except BrokenProcessPool:
+        extract.discard_pool(pool)
+        raise DocumentError(extract.crashed_message()) from None
+
+
+async def ingest_item(item_id: str) -> str | None:
+    """Run the pipeline for one queued item; returns its final status (None if skipped)."""
+    item = await asyncio.to_thread(_claim, item_id)
+    if item is None:
+        return None
+    began = time.monotonic()
+    workspace_id = item.workspace_id
+    try:
+        path = storage.original_path(workspace_id, item.id)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        extracted = await _extract(path, DocumentKind(item.kind))
+        rows = [
+            ChunkRow(
+                item_id=item.id,
+                collection_id=item.collection_id,
+                ordinal=c.ordinal,
+                text=c.text,
+                heading=c.heading,
+                page=c.page,
+                token_count=c.token_count,
+            )
+            for c in extracted.chunks
+        ]
+        await asyncio.to_thread(_progress, item_id, 55)
+        embedder = await asyncio.to_thread(load_embedder, workspace_id)
+        vectors: list[list[float]] | None = None
+        if embedder is not None and rows:
+            vectors = []
+            for start in range(0, len(rows), _EMBED_BATCH):
+                batch = [r.text for r in rows[start : start + _EMBED_BATCH]]
+                vectors.extend(await embedder.embed(batch, kind="document"))
+                done = min(start + _EMBED_BATCH, len(rows))
+                await asyncio.to_thread(_progress, item_id, 55 + int(35 * done / len(rows)))
+        index = get_index()
+
+        def write() -> None:
+            index.delete_item(workspace_id, item.id)
+            if rows:
+                index.add_chunks(
+                    workspace_id,
+                    rows,
+                    vectors,
+                    embedding_model=embedder.model_id if embedder is not None else "",
+                )
+
+        await asyncio.to_thread(write)
+        kept = await asyncio.to_thread(
+            _finish,
+            item_id,
+            status=ItemStatus.READY,
+            progress=100,
+            chunk_count=len(rows),
+            page_count=extracted.page_count,
+            char_count=extracted.char_count,
+            embedding_model=embedder.model_id if embedder is not None else "",
+            indexed_at=utcnow(),
+        )
+        if not kept:  # deleted while we worked: take its chunks back out
+            await asyncio.to_thread(index.delete_item, workspace_id, item.id)
+            return None
+        log.info(
+            "item indexed",
+            extra={
+                "item_id": item_id,
+                "workspace_id": workspace_id,
+                "chunks": len(rows),
+                "seconds": round(time.monotonic() - began, 3),
+            },
+        )
+        return ItemStatus.READY
+    except GalaxyError as error:
+        message = error.message
+    except FileNotFoundError:
+        message = "The original file is missing. Upload the document again."
+    except Exception:
+        log.exception("ingestion failed", extra={"item_id": item_id, "workspace_id": workspace_id})
+        message = "Indexing failed because of an internal error. Try “Re-index”; if it fails again, contact support."
+    await asyncio.to_thread(_finish, item_id, status=ItemStatus.FAILED, error=message[:1000], progress=0)
+    log.info("item failed", extra={"item_id": item_id, "workspace_id": workspace_id, "error": message})
+    return ItemStatus.FAILED
+
+
+def requeue_stalled_items(
+    *, stalled_after: timedelta = STALLED_AFTER, include_queued: bool = False
+) -> list[str]:
+    """Put items whose ingestion stopped (a worker or the app died) back in the queue.
+
+    ``include_queued`` also returns items still ``queued``: after an embedded restart their
+    in-memory tasks are gone, so they must be enqueued again (a duplicate enqueue is
+    harmless: the claim lets one through).
+    """
+    cutoff = utcnow() - stalled_after
+    with session_scope() as session:
+        stalled = session.exec(
+            select(KnowledgeItem.id).where(
+                KnowledgeItem.status == ItemStatus.PROCESSING, col(KnowledgeItem.updated_at) < cutoff
+            )
+        ).all()
+        if stalled:
+            session.exec(  # type: ignore[call-overload]
+                update(KnowledgeItem)
+                .where(col(KnowledgeItem.id).in_(stalled), col(KnowledgeItem.status) == ItemStatus.PROCESSING)
+                .values(status=ItemStatus.QUEUED, progress=0, updated_at=utcnow())
+            )
+        queued = (
+            session.exec(select(KnowledgeItem.id).where(KnowledgeItem.status == ItemStatus.QUEUED)).all()
+            if include_queued
+            else []
+        )
+    return list(dict.fromkeys([*stalled, *queued]))
+
+
+async def maintain_once(*, include_queued: bool = False) -> dict[str, Any]:
+    """One maintenance pass: re-queue stalled items, then optimize tables that need it."""
+    for item_id in await asyncio.to_thread(requeue_stalled_items, include_queued=include_queued):
+        await enqueue_ingest(item_id)
+    reports = await asyncio.to_thread(get_index().optimize_all)
+    return {"optimized": len(reports)}
+
+
+async def maintenance_loop(interval: float | None = None, *, first_delay: float = 5.0) -> None:
+    """Run ``maintain_once`` forever (embedded lifespan task and workers)."""
+    interval = interval or float(get_settings().knowledge_maintenance_seconds)
+    await asyncio.sleep(first_delay)
+    include_queued = True  # the first pass after a start picks up what a restart dropped
+    while True:
+        try:
+            await maintain_once(include_queued=include_queued)
+            include_queued = False
+        except Exception:
+            log.exception("knowledge maintenance failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,270 @@
+"""Knowledge end to end below the UI: upload → background ingestion → search → delete.
+
+Runs in both modes: embedded (asyncio tasks) and, with TEST_REDIS_URL, through the SAQ
+worker. Real files on disk, the real LanceDB index, the real database.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from sqlmodel import select
+
+from galaxyco_ui.auth.permissions import Role
+from galaxyco_ui.config import get_settings
+from galaxyco_ui.devtools.docgen import make_docx, make_encrypted_pdf, make_pdf, make_zip_bomb_docx
+from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.knowledge import storage
+from galaxyco_ui.knowledge.index import get_index
+from galaxyco_ui.models import Agent, AuditEvent, ItemStatus, KnowledgeItem
+from galaxyco_ui.services import knowledge
+from tests.factories import Team, make_agent
+
+HANDBOOK_PAGES = [
+    "Welcome to Acme. This handbook explains how we work together.",
+    "Leave policy. Every employee receives twenty-seven days of paid leave per year.",
+    "Expenses. Submit receipts within thirty days through the finance portal.",
+]
+
+
+def _collection(ctx, name: str = "Handbook") -> str:  # type: ignore[no-untyped-def]
+    return knowledge.create_collection(ctx=ctx, data={"name": name, "description": "Company rules"}).id
+
+
+async def _upload(ctx, collection_id: str, name: str, data: bytes) -> knowledge.UploadOutcome:  # type: ignore[no-untyped-def]
+    return await knowledge.upload_item(
+        ctx=ctx, collection_id=collection_id, filename=name, source=io.BytesIO(data)
+    )
+
+
+# ---------------------------------------------------------------- collections
+
+
+def test_collections_are_named_uniquely_per_workspace(team: Team, other_team: Team):
+    _collection(team.member, "Policies")
+    with pytest.raises(ConflictError) as caught:
+        _collection(team.admin, "policies")
+    assert "already exists" in caught.value.field_errors["name"]
+    _collection(other_team.member, "Policies")  # another workspace may use the name
+    with pytest.raises(ValidationError):
+        knowledge.create_collection(ctx=team.member, data={"name": "   "})
+
+
+def test_viewers_read_members_edit_their_own_admins_any(team: Team):
+    with pytest.raises(PermissionDeniedError):
+        _collection(team.viewer)
+    mine = _collection(team.member, "Mine")
+    theirs = _collection(team.admin, "Theirs")
+    assert [c.name for c in knowledge.list_collections(ctx=team.viewer)] == ["Mine", "Theirs"]
+    knowledge.update_collection(ctx=team.member, collection_id=mine, data={"name": "Mine 2"})
+    with pytest.raises(PermissionDeniedError):
+        knowledge.update_collection(ctx=team.member, collection_id=theirs, data={"name": "Nope"})
+    with pytest.raises(PermissionDeniedError):
+        knowledge.delete_collection(ctx=team.member, collection_id=theirs)
+    knowledge.delete_collection(ctx=team.admin, collection_id=mine)
+    assert [c.name for c in knowledge.list_collections(ctx=team.member)] == ["Theirs"]
+
+
+def test_foreign_ids_are_not_found(team: Team, other_team: Team):
+    foreign = _collection(other_team.member)
+    with pytest.raises(NotFoundError):
+        knowledge.get_collection(ctx=team.owner, collection_id=foreign)
+    with pytest.raises(NotFoundError):
+        knowledge.list_items(ctx=team.owner, collection_id=foreign)
+    with pytest.raises(NotFoundError):
+        knowledge.delete_collection(ctx=team.owner, collection_id=foreign)
+
+
+# ---------------------------------------------------------------- uploads
+
+
+async def test_upload_is_sniffed_stored_privately_and_queued(team: Team, ingested):
+    collection = _collection(team.member)
+    outcome = await _upload(team.member, collection, "handbook.txt", make_pdf(HANDBOOK_PAGES))
+    assert not outcome.duplicate
+    assert outcome.item.kind == "pdf"  # decided by content, not by the ".txt" name
+    assert outcome.item.status == ItemStatus.QUEUED
+    path = storage.original_path(team.workspace_id, outcome.item.id)
+    assert path.read_bytes()[:5] == b"%PDF-"
+    assert get_settings().resolved_uploads_dir in path.parents
+    assert not list(path.parent.glob(".upload-*")), "no staging file left behind"
+    item = await ingested(outcome.item.id)
+    assert item.status == ItemStatus.READY, item.error
+    assert item.page_count == 3 and item.chunk_count >= 1 and item.progress == 100
+    with session_scope() as session:
+        actions = session.exec(
+            select(AuditEvent.action).where(AuditEvent.workspace_id == team.workspace_id)
+        ).all()
+    assert "knowledge.item_uploaded" in actions
+
+
+async def test_same_content_twice_in_one_collection_is_not_indexed_twice(team: Team, ingested):
+    collection = _collection(team.member)
+    first = await _upload(team.member, collection, "a.md", b"# Title\n\nSame words here.")
+    await ingested(first.item.id)
+    again = await _upload(team.admin, collection, "copy-of-a.md", b"# Title\n\nSame words here.")
+    assert again.duplicate and again.item.id == first.item.id
+    other = _collection(team.member, "Other")
+    elsewhere = await _upload(team.member, other, "a.md", b"# Title\n\nSame words here.")
+    assert not elsewhere.duplicate  # dedupe is per collection
+    await ingested(elsewhere.item.id)
+    with session_scope() as session:
+        assert len(session.exec(select(KnowledgeItem)).all()) == 2
+
+
+async def test_oversized_and_unsupported_uploads_are_refused_and_leave_nothing(team: Team, monkeypatch):
+    collection = _collection(team.member)
+    monkeypatch.setattr(get_settings(), "knowledge_max_upload_mb", 1)
+    with pytest.raises(ValidationError, match="larger than the 1 MB limit"):
+        await _upload(team.member, collection, "big.txt", b"word " * 300_000)
+    spreadsheet = io.BytesIO()
+    with zipfile.ZipFile(spreadsheet, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(ValidationError, match="not supported"):
+        await _upload(team.member, collection, "report.docx", spreadsheet.getvalue())
+    with pytest.raises(ValidationError, match="empty"):
+        await _upload(team.member, collection, "empty.txt", b"")
+    monkeypatch.setattr(get_settings(), "knowledge_allowed_types", ["pdf"])
+    with pytest.raises(ValidationError, match="does not accept"):
+        await _upload(team.member, collection, "notes.md", b"# Notes\n\ntext")
+    with pytest.raises(PermissionDeniedError):
+        await _upload(team.viewer, collection, "x.pdf", make_pdf(["x"]))
+    with session_scope() as session:
+        assert session.exec(select(KnowledgeItem)).all() == []
+    assert not [p for p in storage.workspace_dir(team.workspace_id).iterdir()]
+
+
+# ---------------------------------------------------------------- ingestion
+
+
+async def test_each_broken_file_fails_alone_with_a_clear_message(team: Team, ingested):
+    collection = _collection(team.member)
+    good = await _upload(team.member, collection, "good.md", b"# Good\n\nThe rollout starts on Monday.")
+    encrypted = await _upload(team.member, collection, "secret.pdf", make_encrypted_pdf(["Top secret plan"]))
+    truncated = await _upload(team.member, collection, "broken.pdf", make_pdf(HANDBOOK_PAGES)[:200])
+    bomb = await _upload(team.member, collection, "bomb.docx", make_zip_bomb_docx(300))
+    results = {
+        name: await ingested(o.item.id)
+        for name, o in {"good": good, "encrypted": encrypted, "truncated": truncated, "bomb": bomb}.items()
+    }
+    assert results["good"].status == ItemStatus.READY
+    assert results["encrypted"].status == ItemStatus.FAILED and "password" in results["encrypted"].error
+    assert results["truncated"].status == ItemStatus.FAILED and "damaged" in results["truncated"].error
+    assert results["bomb"].status == ItemStatus.FAILED and "zip bomb" in results["bomb"].error
+    hits = await knowledge.search(ctx=team.viewer, query="rollout Monday")
+    assert [h.item_name for h in hits] == ["good.md"]
+
+
+async def test_reindex_and_status_transitions(team: Team, ingested):
+    collection = _collection(team.member)
+    outcome = await _upload(
+        team.member,
+        collection,
+        "doc.docx",
+        make_docx([("heading1", "Travel"), ("para", "Book trains, not planes, under 500 km.")]),
+    )
+    item = await ingested(outcome.item.id)
+    assert item.status == ItemStatus.READY and item.chunk_count >= 1
+    with pytest.raises(PermissionDeniedError):
+        await knowledge.reindex_item(ctx=team.viewer, item_id=item.id)
+    view = await knowledge.reindex_item(ctx=team.member, item_id=item.id)
+    assert view.status == ItemStatus.QUEUED and view.progress == 0
+    again = await ingested(item.id)
+    assert again.status == ItemStatus.READY and again.chunk_count == item.chunk_count
+    chunks = knowledge.item_chunks(ctx=team.viewer, item_id=item.id)
+    assert chunks[0].heading == "Travel" and "trains" in chunks[0].text
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))  # indexed once, not twice
+
+
+# ---------------------------------------------------------------- search
+
+
+async def test_search_finds_highlights_and_respects_collections(team: Team, ingested):
+    handbook = _collection(team.member, "Handbook")
+    notes = _collection(team.member, "Notes")
+    a = await _upload(team.member, handbook, "handbook.pdf", make_pdf(HANDBOOK_PAGES))
+    b = await _upload(team.member, notes, "notes.md", b"# Leave\n\nParental leave is sixteen weeks.")
+    await ingested(a.item.id)
+    await ingested(b.item.id)
+    everywhere = await knowledge.search(ctx=team.viewer, query="paid leave")
+    assert {h.item_name for h in everywhere} == {"handbook.pdf", "notes.md"}
+    top = everywhere[0]
+    assert top.item_name == "handbook.pdf" and top.page == 2
+    assert any(marked and word.lower().startswith("leave") for word, marked in top.segments)
+    only_notes = await knowledge.search(ctx=team.viewer, query="leave", collection_id=notes)
+    assert {h.item_name for h in only_notes} == {"notes.md"}
+    assert await knowledge.search(ctx=team.viewer, query="   ") == []
+    assert await knowledge.search(ctx=team.viewer, query='"unbalanced (AND OR: * ~') is not None
+
+
+async def test_a_foreign_workspace_is_never_searched(team: Team, other_team: Team, ingested):
+    theirs = _collection(other_team.member, "Secrets")
+    outcome = await _upload(
+        other_team.member, theirs, "s.md", b"# Launch\n\nProject nightingale launches in May."
+    )
+    await ingested(outcome.item.id)
+    mine = _collection(team.member, "Mine")
+    assert await knowledge.search(ctx=team.owner, query="nightingale") == []
+    with pytest.raises(NotFoundError):  # a crafted collection id from the other workspace
+        await knowledge.search(ctx=team.owner, query="nightingale", collection_id=theirs)
+    hits = await knowledge.search_chunks(
+        workspace_id=team.workspace_id,
+        query="nightingale",
+        collection_ids=[theirs, mine, "x' OR '1'='1"],
+        limit=5,
+    )
+    assert hits == []
+    assert await knowledge.search(ctx=other_team.viewer, query="nightingale")
+
+
+async def test_deleting_an_item_or_collection_removes_it_from_search(team: Team, ingested):
+    collection = _collection(team.member)
+    a = await _upload(team.member, collection, "a.md", b"# A\n\nThe password rotation happens quarterly.")
+    b = await _upload(team.member, collection, "b.md", b"# B\n\nQuarterly reviews happen in March.")
+    await ingested(a.item.id)
+    await ingested(b.item.id)
+    assert len(await knowledge.search(ctx=team.member, query="quarterly")) == 2
+    with pytest.raises(PermissionDeniedError):
+        knowledge.delete_item(ctx=team.viewer, item_id=a.item.id)
+    knowledge.delete_item(ctx=team.member, item_id=a.item.id)
+    assert [h.item_name for h in await knowledge.search(ctx=team.member, query="quarterly")] == ["b.md"]
+    assert not storage.original_path(team.workspace_id, a.item.id).exists()
+    agent = make_agent(team.member, name="Helper", knowledge_collection_ids=[collection])
+    knowledge.delete_collection(ctx=team.member, collection_id=collection)
+    assert await knowledge.search(ctx=team.member, query="quarterly") == []
+    assert get_index().item_chunks(team.workspace_id, b.item.id) == []
+    with session_scope() as session:
+        assert session.get(Agent, agent.id).knowledge_collection_ids == []  # type: ignore[union-attr]
+
+
+def test_agents_only_take_their_own_workspaces_collections(team: Team, other_team: Team):
+    foreign = _collection(other_team.member)
+    with pytest.raises(ValidationError) as caught:
+        make_agent(team.member, name="Spy", knowledge_collection_ids=[foreign])
+    assert "knowledge_collection_ids" in caught.value.field_errors
+    mine = _collection(team.member)
+    agent = make_agent(team.member, name="Reader", knowledge_collection_ids=[mine, mine])
+    assert agent.knowledge_collection_ids == [mine]
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.MEMBER])
+def test_download_context_needs_membership(team: Team, other_team: Team, role: Role):
+    collection = _collection(other_team.member)
+    with session_scope() as session:
+        item = KnowledgeItem(
+            workspace_id=other_team.workspace_id,
+            collection_id=collection,
+            name="x.md",
+            kind="markdown",
+            size_bytes=1,
+            content_hash="0" * 64,
+            created_by=other_team.member.user_id,
+        )
+        session.add(item)
+    with pytest.raises(NotFoundError):
+        knowledge.context_for_item(user_id=team.ctx(role).user_id, item_id=item.id)
+    ctx = knowledge.context_for_item(user_id=other_team.ctx(role).user_id, item_id=item.id)
+    assert ctx.workspace_id == other_team.workspace_id and ctx.role == role

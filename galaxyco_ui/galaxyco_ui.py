@@ -1,14 +1,20 @@
 """Assembles the app: rx.App, its pages and the API routes. Nothing else."""
 
+import asyncio
+
 import reflex as rx
 
 from galaxyco_ui.api import create_api
 from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
+from galaxyco_ui.knowledge.ingest import maintenance_loop
 from galaxyco_ui.pages.agents import agent_editor_page, agents_page
 from galaxyco_ui.pages.auth import login_page, signup_page
 from galaxyco_ui.pages.invite import invite_page
+from galaxyco_ui.pages.knowledge import knowledge_page
+from galaxyco_ui.pages.knowledge_collection import collection_page
+from galaxyco_ui.pages.knowledge_item import item_page
 from galaxyco_ui.pages.not_found import not_found_page
 from galaxyco_ui.pages.profile import profile_page, security_page, sessions_page
 from galaxyco_ui.pages.run_detail import run_page
@@ -20,6 +26,10 @@ from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.auth import AuthFormState
 from galaxyco_ui.states.invite import InviteState
+from galaxyco_ui.states.knowledge import KnowledgeState
+from galaxyco_ui.states.knowledge_collection import CollectionState
+from galaxyco_ui.states.knowledge_item import ItemState
+from galaxyco_ui.states.knowledge_settings import KnowledgeSettingsState
 from galaxyco_ui.states.profile import ProfileState
 from galaxyco_ui.states.providers import ProvidersState
 from galaxyco_ui.states.run_detail import RunState
@@ -34,9 +44,10 @@ init_sentry()
 
 
 async def embedded_scheduler() -> None:
-    """In the embedded mode this process fires schedules; with Redis the workers do."""
+    """In the embedded mode this process fires schedules and maintains the knowledge
+    index; with Redis the workers do."""
     if not get_settings().redis_url:
-        await scheduler_loop()
+        await asyncio.gather(scheduler_loop(), maintenance_loop())
 
 
 app = rx.App(
@@ -74,8 +85,20 @@ app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=ti
 app.add_page(
     settings_page,
     route="/settings",
-    on_load=[shell, SettingsState.load, ProvidersState.load],
+    on_load=[shell, SettingsState.load, ProvidersState.load, KnowledgeSettingsState.load],
     title=title("Settings"),
+)
+app.add_page(
+    knowledge_page, route="/knowledge", on_load=[shell, KnowledgeState.load], title=title("Knowledge")
+)
+app.add_page(
+    collection_page,
+    route="/knowledge/[collection_id]",
+    on_load=[shell, CollectionState.load],
+    title=title("Knowledge collection"),
+)
+app.add_page(
+    item_page, route="/knowledge/items/[item_id]", on_load=[shell, ItemState.load], title=title("Document")
 )
 app.add_page(runs_page, route="/runs", on_load=[shell, RunsState.load], title=title("Runs"))
 app.add_page(run_page, route="/runs/[run_id]", on_load=[shell, RunState.load], title=title("Run"))

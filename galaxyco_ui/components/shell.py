@@ -9,6 +9,7 @@ from galaxyco_ui.states.session import SessionState
 
 NAV = (
     ("Agents", "/agents", "bot"),
+    ("Knowledge", "/knowledge", "library"),
     ("Runs", "/runs", "activity"),
     ("Team", "/team", "users"),
     ("Settings", "/settings", "settings"),

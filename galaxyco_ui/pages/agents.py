@@ -14,7 +14,7 @@ from galaxyco_ui.providers.catalog import PROVIDERS
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.session import SessionState
-from galaxyco_ui.tools.catalog import TOOLS
+from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
 SORTS = [("updated", "Recently updated"), ("name", "Name"), ("created", "Newest")]
 
@@ -133,11 +133,54 @@ def _tools_field() -> rx.Component:
                     html_for=f"tool-{tool.name}",
                     class_name="gx-check",
                 )
-                for tool in TOOLS
+                for tool in SELECTABLE_TOOLS
             ],
             spacing="2",
         ),
         rx.cond(_err("tools") != "", rx.text(_err("tools"), color_scheme="red", size="2", role="alert")),
+        class_name="gx-fieldset",
+    )
+
+
+def _knowledge_option(collection: rx.Var) -> rx.Component:
+    cid = collection[0]
+    return rx.el.label(
+        rx.el.input(
+            type="checkbox",
+            name="kc_" + cid,
+            id="kc-" + cid,
+            default_checked=AgentEditorState.knowledge_ids.contains(cid),
+            disabled=~AgentEditorState.can_edit,
+        ),
+        rx.text(collection[1], size="2", weight="medium"),
+        html_for="kc-" + cid,
+        class_name="gx-check",
+    )
+
+
+def _knowledge_field() -> rx.Component:
+    return rx.el.fieldset(
+        rx.el.legend("Knowledge", class_name="gx-label"),
+        rx.text(
+            "The agent searches the chosen collections with the Knowledge search tool and cites "
+            "the passages it uses.",
+            size="1",
+            color_scheme="gray",
+        ),
+        rx.cond(
+            AgentEditorState.collections.length() > 0,  # type: ignore[attr-defined]
+            rx.vstack(rx.foreach(AgentEditorState.collections, _knowledge_option), spacing="2"),
+            rx.text(
+                "No collections yet. ",
+                rx.link("Create one in Knowledge", href="/knowledge"),
+                " and upload documents first.",
+                size="2",
+            ),
+        ),
+        rx.cond(
+            _err("knowledge_collection_ids") != "",
+            rx.text(_err("knowledge_collection_ids"), color_scheme="red", size="2", role="alert"),
+        ),
         class_name="gx-fieldset",
     )
 
@@ -270,6 +313,7 @@ def _agent_form() -> rx.Component:
                 width="100%",
             ),
             _tools_field(),
+            _knowledge_field(),
             rx.cond(
                 AgentEditorState.can_edit,
                 rx.hstack(

@@ -1,4 +1,4 @@
-"""/settings: the workspace's name and its audit log."""
+"""/settings: the workspace's name, provider keys, knowledge settings and its audit log."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import reflex as rx
 from galaxyco_ui.components.forms import text_input
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
+from galaxyco_ui.pages.knowledge_settings import knowledge_settings_card
 from galaxyco_ui.pages.providers import providers_card
 from galaxyco_ui.services.audit import AuditEventView
 from galaxyco_ui.states.settings import SettingsState
@@ -96,5 +97,9 @@ def _audit_log() -> rx.Component:
 
 def settings_page() -> rx.Component:
     return shell(
-        "Settings", _general(), providers_card(), rx.cond(SettingsState.can_view_audit, _audit_log())
+        "Settings",
+        _general(),
+        providers_card(),
+        knowledge_settings_card(),
+        rx.cond(SettingsState.can_view_audit, _audit_log()),
     )

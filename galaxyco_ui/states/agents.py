@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
-from galaxyco_ui.services import agents
+from galaxyco_ui.services import agents, knowledge
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.states.session import error_toast, login_redirect, require_page_auth, tenant_context
-from galaxyco_ui.tools.catalog import TOOLS
+from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
 NEW_AGENT_DEFAULTS = {
     "name": "",
@@ -58,6 +58,9 @@ class AgentEditorState(rx.State):
     can_edit: bool = False
     form: dict[str, str] = {}
     tools: list[str] = []
+    # (id, name) of the workspace's knowledge collections, and those the agent searches.
+    collections: list[tuple[str, str]] = []
+    knowledge_ids: list[str] = []
     errors: dict[str, str] = {}
     created_by_name: str = ""
     updated_label: str = ""
@@ -77,9 +80,10 @@ class AgentEditorState(rx.State):
         path = str(self.router.url.path).rstrip("/")
         self.errors, self.not_found = {}, False
         self.form_key += 1
+        self.collections = knowledge.collection_choices(ctx=ctx)
         if path.endswith("/agents/new"):
             self.is_new, self.agent_id, self.can_edit = True, "", True
-            self.form, self.tools = dict(NEW_AGENT_DEFAULTS), []
+            self.form, self.tools, self.knowledge_ids = dict(NEW_AGENT_DEFAULTS), [], []
             self.created_by_name = self.updated_label = ""
             return None
         self.is_new = False
@@ -103,6 +107,7 @@ class AgentEditorState(rx.State):
             "tags": ", ".join(view.tags),
         }
         self.tools = list(view.tools)
+        self.knowledge_ids = list(view.knowledge_collection_ids)
         self.can_edit = view.can_edit
         self.created_by_name = view.created_by_name
         self.updated_label = view.updated_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -115,7 +120,8 @@ class AgentEditorState(rx.State):
             return login_redirect(self)
         data = {
             **{k: form_data.get(k, "") for k in NEW_AGENT_DEFAULTS},
-            "tools": [t.name for t in TOOLS if form_data.get(f"tool_{t.name}")],
+            "tools": [t.name for t in SELECTABLE_TOOLS if form_data.get(f"tool_{t.name}")],
+            "knowledge_collection_ids": [cid for cid, _ in self.collections if form_data.get(f"kc_{cid}")],
         }
         for number in ("temperature", "max_steps", "max_output_tokens"):
             if str(data[number]).strip() == "":

@@ -1,0 +1,131 @@
+"""The knowledge screens' shared state: the collections list (/knowledge), the
+collection dialog (create, rename, describe) and workspace-wide search."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from galaxyco_ui.auth.permissions import Permission, can
+from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.services import knowledge
+from galaxyco_ui.services.knowledge import CollectionView, SearchResultView
+from galaxyco_ui.states.session import error_toast, login_redirect, require_page_auth, tenant_context
+
+SEARCH_LIMIT = 10
+
+
+class KnowledgeState(rx.State):
+    collections: list[CollectionView] = []
+    can_create: bool = False
+    loaded: bool = False
+    query: str = ""
+    results: list[SearchResultView] = []
+    searched: str = ""  # the query the results are for ("" = no search yet)
+    searching: bool = False
+
+    @rx.event
+    def load(self):
+        ctx = require_page_auth(self)
+        if ctx is None:
+            return None
+        self.collections = knowledge.list_collections(ctx=ctx)
+        self.can_create = can(ctx, Permission.UPLOAD_KNOWLEDGE)
+        self.loaded = True
+        return None
+
+    @rx.event
+    def delete_collection(self, collection_id: str):
+        try:
+            knowledge.delete_collection(ctx=tenant_context(self), collection_id=collection_id)
+        except GalaxyError as exc:
+            return error_toast(exc)
+        self.results = [r for r in self.results if r.collection_id != collection_id]
+        return [rx.toast.success("Collection deleted."), KnowledgeState.load]
+
+    @rx.event
+    async def search(self, form: dict):
+        self.query = str(form.get("query", ""))[: knowledge.MAX_QUERY_CHARS]
+        if not self.query.strip():
+            self.results, self.searched = [], ""
+            return
+        self.searching = True
+        yield
+        try:
+            self.results = await knowledge.search(
+                ctx=tenant_context(self), query=self.query, limit=SEARCH_LIMIT
+            )
+        except GalaxyError as exc:
+            self.searching = False
+            yield error_toast(exc)
+            return
+        self.searched, self.searching = self.query.strip(), False
+
+    @rx.event
+    def clear_search(self):
+        self.query, self.results, self.searched = "", [], ""
+
+
+class CollectionFormState(rx.State):
+    """The create / edit dialog, opened from the list and from a collection's header."""
+
+    open: bool = False
+    collection_id: str = ""  # "" = a new collection
+    form: dict[str, str] = {"name": "", "description": ""}
+    errors: dict[str, str] = {}
+    form_key: int = 0
+
+    @rx.var
+    def is_new(self) -> bool:
+        return self.collection_id == ""
+
+    @rx.event
+    def open_create(self):
+        self._show("", "", "")
+
+    @rx.event
+    def open_edit(self, collection_id: str, name: str, description: str):
+        self._show(collection_id, name, description)
+
+    def _show(self, collection_id: str, name: str, description: str) -> None:
+        self.collection_id = collection_id
+        self.form = {"name": name, "description": description}
+        self.errors = {}
+        self.form_key += 1
+        self.open = True
+
+    @rx.event
+    def set_open(self, is_open: bool):
+        self.open = is_open
+        if not is_open:
+            self.errors = {}
+
+    @rx.event
+    def save(self, form_data: dict):
+        try:
+            ctx = tenant_context(self)
+        except GalaxyError:
+            return login_redirect(self)
+        data = {"name": form_data.get("name", ""), "description": form_data.get("description", "")}
+        try:
+            if self.is_new:
+                view = knowledge.create_collection(ctx=ctx, data=data)
+            else:
+                view = knowledge.update_collection(ctx=ctx, collection_id=self.collection_id, data=data)
+        except ValidationError as exc:
+            # The inputs are uncontrolled and the form is not re-keyed: what was typed stays.
+            self.errors = exc.field_errors or {"name": exc.message}
+            return None
+        except GalaxyError as exc:
+            return error_toast(exc)
+        self.open, self.errors = False, {}
+        if self.is_new:
+            return [
+                rx.toast.success(f"Created “{view.name}”. Upload documents to it next."),
+                rx.redirect(f"/knowledge/{view.id}"),
+            ]
+        if str(self.router.url.path).rstrip("/") == "/knowledge":
+            return [rx.toast.success("Saved."), KnowledgeState.load]
+        # Imported here: the collection page's state imports this module.
+        from galaxyco_ui.states.knowledge_collection import CollectionState
+
+        return [rx.toast.success("Saved."), CollectionState.refresh_header]

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     knowledge_chunk_overlap: float = 0.15
     knowledge_ingest_concurrency: int = 2  # items ingested at once per process (embedded)
     knowledge_maintenance_seconds: int = 60
+    # After an item is indexed, its workspace's index is optimized this much later
+    # (debounced: a batch of uploads shares one optimize).
+    knowledge_optimize_delay_seconds: float = 3.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,6 +24,7 @@ os.environ.update(
     REDIS_URL=TEST_REDIS_URL,
     SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
     PUBLIC_URL="http://localhost:3000",
+    KNOWLEDGE_OPTIMIZE_DELAY_SECONDS="0",
 )
 for _var in ("SMTP_HOST", "SENTRY_DSN", "GOOGLE_CLIENT_ID", "GITHUB_CLIENT_ID", "OIDC_ISSUER"):
     os.environ.pop(_var, None)

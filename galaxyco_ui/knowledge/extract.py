@@ -67,6 +67,19 @@ def get_pool(size: int) -> ProcessPoolExecutor:
         return _pool
 
 
+def _ready() -> bool:
+    return True  # importing this module (to find this function) loaded the parsers
+
+
+async def warm_pool(size: int) -> None:
+    """Start the pool's processes now, so the first upload does not wait ~1 s for them."""
+    import asyncio
+
+    pool = get_pool(size)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(max(1, size))))
+
+
 def discard_pool(broken: ProcessPoolExecutor | None = None) -> None:
     """Forget the pool (after a worker died, or at exit); the next call makes a new one."""
     global _pool

@@ -29,8 +29,8 @@ Search: ``fts`` is BM25 over the query's words (a ``MatchQuery``, so no user inp
 parsed as query syntax); ``vector`` is cosine similarity; ``hybrid`` runs both
 concurrently (``CANDIDATES_PER_RESULT`` times limit candidates each) and fuses them with
 reciprocal-rank fusion (k = ``RRF_K``). Fusing here, on a few dozen rows, costs
-microseconds; LanceDB's ``RRFReranker`` path goes through the sync query builders and a
-new thread pool per query, which measured slower (bench/knowledge_search.py).
+microseconds; LanceDB's ``RRFReranker`` path (sync query builders, a new thread pool per
+query) was no faster in bench/knowledge_search.py and does not say which search found a hit.
 
 Vectors are stored and queried L2-normalised, and compared by squared L2 distance, which
 on unit vectors is 2 x (1 - cosine similarity); a hit's score is 1 - distance / 2, the

@@ -37,6 +37,7 @@ from galaxyco_ui.models import ItemStatus, KnowledgeItem, new_id, utcnow
 log = logging.getLogger("galaxyco.knowledge")
 
 INGEST_JOB = "ingest_item_job"
+OPTIMIZE_JOB = "optimize_workspace_job"
 # An item left "processing" this long without a progress update lost its worker.
 STALLED_AFTER = timedelta(minutes=10)
 _EMBED_BATCH = 64
@@ -52,6 +53,31 @@ async def enqueue_ingest(item_id: str) -> None:
     from galaxyco_ui.runs.queue import get_run_queue
 
     await get_run_queue().enqueue_job(INGEST_JOB, key=f"ingest-{item_id}-{new_id()[:8]}", item_id=item_id)
+
+
+async def enqueue_optimize(workspace_id: str) -> None:
+    """Optimize the workspace's index soon: new rows are scanned, not indexed, until then.
+
+    Debounced: while one optimize job for the workspace waits (``KNOWLEDGE_OPTIMIZE_DELAY_SECONDS``),
+    more ingested items join it instead of queuing their own.
+    """
+    from galaxyco_ui.runs.queue import get_run_queue
+
+    await get_run_queue().enqueue_job(
+        OPTIMIZE_JOB,
+        key=f"optimize-{workspace_id}",
+        delay=get_settings().knowledge_optimize_delay_seconds,
+        workspace_id=workspace_id,
+    )
+
+
+async def optimize_workspace(workspace_id: str) -> int:
+    """Job: bring one workspace's index up to date; returns the rows that were unindexed."""
+    index = get_index()
+    if not await asyncio.to_thread(index.needs_optimize, workspace_id):
+        return 0
+    report = await asyncio.to_thread(index.optimize, workspace_id)
+    return report.unindexed_before
 
 
 def _claim(item_id: str) -> KnowledgeItem | None:
@@ -167,6 +193,7 @@ async def ingest_item(item_id: str) -> str | None:
         if not kept:  # deleted while we worked: take its chunks back out
             await asyncio.to_thread(index.delete_item, workspace_id, item.id)
             return None
+        await enqueue_optimize(workspace_id)
         log.info(
             "item indexed",
             extra={
@@ -230,6 +257,7 @@ async def maintain_once(*, include_queued: bool = False) -> dict[str, Any]:
 async def maintenance_loop(interval: float | None = None, *, first_delay: float = 5.0) -> None:
     """Run ``maintain_once`` forever (embedded lifespan task and workers)."""
     interval = interval or float(get_settings().knowledge_maintenance_seconds)
+    await extract.warm_pool(get_settings().knowledge_ingest_concurrency)
     await asyncio.sleep(first_delay)
     include_queued = True  # the first pass after a start picks up what a restart dropped
     while True:

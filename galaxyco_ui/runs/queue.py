@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -28,16 +29,16 @@ JOB_TIMEOUT_SECONDS = 30 * 60  # a background job (ingesting a large document) g
 class RunQueue(Protocol):
     async def enqueue(self, run_id: str) -> None: ...
 
-    async def enqueue_job(self, name: str, *, key: str, **kwargs: Any) -> None: ...
+    async def enqueue_job(self, name: str, *, key: str, delay: float = 0, **kwargs: Any) -> None: ...
 
     async def abort(self, run_id: str) -> None: ...
 
 
 def _embedded_jobs() -> dict[str, Callable[..., Awaitable[object]]]:
     """The jobs ``enqueue_job`` accepts, by name (the worker registers the same names)."""
-    from galaxyco_ui.knowledge.ingest import INGEST_JOB, ingest_item
+    from galaxyco_ui.knowledge.ingest import INGEST_JOB, OPTIMIZE_JOB, ingest_item, optimize_workspace
 
-    return {INGEST_JOB: ingest_item}
+    return {INGEST_JOB: ingest_item, OPTIMIZE_JOB: optimize_workspace}
 
 
 class EmbeddedRunQueue:
@@ -47,6 +48,7 @@ class EmbeddedRunQueue:
         self._semaphore: asyncio.Semaphore | None = None
         self._job_semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[str] = set()  # keys of jobs not started yet
 
     async def enqueue(self, run_id: str) -> None:
         if self._semaphore is None:
@@ -65,23 +67,37 @@ class EmbeddedRunQueue:
             except Exception:
                 log.exception("executor crashed", extra={"run_id": run_id})
 
-    async def enqueue_job(self, name: str, *, key: str, **kwargs: Any) -> None:
+    async def enqueue_job(self, name: str, *, key: str, delay: float = 0, **kwargs: Any) -> None:
+        """Run ``name(**kwargs)`` after ``delay`` seconds; a key still waiting is not queued twice."""
+        if key in self._waiting:
+            return
         function = _embedded_jobs()[name]
         if self._job_semaphore is None:
             self._job_semaphore = asyncio.Semaphore(self._job_concurrency)
-        task = asyncio.create_task(self._run_job(name, key, function, kwargs), name=key)
+        self._waiting.add(key)
+        task = asyncio.create_task(self._run_job(name, key, delay, function, kwargs), name=key)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run_job(
-        self, name: str, key: str, function: Callable[..., Awaitable[object]], kwargs: dict[str, Any]
+        self,
+        name: str,
+        key: str,
+        delay: float,
+        function: Callable[..., Awaitable[object]],
+        kwargs: dict[str, Any],
     ) -> None:
         assert self._job_semaphore is not None
         try:
+            if delay:
+                await asyncio.sleep(delay)
             async with self._job_semaphore:
+                self._waiting.discard(key)
                 await function(**kwargs)
         except Exception:
             log.exception("background job crashed", extra={"job": name, "key": key})
+        finally:
+            self._waiting.discard(key)
 
     async def abort(self, run_id: str) -> None:
         return None  # the executor polls the cancel signal
@@ -109,10 +125,13 @@ class SaqRunQueue:
             retries=1,  # never re-executes a started run: the executor skips non-queued runs
         )
 
-    async def enqueue_job(self, name: str, *, key: str, **kwargs: Any) -> None:
+    async def enqueue_job(self, name: str, *, key: str, delay: float = 0, **kwargs: Any) -> None:
         # SAQ ignores a key that is already queued or running: callers pass a fresh key
         # when a second run of the same work must not be swallowed.
-        await self.queue.enqueue(name, key=key, timeout=JOB_TIMEOUT_SECONDS, retries=2, **kwargs)
+        scheduled = int(time.time() + delay) if delay else 0
+        await self.queue.enqueue(
+            name, key=key, timeout=JOB_TIMEOUT_SECONDS, retries=2, scheduled=scheduled, **kwargs
+        )
 
     async def close(self) -> None:
         await self.queue.disconnect()

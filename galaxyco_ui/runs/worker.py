@@ -22,7 +22,7 @@ from saq import Queue, Worker
 from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
-from galaxyco_ui.knowledge.ingest import ingest_item
+from galaxyco_ui.knowledge.ingest import ingest_item, optimize_workspace
 from galaxyco_ui.runs.executor import execute_run
 from galaxyco_ui.runs.queue import QUEUE_NAME
 
@@ -40,12 +40,19 @@ async def ingest_item_job(ctx: dict[str, Any], *, item_id: str) -> str | None:
     return await ingest_item(item_id)
 
 
+async def optimize_workspace_job(ctx: dict[str, Any], *, workspace_id: str) -> int:
+    """SAQ job: optimize one workspace's knowledge index after new items were indexed."""
+    return await optimize_workspace(workspace_id)
+
+
 async def knowledge_maintenance_loop() -> None:
     """Knowledge maintenance, one worker at a time: whoever holds the lock does the pass."""
     from galaxyco_ui.infra.redis import get_async_redis
+    from galaxyco_ui.knowledge import extract
     from galaxyco_ui.knowledge.ingest import maintain_once
 
     interval = get_settings().knowledge_maintenance_seconds
+    await extract.warm_pool(get_settings().knowledge_ingest_concurrency)
     first = True
     while True:
         try:
@@ -78,7 +85,7 @@ def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int 
     queue = Queue.from_url(settings.redis_url, name=QUEUE_NAME)
     return Worker(
         queue,
-        functions=[execute_run_job, ingest_item_job],
+        functions=[execute_run_job, ingest_item_job, optimize_workspace_job],
         concurrency=concurrency or settings.run_concurrency,
         # SAQ's own sweep finds jobs whose worker stopped heartbeating.
         timers={"sweep": 5},

@@ -6,6 +6,7 @@ worker. Real files on disk, the real LanceDB index, the real database.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 
@@ -268,3 +269,16 @@ def test_download_context_needs_membership(team: Team, other_team: Team, role: R
         knowledge.context_for_item(user_id=team.ctx(role).user_id, item_id=item.id)
     ctx = knowledge.context_for_item(user_id=other_team.ctx(role).user_id, item_id=item.id)
     assert ctx.workspace_id == other_team.workspace_id and ctx.role == role
+
+
+async def test_new_chunks_are_brought_into_the_index_soon_after_ingestion(team: Team, ingested):
+    collection = _collection(team.member)
+    outcome = await _upload(team.member, collection, "fresh.md", b"# Fresh\n\nA freshly indexed sentence.")
+    await ingested(outcome.item.id)
+    index = get_index()
+    for _ in range(200):  # the debounced optimize job follows the ingestion
+        if not index.needs_optimize(team.workspace_id):
+            break
+        await asyncio.sleep(0.05)
+    assert not index.needs_optimize(team.workspace_id)
+    assert [h.item_name for h in await knowledge.search(ctx=team.viewer, query="freshly")] == ["fresh.md"]

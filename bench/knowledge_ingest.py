@@ -116,12 +116,14 @@ def make_pdfs(docs: int, pages: int) -> list[bytes]:
 def stages(pdfs: list[bytes], pages: int, tmp: Path) -> dict[str, float]:
     from galaxyco_ui.config import get_settings
     from galaxyco_ui.knowledge.chunking import chunk_document
+    from galaxyco_ui.knowledge.extract import tune_gc
     from galaxyco_ui.knowledge.index import KnowledgeIndex
     from galaxyco_ui.knowledge.parsing import parse_document
     from galaxyco_ui.knowledge.types import ChunkRow, DocumentKind
     from galaxyco_ui.models import new_id
 
     settings = get_settings()
+    tune_gc()  # as in the extraction processes
     index = KnowledgeIndex(tmp / "stage-index")
     workspace, collection = new_id(), new_id()
     t = {"parse": 0.0, "chunk": 0.0, "index": 0.0, "optimize": 0.0, "chunks": 0}

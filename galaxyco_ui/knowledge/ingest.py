@@ -144,6 +144,7 @@ async def ingest_item(item_id: str) -> str | None:
         if not path.is_file():
             raise FileNotFoundError(path)
         extracted = await _extract(path, DocumentKind(item.kind))
+        await asyncio.to_thread(_progress, item_id, 50)
         rows = [
             ChunkRow(
                 item_id=item.id,
@@ -156,7 +157,6 @@ async def ingest_item(item_id: str) -> str | None:
             )
             for c in extracted.chunks
         ]
-        await asyncio.to_thread(_progress, item_id, 55)
         embedder = await asyncio.to_thread(load_embedder, workspace_id)
         vectors: list[list[float]] | None = None
         if embedder is not None and rows:
@@ -165,7 +165,7 @@ async def ingest_item(item_id: str) -> str | None:
                 batch = [r.text for r in rows[start : start + _EMBED_BATCH]]
                 vectors.extend(await embedder.embed(batch, kind="document"))
                 done = min(start + _EMBED_BATCH, len(rows))
-                await asyncio.to_thread(_progress, item_id, 55 + int(35 * done / len(rows)))
+                await asyncio.to_thread(_progress, item_id, 50 + int(40 * done / len(rows)))
         index = get_index()
 
         def write() -> None:

@@ -13,7 +13,8 @@ from galaxyco_ui.components.forms import text_area, text_input
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
-from galaxyco_ui.services.knowledge import CollectionView, SearchResultView
+from galaxyco_ui.services.knowledge import CollectionView
+from galaxyco_ui.services.knowledge_search import SearchResultView
 from galaxyco_ui.states.knowledge import CollectionFormState, KnowledgeState
 
 _HUMAN_SIZE = FunctionStringVar.create(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.components.forms import field
-from galaxyco_ui.services.knowledge import EmbeddingChoice
+from galaxyco_ui.services.knowledge_settings import EmbeddingChoice
 from galaxyco_ui.states.knowledge_settings import KnowledgeSettingsState
 
 

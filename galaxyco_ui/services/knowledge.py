@@ -25,21 +25,18 @@ from sqlmodel import Session, col, func, select
 
 from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, require
 from galaxyco_ui.config import get_settings
-from galaxyco_ui.errors import ConflictError, GalaxyError, NotFoundError, ValidationError
+from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import storage
-from galaxyco_ui.knowledge.highlight import highlight, snippet
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.knowledge.parsing import detect_kind
-from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentError, DocumentKind, SearchHit
+from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentError, DocumentKind
 from galaxyco_ui.models import (
     Agent,
     ItemStatus,
     KnowledgeCollection,
     KnowledgeItem,
-    ProviderKey,
     User,
-    Workspace,
     utcnow,
 )
 from galaxyco_ui.services import audit
@@ -99,22 +96,6 @@ class ChunkView(BaseModel):
     token_count: int
 
 
-class SearchResultView(BaseModel):
-    """One ranked chunk, with the words matching the query marked for highlighting."""
-
-    item_id: str
-    item_name: str
-    collection_id: str
-    collection_name: str
-    ordinal: int
-    heading: str
-    page: int | None
-    score: float
-    matched_by: list[str]
-    text: str
-    segments: list[tuple[str, bool]]
-
-
 @dataclass(frozen=True, slots=True)
 class UploadOutcome:
     """What became of one uploaded file: a new queued item, or the existing duplicate."""
@@ -140,7 +121,7 @@ def list_collections(*, ctx: TenantContext) -> list[CollectionView]:
 def get_collection(*, ctx: TenantContext, collection_id: str) -> CollectionView:
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        return _collection_view(session, ctx, _collection(session, ctx, collection_id))
+        return _collection_view(session, ctx, collection_in_workspace(session, ctx, collection_id))
 
 
 def create_collection(*, ctx: TenantContext, data: dict[str, object]) -> CollectionView:
@@ -174,7 +155,7 @@ def update_collection(*, ctx: TenantContext, collection_id: str, data: dict[str,
     require(ctx, Permission.VIEW_WORKSPACE)
     values = parse(CollectionInput, data)
     with session_scope() as session:
-        collection = _collection(session, ctx, collection_id)
+        collection = collection_in_workspace(session, ctx, collection_id)
         require(ctx, Permission.EDIT_KNOWLEDGE, owner_id=collection.created_by or "")
         if values.name.lower() != collection.name.lower():
             _check_name_free(session, ctx, values.name)
@@ -202,7 +183,7 @@ def delete_collection(*, ctx: TenantContext, collection_id: str) -> None:
     """
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        collection = _collection(session, ctx, collection_id)
+        collection = collection_in_workspace(session, ctx, collection_id)
         require(ctx, Permission.EDIT_KNOWLEDGE, owner_id=collection.created_by or "")
         items = session.exec(select(KnowledgeItem).where(KnowledgeItem.collection_id == collection.id)).all()
         item_ids = [item.id for item in items]
@@ -261,7 +242,7 @@ def existing_collection_ids(session: Session, workspace_id: str, ids: list[str])
 def list_items(*, ctx: TenantContext, collection_id: str) -> list[ItemView]:
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
-        collection = _collection(session, ctx, collection_id)
+        collection = collection_in_workspace(session, ctx, collection_id)
         rows = session.exec(
             select(KnowledgeItem, User.name)
             .join(User, col(User.id) == col(KnowledgeItem.created_by), isouter=True)
@@ -327,7 +308,7 @@ def _store_upload(
     require(ctx, Permission.UPLOAD_KNOWLEDGE)
     name = _clean_filename(filename)
     with session_scope() as session:
-        _collection(session, ctx, collection_id)
+        collection_in_workspace(session, ctx, collection_id)
     staged = storage.stage_upload(ctx.workspace_id, source)
     try:
         if staged.size == 0:
@@ -345,7 +326,7 @@ def _store_upload(
                 }
             )
         with session_scope() as session:
-            collection = _collection(session, ctx, collection_id)
+            collection = collection_in_workspace(session, ctx, collection_id)
             existing = session.exec(
                 select(KnowledgeItem).where(
                     KnowledgeItem.collection_id == collection.id, KnowledgeItem.content_hash == staged.sha256
@@ -487,96 +468,11 @@ def open_original(*, ctx: TenantContext, item_id: str) -> tuple[Path, str, str]:
         return path, item.name, KIND_MEDIA_TYPES[DocumentKind(item.kind)]
 
 
-# ---------------------------------------------------------------- search
-
-
-async def search(
-    *, ctx: TenantContext, query: str, collection_id: str | None = None, limit: int = 10
-) -> list[SearchResultView]:
-    """Ranked chunks for ``query`` in one collection or the whole workspace."""
-    require(ctx, Permission.VIEW_WORKSPACE)
-    if collection_id is not None:
-        with session_scope() as session:
-            _collection(session, ctx, collection_id)
-    hits = await search_chunks(
-        workspace_id=ctx.workspace_id,
-        query=query,
-        collection_ids=[collection_id] if collection_id else None,
-        limit=limit,
-    )
-    return [_result_view(hit, names, query) for hit, names in hits]
-
-
-async def search_chunks(
-    *, workspace_id: str, query: str, collection_ids: list[str] | None, limit: int
-) -> list[tuple[SearchHit, tuple[str, str]]]:
-    """Search the workspace's index; the one place the index is queried for people and agents.
-
-    ``collection_ids`` is narrowed to the workspace's own collections first (a foreign or
-    made-up id simply matches nothing), and hits whose item was deleted meanwhile are
-    dropped. Returns each hit with (item name, collection name).
-    """
-    from galaxyco_ui.knowledge.workspace import load_embedder
-
-    query = " ".join(query.split())[:MAX_QUERY_CHARS]
-    if not query:
-        return []
-    if collection_ids is not None:
-        with session_scope() as session:
-            collection_ids = existing_collection_ids(session, workspace_id, collection_ids)
-        if not collection_ids:
-            return []
-    vector = None
-    try:
-        embedder = await asyncio.to_thread(load_embedder, workspace_id)
-        if embedder is not None:
-            vector = (await embedder.embed([query], kind="query"))[0]
-    except GalaxyError as error:  # the provider is down or the key gone: full text still answers
-        log.warning("query embedding failed; full-text only", extra={"error": error.message})
-    hits = await asyncio.to_thread(
-        get_index().search,
-        workspace_id,
-        query,
-        collection_ids=collection_ids,
-        query_vector=vector,
-        limit=limit,
-    )
-    if not hits:
-        return []
-    with session_scope() as session:
-        rows = session.exec(
-            select(KnowledgeItem.id, KnowledgeItem.name, KnowledgeCollection.name)
-            .join(KnowledgeCollection, col(KnowledgeCollection.id) == col(KnowledgeItem.collection_id))
-            .where(
-                KnowledgeItem.workspace_id == workspace_id,
-                col(KnowledgeItem.id).in_({h.row.item_id for h in hits}),
-            )
-        ).all()
-    names = {item_id: (item_name, coll_name) for item_id, item_name, coll_name in rows}
-    return [(hit, names[hit.row.item_id]) for hit in hits if hit.row.item_id in names]
-
-
-def _result_view(hit: SearchHit, names: tuple[str, str], query: str) -> SearchResultView:
-    text = snippet(hit.row.text, query, max_chars=480)
-    return SearchResultView(
-        item_id=hit.row.item_id,
-        item_name=names[0],
-        collection_id=hit.row.collection_id,
-        collection_name=names[1],
-        ordinal=hit.row.ordinal,
-        heading=hit.row.heading,
-        page=hit.row.page,
-        score=round(hit.score, 4),
-        matched_by=list(hit.matched_by),
-        text=text,
-        segments=highlight(text, query),
-    )
-
-
 # ---------------------------------------------------------------- helpers
 
 
-def _collection(session: Session, ctx: TenantContext, collection_id: str) -> KnowledgeCollection:
+def collection_in_workspace(session: Session, ctx: TenantContext, collection_id: str) -> KnowledgeCollection:
+    """The workspace's collection ``collection_id``, else ``NotFoundError``."""
     collection = session.get(KnowledgeCollection, collection_id)
     if collection is None or collection.workspace_id != ctx.workspace_id:
         raise NotFoundError("That collection")
@@ -673,113 +569,3 @@ def _item_view(
         can_edit=can(ctx, Permission.EDIT_KNOWLEDGE, owner_id=item.created_by or ""),
         embedding_model=item.embedding_model,
     )
-
-
-# ---------------------------------------------------------------- workspace settings
-
-
-class EmbeddingChoice(BaseModel):
-    id: str  # "" = full-text search only
-    label: str
-    available: bool
-    note: str  # why it is unavailable, or what it needs
-
-
-class KnowledgeSettingsView(BaseModel):
-    embedding_model: str
-    choices: list[EmbeddingChoice]
-    max_upload_mb: int
-    allowed_types: list[str]
-    can_manage: bool
-
-
-def get_knowledge_settings(*, ctx: TenantContext) -> KnowledgeSettingsView:
-    """The workspace's embedding model and the upload limits, for Settings → Knowledge."""
-    from galaxyco_ui.knowledge.embeddings import EMBEDDING_MODELS, local_model_available
-    from galaxyco_ui.providers.catalog import PROVIDER_LABELS
-
-    require(ctx, Permission.VIEW_WORKSPACE)
-    settings = get_settings()
-    with session_scope() as session:
-        workspace = session.get(Workspace, ctx.workspace_id)
-        assert workspace is not None
-        keys = set(
-            session.exec(
-                select(ProviderKey.provider).where(ProviderKey.workspace_id == ctx.workspace_id)
-            ).all()
-        )
-    choices = [EmbeddingChoice(id="", label="None: full-text search only", available=True, note="")]
-    for model in EMBEDDING_MODELS:
-        if model.provider is None:
-            ok = local_model_available()
-            note = "" if ok else "Needs the optional local model package on the server (see the README)."
-        else:
-            ok = model.provider in keys
-            label = PROVIDER_LABELS.get(model.provider, model.provider)
-            note = (
-                f"Uses the workspace's {label} key."
-                if ok
-                else f"Needs a {label} key: add one under Providers."
-            )
-        choices.append(EmbeddingChoice(id=model.id, label=model.label, available=ok, note=note))
-    return KnowledgeSettingsView(
-        embedding_model=workspace.embedding_model,
-        choices=choices,
-        max_upload_mb=settings.knowledge_max_upload_mb,
-        allowed_types=[
-            KIND_LABELS[DocumentKind(k)] for k in settings.knowledge_allowed_types if k in list(DocumentKind)
-        ],
-        can_manage=can(ctx, Permission.MANAGE_SETTINGS),
-    )
-
-
-async def set_embedding_model(*, ctx: TenantContext, model_id: str) -> int:
-    """Choose how the workspace's knowledge is embedded, and re-index everything with it.
-
-    Vectors of different models cannot be mixed, so the workspace's index is rebuilt:
-    every item goes back to ``queued``. Returns how many items were queued.
-
-    Raises:
-        ValidationError: unknown model, or its provider key / local package is missing.
-    """
-    from galaxyco_ui.knowledge.ingest import enqueue_ingest
-
-    require(ctx, Permission.MANAGE_SETTINGS)
-    choice = next((c for c in get_knowledge_settings(ctx=ctx).choices if c.id == model_id), None)
-    if choice is None:
-        raise ValidationError({"embedding_model": "Choose a model from the list."})
-    if not choice.available:
-        raise ValidationError({"embedding_model": choice.note})
-    with session_scope() as session:
-        workspace = session.get(Workspace, ctx.workspace_id)
-        assert workspace is not None
-        if workspace.embedding_model == model_id:
-            return 0
-        previous = workspace.embedding_model
-        workspace.embedding_model = model_id
-        workspace.updated_at = utcnow()
-        session.add(workspace)
-        items = session.exec(
-            select(KnowledgeItem).where(
-                KnowledgeItem.workspace_id == ctx.workspace_id, KnowledgeItem.status != ItemStatus.PROCESSING
-            )
-        ).all()
-        for item in items:
-            item.status = ItemStatus.QUEUED
-            item.progress = 0
-            item.error = ""
-            session.add(item)
-        audit.record(
-            session,
-            ctx,
-            "knowledge.embedding_model_changed",
-            summary=f"Changed the knowledge embedding model to “{choice.label}”",
-            target_type="workspace",
-            target_id=ctx.workspace_id,
-            data={"from": previous, "to": model_id},
-        )
-        queued = [item.id for item in items]
-    await asyncio.to_thread(get_index().drop_workspace, ctx.workspace_id)
-    for item_id in queued:
-        await enqueue_ingest(item_id)
-    return len(queued)

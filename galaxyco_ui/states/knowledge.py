@@ -7,8 +7,9 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import Permission, can
 from galaxyco_ui.errors import GalaxyError, ValidationError
-from galaxyco_ui.services import knowledge
-from galaxyco_ui.services.knowledge import CollectionView, SearchResultView
+from galaxyco_ui.services import knowledge, knowledge_search
+from galaxyco_ui.services.knowledge import CollectionView
+from galaxyco_ui.services.knowledge_search import SearchResultView
 from galaxyco_ui.states.session import error_toast, login_redirect, require_page_auth, tenant_context
 
 SEARCH_LIMIT = 10
@@ -51,7 +52,7 @@ class KnowledgeState(rx.State):
         self.searching = True
         yield
         try:
-            self.results = await knowledge.search(
+            self.results = await knowledge_search.search(
                 ctx=tenant_context(self), query=self.query, limit=SEARCH_LIMIT
             )
         except GalaxyError as exc:

@@ -16,8 +16,9 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import Permission, can
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
-from galaxyco_ui.services import knowledge
-from galaxyco_ui.services.knowledge import CollectionView, ItemView, SearchResultView
+from galaxyco_ui.services import knowledge, knowledge_search
+from galaxyco_ui.services.knowledge import CollectionView, ItemView
+from galaxyco_ui.services.knowledge_search import SearchResultView
 from galaxyco_ui.states.knowledge_upload import UPLOAD_ID, UploadRow, file_shares, rejection_message
 from galaxyco_ui.states.live import client_connected
 from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
@@ -332,7 +333,7 @@ class CollectionState(rx.State):
         self.searching = True
         yield
         try:
-            self.results = await knowledge.search(
+            self.results = await knowledge_search.search(
                 ctx=tenant_context(self),
                 query=self.query,
                 collection_id=self.collection_id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.errors import GalaxyError, ValidationError
-from galaxyco_ui.services import knowledge
-from galaxyco_ui.services.knowledge import EmbeddingChoice
+from galaxyco_ui.services import knowledge_settings
+from galaxyco_ui.services.knowledge_settings import EmbeddingChoice
 from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
 
 
@@ -25,7 +25,7 @@ class KnowledgeSettingsState(rx.State):
         ctx = require_page_auth(self)
         if ctx is None:
             return None
-        view = knowledge.get_knowledge_settings(ctx=ctx)
+        view = knowledge_settings.get_knowledge_settings(ctx=ctx)
         self.embedding_model = view.embedding_model
         self.choices = view.choices
         self.max_upload_mb = view.max_upload_mb
@@ -44,7 +44,7 @@ class KnowledgeSettingsState(rx.State):
         self.saving, self.error = True, ""
         yield
         try:
-            queued = await knowledge.set_embedding_model(ctx=tenant_context(self), model_id=model_id)
+            queued = await knowledge_settings.set_embedding_model(ctx=tenant_context(self), model_id=model_id)
         except ValidationError as exc:
             self.saving = False
             self.error = exc.field_errors.get("embedding_model", exc.message)

@@ -1,7 +1,7 @@
 """knowledge_search: the agent's way into its knowledge collections.
 
 Searches only the collections the agent was given (``ToolContext.collection_ids``) in
-the run's workspace, through the same ``services.knowledge.search_chunks`` the search
+the run's workspace, through the same ``services.knowledge_search.search_chunks`` the search
 console uses. Each passage comes back numbered ``[n]`` (numbers are stable for the
 whole run, ``ToolContext.sources``) so the answer can cite it; ``data["sources"]`` lets
 the run page turn those numbers into links to the item and chunk.
@@ -53,7 +53,7 @@ class KnowledgeSearchTool(Tool):
     max_result_chars = 20_000
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        from galaxyco_ui.services.knowledge import search_chunks
+        from galaxyco_ui.services.knowledge_search import search_chunks
 
         query = str(arguments["query"]).strip()
         if not query:

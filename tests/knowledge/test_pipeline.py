@@ -21,7 +21,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.models import Agent, AuditEvent, ItemStatus, KnowledgeItem
-from galaxyco_ui.services import knowledge
+from galaxyco_ui.services import knowledge, knowledge_search
 from tests.factories import Team, make_agent
 
 HANDBOOK_PAGES = [
@@ -155,7 +155,7 @@ async def test_each_broken_file_fails_alone_with_a_clear_message(team: Team, ing
     assert results["encrypted"].status == ItemStatus.FAILED and "password" in results["encrypted"].error
     assert results["truncated"].status == ItemStatus.FAILED and "damaged" in results["truncated"].error
     assert results["bomb"].status == ItemStatus.FAILED and "zip bomb" in results["bomb"].error
-    hits = await knowledge.search(ctx=team.viewer, query="rollout Monday")
+    hits = await knowledge_search.search(ctx=team.viewer, query="rollout Monday")
     assert [h.item_name for h in hits] == ["good.md"]
 
 
@@ -190,15 +190,15 @@ async def test_search_finds_highlights_and_respects_collections(team: Team, inge
     b = await _upload(team.member, notes, "notes.md", b"# Leave\n\nParental leave is sixteen weeks.")
     await ingested(a.item.id)
     await ingested(b.item.id)
-    everywhere = await knowledge.search(ctx=team.viewer, query="paid leave")
+    everywhere = await knowledge_search.search(ctx=team.viewer, query="paid leave")
     assert {h.item_name for h in everywhere} == {"handbook.pdf", "notes.md"}
     top = everywhere[0]
     assert top.item_name == "handbook.pdf" and top.page == 2
     assert any(marked and word.lower().startswith("leave") for word, marked in top.segments)
-    only_notes = await knowledge.search(ctx=team.viewer, query="leave", collection_id=notes)
+    only_notes = await knowledge_search.search(ctx=team.viewer, query="leave", collection_id=notes)
     assert {h.item_name for h in only_notes} == {"notes.md"}
-    assert await knowledge.search(ctx=team.viewer, query="   ") == []
-    assert await knowledge.search(ctx=team.viewer, query='"unbalanced (AND OR: * ~') is not None
+    assert await knowledge_search.search(ctx=team.viewer, query="   ") == []
+    assert await knowledge_search.search(ctx=team.viewer, query='"unbalanced (AND OR: * ~') is not None
 
 
 async def test_a_foreign_workspace_is_never_searched(team: Team, other_team: Team, ingested):
@@ -208,17 +208,17 @@ async def test_a_foreign_workspace_is_never_searched(team: Team, other_team: Tea
     )
     await ingested(outcome.item.id)
     mine = _collection(team.member, "Mine")
-    assert await knowledge.search(ctx=team.owner, query="nightingale") == []
+    assert await knowledge_search.search(ctx=team.owner, query="nightingale") == []
     with pytest.raises(NotFoundError):  # a crafted collection id from the other workspace
-        await knowledge.search(ctx=team.owner, query="nightingale", collection_id=theirs)
-    hits = await knowledge.search_chunks(
+        await knowledge_search.search(ctx=team.owner, query="nightingale", collection_id=theirs)
+    hits = await knowledge_search.search_chunks(
         workspace_id=team.workspace_id,
         query="nightingale",
         collection_ids=[theirs, mine, "x' OR '1'='1"],
         limit=5,
     )
     assert hits == []
-    assert await knowledge.search(ctx=other_team.viewer, query="nightingale")
+    assert await knowledge_search.search(ctx=other_team.viewer, query="nightingale")
 
 
 async def test_deleting_an_item_or_collection_removes_it_from_search(team: Team, ingested):
@@ -227,15 +227,17 @@ async def test_deleting_an_item_or_collection_removes_it_from_search(team: Team,
     b = await _upload(team.member, collection, "b.md", b"# B\n\nQuarterly reviews happen in March.")
     await ingested(a.item.id)
     await ingested(b.item.id)
-    assert len(await knowledge.search(ctx=team.member, query="quarterly")) == 2
+    assert len(await knowledge_search.search(ctx=team.member, query="quarterly")) == 2
     with pytest.raises(PermissionDeniedError):
         knowledge.delete_item(ctx=team.viewer, item_id=a.item.id)
     knowledge.delete_item(ctx=team.member, item_id=a.item.id)
-    assert [h.item_name for h in await knowledge.search(ctx=team.member, query="quarterly")] == ["b.md"]
+    assert [h.item_name for h in await knowledge_search.search(ctx=team.member, query="quarterly")] == [
+        "b.md"
+    ]
     assert not storage.original_path(team.workspace_id, a.item.id).exists()
     agent = make_agent(team.member, name="Helper", knowledge_collection_ids=[collection])
     knowledge.delete_collection(ctx=team.member, collection_id=collection)
-    assert await knowledge.search(ctx=team.member, query="quarterly") == []
+    assert await knowledge_search.search(ctx=team.member, query="quarterly") == []
     assert get_index().item_chunks(team.workspace_id, b.item.id) == []
     with session_scope() as session:
         assert session.get(Agent, agent.id).knowledge_collection_ids == []  # type: ignore[union-attr]
@@ -281,4 +283,6 @@ async def test_new_chunks_are_brought_into_the_index_soon_after_ingestion(team: 
             break
         await asyncio.sleep(0.05)
     assert not index.needs_optimize(team.workspace_id)
-    assert [h.item_name for h in await knowledge.search(ctx=team.viewer, query="freshly")] == ["fresh.md"]
+    assert [h.item_name for h in await knowledge_search.search(ctx=team.viewer, query="freshly")] == [
+        "fresh.md"
+    ]

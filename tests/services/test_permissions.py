@@ -8,6 +8,7 @@ deliberate change to this file too.
 from __future__ import annotations
 
 import inspect
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,10 +26,34 @@ from galaxyco_ui.auth.permissions import (
 from galaxyco_ui.errors import PermissionDeniedError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
-from galaxyco_ui.models import Agent, ProviderKey, Run, RunStep, Schedule, utcnow
+from galaxyco_ui.knowledge import storage
+from galaxyco_ui.models import (
+    Agent,
+    ItemStatus,
+    KnowledgeCollection,
+    KnowledgeItem,
+    ProviderKey,
+    Run,
+    RunStep,
+    Schedule,
+    Workspace,
+    new_id,
+    utcnow,
+)
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.queue import close_run_queue
-from galaxyco_ui.services import agents, audit, invitations, provider_keys, runs, schedules, workspaces
+from galaxyco_ui.services import (
+    agents,
+    audit,
+    invitations,
+    knowledge,
+    knowledge_search,
+    knowledge_settings,
+    provider_keys,
+    runs,
+    schedules,
+    workspaces,
+)
 from galaxyco_ui.services import team as team_service
 from tests.factories import (
     Team,
@@ -213,6 +238,63 @@ def _edit_schedule(ctx: TenantContext, schedule_id: object) -> object:
     )
 
 
+def _collection_as(ctx: TenantContext, team: Team) -> str:
+    with session_scope() as session:
+        collection = KnowledgeCollection(
+            workspace_id=team.workspace_id, created_by=ctx.user_id, name=f"C {new_id()[:6]}"
+        )
+        session.add(collection)
+        return collection.id
+
+
+def _own_collection(team: Team, ctx: TenantContext) -> str:
+    return _collection_as(ctx, team)  # written directly, so even a viewer can "own" one
+
+
+def _others_collection(team: Team, ctx: TenantContext) -> str:
+    return _collection_as(add_member(team.workspace_id, Role.MEMBER), team)
+
+
+def _item_as(ctx: TenantContext, team: Team) -> str:
+    """A ready item with its original on disk, written directly (no ingestion)."""
+    collection_id = _collection_as(ctx, team)
+    with session_scope() as session:
+        item = KnowledgeItem(
+            workspace_id=team.workspace_id,
+            collection_id=collection_id,
+            created_by=ctx.user_id,
+            name="notes.md",
+            kind="markdown",
+            size_bytes=5,
+            content_hash=new_id() * 2,
+            status=ItemStatus.READY,
+        )
+        session.add(item)
+    path = storage.original_path(team.workspace_id, item.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"notes")
+    return item.id
+
+
+def _own_item(team: Team, ctx: TenantContext) -> str:
+    return _item_as(ctx, team)
+
+
+def _others_item(team: Team, ctx: TenantContext) -> str:
+    return _item_as(add_member(team.workspace_id, Role.MEMBER), team)
+
+
+def _collection_of(item_id: str) -> str:
+    with session_scope() as session:
+        item = session.get(KnowledgeItem, item_id)
+        assert item is not None
+        return item.collection_id
+
+
+def _rename_collection(ctx: TenantContext, collection_id: object) -> object:
+    return knowledge.update_collection(ctx=ctx, collection_id=str(collection_id), data={"name": "Renamed"})
+
+
 ACTIONS = [
     Action("list agents", EVERYONE, lambda ctx, _: agents.list_agents(ctx=ctx)),
     Action(
@@ -375,6 +457,110 @@ ACTIONS = [
         lambda ctx, p: provider_keys.check_provider_key(ctx=ctx, provider=p, model="test-model"),
         prepare=_stored_key,
     ),
+    # knowledge: everyone reads and searches; editors add; members change their own
+    Action(
+        "list collections",
+        EVERYONE,
+        lambda ctx, _: knowledge.list_collections(ctx=ctx),
+        prepare=_others_collection,
+    ),
+    Action(
+        "read a collection",
+        EVERYONE,
+        lambda ctx, c: knowledge.get_collection(ctx=ctx, collection_id=c),
+        prepare=_others_collection,
+    ),
+    Action("list collection choices", EVERYONE, lambda ctx, _: knowledge.collection_choices(ctx=ctx)),
+    Action(
+        "create a collection",
+        EDITORS,
+        lambda ctx, _: knowledge.create_collection(ctx=ctx, data={"name": "New"}),
+    ),
+    Action("rename their own collection", EDITORS, _rename_collection, prepare=_own_collection),
+    Action("rename another member's collection", MANAGERS, _rename_collection, prepare=_others_collection),
+    Action(
+        "delete their own collection",
+        EDITORS,
+        lambda ctx, c: knowledge.delete_collection(ctx=ctx, collection_id=c),
+        prepare=_own_collection,
+    ),
+    Action(
+        "delete another member's collection",
+        MANAGERS,
+        lambda ctx, c: knowledge.delete_collection(ctx=ctx, collection_id=c),
+        prepare=_others_collection,
+    ),
+    Action(
+        "list documents",
+        EVERYONE,
+        lambda ctx, i: knowledge.list_items(ctx=ctx, collection_id=_collection_of(i)),
+        prepare=_others_item,
+    ),
+    Action(
+        "read a document",
+        EVERYONE,
+        lambda ctx, i: knowledge.get_item(ctx=ctx, item_id=i),
+        prepare=_others_item,
+    ),
+    Action(
+        "poll document statuses",
+        EVERYONE,
+        lambda ctx, i: knowledge.item_statuses(ctx=ctx, item_ids=[i]),
+        prepare=_others_item,
+    ),
+    Action(
+        "read a document's chunks",
+        EVERYONE,
+        lambda ctx, i: knowledge.item_chunks(ctx=ctx, item_id=i),
+        prepare=_others_item,
+    ),
+    Action(
+        "download an original",
+        EVERYONE,
+        lambda ctx, i: knowledge.open_original(ctx=ctx, item_id=i),
+        prepare=_others_item,
+    ),
+    Action(
+        "upload a document",
+        EDITORS,
+        lambda ctx, c: knowledge.upload_item(
+            ctx=ctx, collection_id=c, filename="notes.md", source=io.BytesIO(b"# Notes\n\nSome text.")
+        ),
+        prepare=_others_collection,
+    ),
+    Action(
+        "re-index their own document",
+        EDITORS,
+        lambda ctx, i: knowledge.reindex_item(ctx=ctx, item_id=i),
+        prepare=_own_item,
+    ),
+    Action(
+        "re-index another member's document",
+        MANAGERS,
+        lambda ctx, i: knowledge.reindex_item(ctx=ctx, item_id=i),
+        prepare=_others_item,
+    ),
+    Action(
+        "delete their own document",
+        EDITORS,
+        lambda ctx, i: knowledge.delete_item(ctx=ctx, item_id=i),
+        prepare=_own_item,
+    ),
+    Action(
+        "delete another member's document",
+        MANAGERS,
+        lambda ctx, i: knowledge.delete_item(ctx=ctx, item_id=i),
+        prepare=_others_item,
+    ),
+    Action("search knowledge", EVERYONE, lambda ctx, _: knowledge_search.search(ctx=ctx, query="notes")),
+    Action(
+        "read knowledge settings", EVERYONE, lambda ctx, _: knowledge_settings.get_knowledge_settings(ctx=ctx)
+    ),
+    Action(
+        "change the embedding model",
+        MANAGERS,
+        lambda ctx, _: knowledge_settings.set_embedding_model(ctx=ctx, model_id=""),
+    ),
 ]
 
 
@@ -382,8 +568,9 @@ def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
     """``workspace_rows`` plus the run engine's tables, which it does not cover."""
     snapshot = workspace_rows(workspace_id)
     with session_scope() as session:
-        for model in (Run, RunStep, Schedule, ProviderKey):
-            rows = session.exec(select(model).where(model.workspace_id == workspace_id)).all()
+        for model in (Run, RunStep, Schedule, ProviderKey, KnowledgeCollection, KnowledgeItem, Workspace):
+            key = model.id if model is Workspace else model.workspace_id
+            rows = session.exec(select(model).where(key == workspace_id)).all()
             snapshot[model.__tablename__] = sorted((r.model_dump() for r in rows), key=lambda r: str(r["id"]))
     return snapshot
 
@@ -431,7 +618,19 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         for action in ACTIONS
         for name in action.call.__code__.co_names  # the attribute names each call reads
     }
-    for module in (agents, audit, invitations, team_service, workspaces, runs, schedules, provider_keys):
+    for module in (
+        agents,
+        audit,
+        invitations,
+        team_service,
+        workspaces,
+        runs,
+        schedules,
+        provider_keys,
+        knowledge,
+        knowledge_search,
+        knowledge_settings,
+    ):
         for name, fn in vars(module).items():
             if (
                 inspect.isfunction(fn)

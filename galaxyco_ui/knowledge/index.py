@@ -65,14 +65,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, Bitmap, BTree, HnswSq
-from lancedb.query import MatchQuery
-from lancedb.table import AsyncTable
+
+if TYPE_CHECKING:
+    # lancedb is imported where it is used: the app module is imported by Reflex's
+    # parent process, which then forks its server workers, and LanceDB's runtime is
+    # not fork-safe. Nothing LanceDB is loaded before the fork this way.
+    import lancedb
+    from lancedb.index import FTS, Bitmap, BTree
+    from lancedb.table import AsyncTable
 
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError
@@ -103,10 +107,20 @@ _META_DIMENSIONS = b"galaxyco.dimensions"
 # What a hit needs; item id and ordinal come from chunk_id (each column read costs ~0.5 ms
 # of CPU per search at 100k rows, see bench/knowledge_search.py).
 _ROW_COLUMNS = ["chunk_id", "collection_id", "text", "heading", "page", "token_count"]
-_FTS_CONFIG = FTS(language="English", lower_case=True, stem=True, remove_stop_words=False, ascii_folding=True)
+
+
+def _fts_config() -> FTS:
+    from lancedb.index import FTS
+
+    return FTS(language="English", lower_case=True, stem=True, remove_stop_words=False, ascii_folding=True)
+
+
 # One HNSW graph (no IVF split) with LanceDB's defaults (m 20, ef_construction 300): 100k x
 # 384-d builds in ~40 s here; ef_construction 150 built in 28 s but lost recall.
-_VECTOR_CONFIG = HnswSq(distance_type="l2", num_partitions=1)
+def _vector_config() -> Any:
+    from lancedb.index import HnswSq
+
+    return HnswSq(distance_type="l2", num_partitions=1)
 
 
 class IndexMismatchError(GalaxyError):
@@ -539,6 +553,8 @@ class KnowledgeIndex:
         """BM25 search (None when the query has no words)."""
         if not terms:
             return None
+        from lancedb.query import MatchQuery
+
         query = table.query().nearest_to_text(MatchQuery(terms, "text"))
         if where:
             query = query.where(where)
@@ -608,7 +624,7 @@ class KnowledgeIndex:
         await self._commit(optimize)
         created = False
         if await self._vector_index_due(table):
-            await self._commit(lambda: table.create_index("vector", config=_VECTOR_CONFIG))
+            await self._commit(lambda: table.create_index("vector", config=_vector_config()))
             created = True
         report = OptimizeReport(
             workspace_id=workspace_id,
@@ -678,9 +694,11 @@ class KnowledgeIndex:
     async def _ensure_indexes(self, name: str, table: AsyncTable) -> None:
         if name in self._indexed:
             return
+        from lancedb.index import Bitmap, BTree
+
         present = {column for config in await table.list_indices() for column in config.columns}
         wanted: tuple[tuple[str, FTS | BTree | Bitmap], ...] = (
-            ("text", _FTS_CONFIG),
+            ("text", _fts_config()),
             ("item_id", BTree()),
             ("collection_id", Bitmap()),
         )
@@ -694,6 +712,8 @@ class KnowledgeIndex:
     async def _connect(self) -> lancedb.AsyncConnection:
         if self._db is None:
             self.root.mkdir(parents=True, exist_ok=True)
+            import lancedb
+
             self._db = await lancedb.connect_async(str(self.root), read_consistency_interval=timedelta(0))
         return self._db
 

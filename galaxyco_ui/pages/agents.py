@@ -161,25 +161,28 @@ def _knowledge_option(collection: rx.Var) -> rx.Component:
 def _knowledge_field() -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend("Knowledge", class_name="gx-label"),
-        rx.text(
-            "The agent searches the chosen collections with the Knowledge search tool and cites "
-            "the passages it uses.",
-            size="1",
-            color_scheme="gray",
-        ),
-        rx.cond(
-            AgentEditorState.collections.length() > 0,  # type: ignore[attr-defined]
-            rx.vstack(rx.foreach(AgentEditorState.collections, _knowledge_option), spacing="2"),
+        rx.vstack(
             rx.text(
-                "No collections yet. ",
-                rx.link("Create one in Knowledge", href="/knowledge"),
-                " and upload documents first.",
-                size="2",
+                "The agent searches the chosen collections with the Knowledge search tool and cites "
+                "the passages it uses.",
+                size="1",
+                color_scheme="gray",
             ),
-        ),
-        rx.cond(
-            _err("knowledge_collection_ids") != "",
-            rx.text(_err("knowledge_collection_ids"), color_scheme="red", size="2", role="alert"),
+            rx.cond(
+                AgentEditorState.collections.length() > 0,  # type: ignore[attr-defined]
+                rx.vstack(rx.foreach(AgentEditorState.collections, _knowledge_option), spacing="2"),
+                rx.text(
+                    "No collections yet. ",
+                    rx.link("Create one in Knowledge", href="/knowledge"),
+                    " and upload documents first.",
+                    size="2",
+                ),
+            ),
+            rx.cond(
+                _err("knowledge_collection_ids") != "",
+                rx.text(_err("knowledge_collection_ids"), color_scheme="red", size="2", role="alert"),
+            ),
+            spacing="2",
         ),
         class_name="gx-fieldset",
     )

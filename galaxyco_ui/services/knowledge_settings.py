@@ -58,7 +58,7 @@ def get_knowledge_settings(*, ctx: TenantContext) -> KnowledgeSettingsView:
             note = (
                 f"Uses the workspace's {label} key."
                 if ok
-                else f"Needs a {label} key: add one under Providers."
+                else f"Needs an API key for {label}: add it under Providers."
             )
         choices.append(EmbeddingChoice(id=model.id, label=model.label, available=ok, note=note))
     return KnowledgeSettingsView(

@@ -113,7 +113,7 @@ def make_pdfs(docs: int, pages: int) -> list[bytes]:
     return [make_pdf([page_text(rng, d, p) for p in range(pages)]) for d in range(docs)]
 
 
-def stages(pdfs: list[bytes], pages: int, tmp: Path) -> dict[str, float]:
+async def stages(pdfs: list[bytes], pages: int, tmp: Path, *, local_embeddings: bool = False) -> dict[str, float]:
     from galaxyco_ui.config import get_settings
     from galaxyco_ui.knowledge.chunking import chunk_document
     from galaxyco_ui.knowledge.extract import tune_gc
@@ -126,7 +126,15 @@ def stages(pdfs: list[bytes], pages: int, tmp: Path) -> dict[str, float]:
     tune_gc()  # as in the extraction processes
     index = KnowledgeIndex(tmp / "stage-index")
     workspace, collection = new_id(), new_id()
-    t = {"parse": 0.0, "chunk": 0.0, "index": 0.0, "optimize": 0.0, "chunks": 0}
+    t = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "index": 0.0, "optimize": 0.0, "chunks": 0}
+    embedder = None
+    if local_embeddings:
+        from galaxyco_ui.knowledge.embeddings import make_embedder
+
+        embedder = make_embedder("local:all-minilm-l6-v2")
+        began = time.perf_counter()
+        await embedder.embed(["warm up: loads the model once"], kind="document")
+        t["model_load"] = time.perf_counter() - began
     for n, data in enumerate(pdfs):
         path = tmp / f"doc{n}.pdf"
         path.write_bytes(data)
@@ -148,8 +156,13 @@ def stages(pdfs: list[bytes], pages: int, tmp: Path) -> dict[str, float]:
             ChunkRow(item, collection, c.ordinal, c.text, c.heading, c.page, c.token_count) for c in chunks
         ]
         t["chunks"] += len(rows)
+        vectors = None
+        if embedder is not None:
+            began = time.perf_counter()
+            vectors = await embedder.embed([r.text for r in rows], kind="document")
+            t["embed"] += time.perf_counter() - began
         began = time.perf_counter()
-        index.add_chunks(workspace, rows)
+        index.add_chunks(workspace, rows, vectors, embedding_model=embedder.model_id if embedder else "")
         t["index"] += time.perf_counter() - began
     began = time.perf_counter()
     index.optimize(workspace)
@@ -201,7 +214,7 @@ async def main(args: argparse.Namespace) -> None:
     size_mb = sum(len(p) for p in pdfs) / 1e6
     print(f"{args.docs} PDFs x {args.pages} pages = {total_pages} pages, {size_mb:.1f} MB")
 
-    t = stages(pdfs, args.pages, _setup.DATA_DIR)
+    t = await stages(pdfs, args.pages, _setup.DATA_DIR, local_embeddings=args.local_embeddings)
     busy = t["parse"] + t["chunk"] + t["index"] + t["optimize"]
     print("\n1. pipeline stages in this process (no database)")
     print(f"   chunks: {int(t['chunks'])} ({t['chunks'] / total_pages:.2f} per page)")
@@ -210,6 +223,13 @@ async def main(args: argparse.Namespace) -> None:
             f"   {stage:<9} {t[stage] * 1000:8.0f} ms  {total_pages / t[stage] if t[stage] else 0:8.0f} pages/s alone"
         )
     print(f"   total     {busy * 1000:8.0f} ms  {total_pages / busy:8.0f} pages/s  (target >= 200)")
+    if args.local_embeddings:
+        print(
+            f"   embedding, local MiniLM (reported apart, model load {t['model_load']:.1f} s): "
+            f"{t['embed'] * 1000:.0f} ms, {t['chunks'] / t['embed']:.0f} chunks/s, {total_pages / t['embed']:.0f} pages/s"
+        )
+    if args.stages_only:
+        return
 
     mode = (
         "PostgreSQL + Redis, SAQ worker subprocess" if args.redis else "embedded (SQLite, in-process queue)"
@@ -230,6 +250,12 @@ if __name__ == "__main__":
     parser.add_argument("--docs", type=int, default=20)
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=2, help="KNOWLEDGE_INGEST_CONCURRENCY")
+    parser.add_argument(
+        "--local-embeddings",
+        action="store_true",
+        help="also embed every chunk with the optional local MiniLM (stage 1 only, timed apart)",
+    )
+    parser.add_argument("--stages-only", action="store_true", help="skip the through-the-product part")
     arguments = parser.parse_args()
     _setup.configure(redis=arguments.redis)
     os.environ["KNOWLEDGE_INGEST_CONCURRENCY"] = str(arguments.concurrency)

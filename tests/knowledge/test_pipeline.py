@@ -21,7 +21,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.models import Agent, AuditEvent, ItemStatus, KnowledgeItem
-from galaxyco_ui.services import knowledge, knowledge_search
+from galaxyco_ui.services import knowledge, knowledge_search, knowledge_settings, provider_keys
 from tests.factories import Team, make_agent
 
 HANDBOOK_PAGES = [
@@ -286,3 +286,45 @@ async def test_new_chunks_are_brought_into_the_index_soon_after_ingestion(team: 
     assert [h.item_name for h in await knowledge_search.search(ctx=team.viewer, query="freshly")] == [
         "fresh.md"
     ]
+
+
+async def test_with_an_embedding_model_items_get_vectors_and_search_is_hybrid(team: Team, emulator, ingested):
+    provider_keys.set_provider_key(
+        ctx=team.admin, provider="openai", api_key="emulator-key", base_url=emulator.openai_base_url
+    )
+    collection = _collection(team.member)
+    first = await _upload(
+        team.member, collection, "before.md", b"# Before\n\nThe kettle boils water for tea."
+    )
+    await ingested(first.item.id)
+    with pytest.raises(PermissionDeniedError):
+        await knowledge_settings.set_embedding_model(
+            ctx=team.member, model_id="openai:text-embedding-3-small"
+        )
+    queued = await knowledge_settings.set_embedding_model(
+        ctx=team.admin, model_id="openai:text-embedding-3-small"
+    )
+    assert queued == 1  # the existing document is embedded again with the new model
+    second = await _upload(team.member, collection, "after.md", b"# After\n\nGreen tea needs cooler water.")
+    for item_id in (first.item.id, second.item.id):
+        item = await ingested(item_id)
+        assert item.status == ItemStatus.READY, item.error
+        assert item.embedding_model == "openai:text-embedding-3-small"
+    assert any(r.path.endswith("/embeddings") for r in emulator.requests)
+    hits = await knowledge_search.search(ctx=team.viewer, query="tea water")
+    assert {h.item_name for h in hits} == {"before.md", "after.md"}
+    assert all("vector" in h.matched_by for h in hits)
+    assert any("fts" in h.matched_by for h in hits)
+    # The provider fails: search still answers from the full-text index.
+    provider_keys.set_provider_key(
+        ctx=team.admin, provider="openai", api_key="bad-key", base_url=emulator.openai_base_url
+    )
+    hits = await knowledge_search.search(ctx=team.viewer, query="kettle")
+    assert [h.item_name for h in hits] == ["before.md"] and hits[0].matched_by == ["fts"]
+
+
+async def test_an_embedding_model_without_its_provider_key_is_refused(team: Team):
+    with pytest.raises(ValidationError, match="API key for Google"):
+        await knowledge_settings.set_embedding_model(ctx=team.admin, model_id="google:text-embedding-004")
+    with pytest.raises(ValidationError, match="Choose a model"):
+        await knowledge_settings.set_embedding_model(ctx=team.admin, model_id="made-up:model")

@@ -113,7 +113,9 @@ def make_pdfs(docs: int, pages: int) -> list[bytes]:
     return [make_pdf([page_text(rng, d, p) for p in range(pages)]) for d in range(docs)]
 
 
-async def stages(pdfs: list[bytes], pages: int, tmp: Path, *, local_embeddings: bool = False) -> dict[str, float]:
+async def stages(
+    pdfs: list[bytes], pages: int, tmp: Path, *, local_embeddings: bool = False
+) -> dict[str, float]:
     from galaxyco_ui.config import get_settings
     from galaxyco_ui.knowledge.chunking import chunk_document
     from galaxyco_ui.knowledge.extract import tune_gc

@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from galaxyco_ui.api import auth_routes, health, knowledge_routes, oauth_routes
+from galaxyco_ui.api.upload_limit import UploadSizeLimitMiddleware
 from galaxyco_ui.infra.logging import RequestContextMiddleware
 
 
@@ -13,5 +14,5 @@ def create_api() -> Starlette:
     """The Starlette app Reflex mounts its own routes into (``api_transformer``)."""
     return Starlette(
         routes=[*health.routes, *auth_routes.routes, *oauth_routes.routes, *knowledge_routes.routes],
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[Middleware(RequestContextMiddleware), Middleware(UploadSizeLimitMiddleware)],
     )

@@ -15,7 +15,9 @@ from __future__ import annotations
 import atexit
 import gc
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,10 +64,36 @@ def get_pool(size: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             _pool = ProcessPoolExecutor(
-                max_workers=max(1, size), mp_context=multiprocessing.get_context("spawn")
+                max_workers=max(1, size),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                # The owner's pid, not os.getppid() in the child: the owner may already be
+                # gone by the time a slow-starting child asks.
+                initargs=(os.getpid(),),
             )
             _pool_size = size
         return _pool
+
+
+def _init_worker(owner: int) -> None:
+    """Runs first in every extraction process; ``owner`` is the pid of the pool's owner."""
+    tune_gc()
+    _exit_with_parent(owner)
+
+
+def _exit_with_parent(parent: int, interval: float = 2.0) -> None:
+    """End this process when the process that started it is gone.
+
+    A pool process waits on its task queue forever; if the app or worker that owns the
+    pool is killed (SIGKILL, OOM), nothing else would ever stop it.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def tune_gc() -> None:
@@ -93,13 +121,17 @@ async def warm_pool(size: int) -> None:
     await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(max(1, size))))
 
 
-def discard_pool(broken: ProcessPoolExecutor | None = None) -> None:
+def discard_pool(broken: ProcessPoolExecutor | None = None, *, wait: bool = False) -> None:
     """Forget the pool (after a worker died, or at exit); the next call makes a new one."""
     global _pool
     with _lock:
         if _pool is not None and (broken is None or _pool is broken):
-            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool.shutdown(wait=wait, cancel_futures=True)
             _pool = None
+
+
+def _shutdown_at_exit() -> None:
+    discard_pool(wait=True)  # idle processes get their stop sentinel and exit
 
 
 def crashed_message() -> str:
@@ -109,4 +141,4 @@ def crashed_message() -> str:
     )
 
 
-atexit.register(discard_pool)
+atexit.register(_shutdown_at_exit)

@@ -22,6 +22,8 @@ from galaxyco_ui.errors import ValidationError
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _COPY_BLOCK = 1 << 20
+# Files one upload request may carry (the upload zone's limit; the request-size cap).
+MAX_FILES_PER_UPLOAD = 20
 
 
 @dataclass(frozen=True, slots=True)

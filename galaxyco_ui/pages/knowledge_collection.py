@@ -11,6 +11,7 @@ from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.config import get_settings
+from galaxyco_ui.knowledge.storage import MAX_FILES_PER_UPLOAD, max_upload_bytes
 from galaxyco_ui.pages.knowledge import (
     back_link,
     collection_dialog,
@@ -26,7 +27,6 @@ from galaxyco_ui.states.knowledge_upload import (
     UPLOAD_ID,
     UploadRow,
     allowed_type_labels,
-    max_upload_bytes,
     upload_accept,
 )
 
@@ -95,6 +95,7 @@ def _upload_zone() -> rx.Component:
         id=UPLOAD_ID,
         accept=upload_accept(),
         max_size=max_upload_bytes(),
+        max_files=MAX_FILES_PER_UPLOAD,
         multiple=True,
         # The button inside is the keyboard path; the zone itself is not a second tab stop.
         no_keyboard=True,

@@ -36,10 +36,6 @@ def upload_accept() -> dict[str, list[str]]:
     return accept
 
 
-def max_upload_bytes() -> int:
-    return get_settings().knowledge_max_upload_mb * 1024 * 1024
-
-
 def allowed_type_labels() -> str:
     """e.g. "PDF, Word, Markdown, HTML, Text and CSV"."""
     labels = [

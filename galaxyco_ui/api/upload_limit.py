@@ -1,0 +1,91 @@
+"""A hard cap on the size of upload requests, before anything is written to disk.
+
+Reflex's upload endpoint (``/_upload``) hands the multipart body to Starlette, which
+spools every file to a temporary file before our handler sees it; the browser refuses
+files above the limit, but a script does not have to. This middleware answers 413 as
+soon as the declared ``Content-Length`` or the bytes actually received pass
+``MAX_FILES_PER_UPLOAD`` files of ``KNOWLEDGE_MAX_UPLOAD_MB`` (plus 1 MB for the
+multipart framing). Per-file limits are still checked by ``knowledge.storage``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from galaxyco_ui.knowledge.storage import MAX_FILES_PER_UPLOAD, max_upload_bytes
+
+UPLOAD_PATH_PREFIX = "/_upload"
+_FRAMING_BYTES = 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def request_cap() -> int:
+    return MAX_FILES_PER_UPLOAD * max_upload_bytes() + _FRAMING_BYTES
+
+
+class UploadSizeLimitMiddleware:
+    """Pure ASGI: 413 for upload requests above ``request_cap()``; others pass untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(UPLOAD_PATH_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        cap = request_cap()
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            await _refuse(send, cap)
+            return
+        received = 0
+        too_large = refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    too_large = True
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            # Once the cap is passed, whatever the app answers (typically a 500 for the
+            # exception it saw while reading) is replaced by one 413.
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused:
+                refused = True
+                await _refuse(send, cap)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, counting_receive, guarded_send)
+        if too_large and not refused:
+            await _refuse(send, cap)
+
+
+async def _refuse(send: Send, cap: int) -> None:
+    body = json.dumps(
+        {
+            "error": "too_large",
+            "message": f"Uploads are limited to {MAX_FILES_PER_UPLOAD} files of "
+            f"{max_upload_bytes() // (1024 * 1024)} MB at a time ({cap // (1024 * 1024)} MB in all).",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -12,9 +12,9 @@ forking a process that runs threads and an event loop is unsafe).
 
 from __future__ import annotations
 
-import atexit
 import gc
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 import time
@@ -72,6 +72,11 @@ def get_pool(size: int) -> ProcessPoolExecutor:
                 initargs=(os.getpid(),),
             )
             _pool_size = size
+            # Stop the pool when this process ends. atexit alone is not enough: a server
+            # worker forked by multiprocessing (granian) ends through multiprocessing's
+            # exit hook, which runs these finalizers and then joins every child process;
+            # idle pool processes would be waited on forever.
+            multiprocessing.util.Finalize(None, _shutdown_at_exit, exitpriority=100)
         return _pool
 
 
@@ -139,6 +144,3 @@ def crashed_message() -> str:
         "Reading this document crashed the parser (it may be malformed or far too complex). "
         "Try re-saving it in another program and upload it again."
     )
-
-
-atexit.register(_shutdown_at_exit)

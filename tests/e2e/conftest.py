@@ -6,6 +6,7 @@ TEST_REDIS_URL is set) as the test process, so tests can check what the UI did.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -90,16 +91,23 @@ def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
         _wait_until_up(url, proc, log_path)
         yield url
     finally:
-        for process in processes:
+        # The server alone gets SIGTERM, as from a process manager: it must stop its own
+        # children (server workers, extraction processes) and exit.
+        proc.send_signal(signal.SIGTERM)
+        for process in processes[1:]:
             os.killpg(process.pid, signal.SIGTERM)
+        hung = []
         for process in processes:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                hung.append(process)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # whatever is left of its group
+            process.wait()
         for handle in logs:
             handle.close()
+        assert proc not in hung, "the app server did not exit within 20 s of SIGTERM"
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -137,7 +137,12 @@ def _upload_state(row: UploadRow) -> rx.Component:
             rx.hstack(
                 rx.icon("circle-check", size=16, color="var(--green-11)", aria_hidden="true"),
                 rx.text("Added", size="2", color_scheme="green", weight="medium"),
-                rx.text("— indexing now", size="2", color_scheme="gray"),
+                rx.match(
+                    row.indexed,
+                    ("ready", rx.text("— indexed", size="2", color_scheme="gray")),
+                    ("failed", rx.text("— indexing failed, see below", size="2", color_scheme="red")),
+                    rx.text("— indexing now", size="2", color_scheme="gray"),
+                ),
                 align="center",
                 spacing="1",
             ),

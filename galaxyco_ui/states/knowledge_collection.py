@@ -178,6 +178,14 @@ class CollectionState(rx.State):
                 items.append(item)
         if changed:
             self.items = items
+        finished = {item_id: view.status for item_id, view in fresh.items()}
+        if any(row.item_id in finished and not row.indexed for row in self.uploads):
+            self.uploads = [
+                row.model_copy(update={"indexed": finished[row.item_id]})
+                if row.item_id in finished and not row.indexed
+                else row
+                for row in self.uploads
+            ]
 
     # ------------------------------------------------------------ upload
 

@@ -57,7 +57,8 @@ def human_size(size: int) -> str:
 class UploadRow(BaseModel):
     """One file of the current or last upload, as the upload panel shows it.
 
-    ``state``: uploading → processing → added | duplicate | refused.
+    ``state``: uploading → processing → added | duplicate | refused. ``indexed`` follows
+    an added file's item afterwards: "" while it is indexed, then "ready" or "failed".
     """
 
     name: str
@@ -66,6 +67,7 @@ class UploadRow(BaseModel):
     state: str = "uploading"
     message: str = ""
     item_id: str = ""
+    indexed: str = ""
 
 
 def file_shares(sizes: list[int], total: int) -> list[tuple[int, int]]:

@@ -1,6 +1,6 @@
 """Knowledge: parse uploaded documents, chunk them, index the chunks, search them.
 
-Pipeline (one item): ``parsing.sniff_kind`` → ``parsing.parse_document`` →
+Pipeline (one item): ``sniffing.detect_kind`` → ``parsing.parse_document`` →
 ``chunking.chunk_document`` → ``embeddings`` (only when the workspace configured a
 model) → ``index.KnowledgeIndex.add_chunks``. ``services.knowledge`` owns the rules
 (who may upload, collections, dedupe, status) and ``knowledge.ingest`` runs the

@@ -29,7 +29,7 @@ from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.knowledge.index import get_index
-from galaxyco_ui.knowledge.parsing import detect_kind
+from galaxyco_ui.knowledge.sniffing import detect_kind
 from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentError, DocumentKind
 from galaxyco_ui.models import (
     Agent,

@@ -18,14 +18,8 @@ from galaxyco_ui.devtools.docgen import (
     make_pdf,
     make_zip_bomb_docx,
 )
-from galaxyco_ui.knowledge.parsing import (
-    SNIFF_BYTES,
-    detect_kind,
-    is_docx,
-    normalise_text,
-    parse_document,
-    sniff_kind,
-)
+from galaxyco_ui.knowledge.parsing import normalise_text, parse_document
+from galaxyco_ui.knowledge.sniffing import SNIFF_BYTES, detect_kind, is_docx, sniff_kind
 from galaxyco_ui.knowledge.types import DocumentError, DocumentKind, ParsedDocument
 
 PDF, DOCX, MD, HTML, TEXT, CSV = (

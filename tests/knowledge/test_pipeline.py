@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -20,9 +21,10 @@ from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedErr
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.knowledge.index import get_index
-from galaxyco_ui.models import Agent, AuditEvent, ItemStatus, KnowledgeItem
+from galaxyco_ui.knowledge.ingest import maintain_once
+from galaxyco_ui.models import Agent, AuditEvent, ItemStatus, KnowledgeItem, utcnow
 from galaxyco_ui.services import knowledge, knowledge_search, knowledge_settings, provider_keys
-from tests.factories import Team, make_agent
+from tests.factories import Team, make_agent, set_columns
 
 HANDBOOK_PAGES = [
     "Welcome to Acme. This handbook explains how we work together.",
@@ -328,3 +330,30 @@ async def test_an_embedding_model_without_its_provider_key_is_refused(team: Team
         await knowledge_settings.set_embedding_model(ctx=team.admin, model_id="google:text-embedding-004")
     with pytest.raises(ValidationError, match="Choose a model"):
         await knowledge_settings.set_embedding_model(ctx=team.admin, model_id="made-up:model")
+
+
+async def test_maintenance_requeues_items_whose_worker_died(team: Team, ingested):
+    collection = _collection(team.member)
+    outcome = await _upload(
+        team.member, collection, "orphan.md", b"# Orphan\n\nLeft behind by a dead worker."
+    )
+    await ingested(outcome.item.id)
+    # As if a worker had claimed it and died: processing, not touched for a long time.
+    set_columns(
+        KnowledgeItem,
+        outcome.item.id,
+        status=ItemStatus.PROCESSING,
+        progress=50,
+        updated_at=utcnow() - timedelta(hours=1),
+    )
+    fresh = await _upload(team.member, collection, "fresh.md", b"# Fresh\n\nJust uploaded.")
+    set_columns(KnowledgeItem, fresh.item.id, status=ItemStatus.PROCESSING, progress=50)  # alive: leave it
+
+    await maintain_once()
+
+    item = await ingested(outcome.item.id)
+    assert item.status == ItemStatus.READY and item.progress == 100
+    with session_scope() as session:
+        still = session.get(KnowledgeItem, fresh.item.id)
+        assert still is not None and still.status == ItemStatus.PROCESSING
+    set_columns(KnowledgeItem, fresh.item.id, status=ItemStatus.READY)  # let the engine fixture finish

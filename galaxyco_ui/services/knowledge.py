@@ -13,7 +13,6 @@ same collection is recognised by its SHA-256 and not stored or indexed twice.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,10 +41,6 @@ from galaxyco_ui.models import (
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.validation import parse
 from galaxyco_ui.services.workspaces import find_membership
-
-log = logging.getLogger("galaxyco.knowledge")
-
-MAX_QUERY_CHARS = 500
 
 
 class CollectionInput(BaseModel):

@@ -334,7 +334,7 @@ class CollectionState(rx.State):
 
     @rx.event
     async def search(self, form: dict):
-        self.query = str(form.get("query", ""))[: knowledge.MAX_QUERY_CHARS]
+        self.query = str(form.get("query", ""))[: knowledge_search.MAX_QUERY_CHARS]
         if not self.query.strip():
             self.results, self.searched = [], ""
             return

@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     login_window_seconds: int = 15 * 60
     login_lockout_seconds: int = 15 * 60
     max_workspaces_per_user: int = 20
+    # Sign-ups hash a password (argon2): throttled per client address and in total.
+    signup_max_per_ip_per_hour: int = 10
+    signup_max_per_hour: int = 500
+    # Proxies in front of the app whose X-Forwarded-For entries are trusted (0: none,
+    # the socket's peer address is the client).
+    trusted_proxy_hops: int = 0
+    email_verify_ttl_hours: int = 72
+    password_reset_ttl_minutes: int = 30
+
+    # Outgoing connections to loopback/private addresses are refused, except to these
+    # operator-listed ``host:port`` pairs (comma-separated), e.g. ``localhost:11434``
+    # for a local Ollama. Link-local and cloud metadata addresses are never allowed.
+    allowed_private_provider_hosts: str = ""
 
     # Runs.
     run_timeout_seconds: int = 600
@@ -79,6 +92,10 @@ class Settings(BaseSettings):
     workspace_max_concurrent_runs: int = 10
     user_run_starts_per_minute: int = 30
     worker_lost_after_seconds: int = 15
+    # In-process event bus (embedded mode): a finished run's stream is kept this long
+    # for late readers, and at most this many streams are kept at all.
+    run_event_stream_ttl_seconds: int = 3600
+    run_event_max_streams: int = 5000
 
     # Knowledge. Paths default to ``data/uploads`` and ``data/lancedb``.
     uploads_dir: Path | None = None
@@ -90,6 +107,7 @@ class Settings(BaseSettings):
     )
     knowledge_max_pages: int = 2_000
     knowledge_max_extracted_chars: int = 5_000_000
+    knowledge_extract_timeout_seconds: int = 120  # wall clock per document
     knowledge_chunk_tokens: int = 400
     knowledge_chunk_overlap: float = 0.15
     knowledge_ingest_concurrency: int = 2  # items ingested at once per process (embedded)
@@ -115,6 +133,13 @@ class Settings(BaseSettings):
     @property
     def resolved_lancedb_path(self) -> Path:
         return self.lancedb_path or self.data_dir / "lancedb"
+
+    @property
+    def private_provider_hosts(self) -> frozenset[str]:
+        """``ALLOWED_PRIVATE_PROVIDER_HOSTS`` as lower-case ``host:port`` entries."""
+        return frozenset(
+            entry.strip().lower() for entry in self.allowed_private_provider_hosts.split(",") if entry.strip()
+        )
 
     @property
     def is_sqlite(self) -> bool:

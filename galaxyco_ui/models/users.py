@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field
 
 from galaxyco_ui.models.base import MetadataMixin, TimestampMixin, new_id
@@ -20,6 +20,8 @@ class User(TimestampMixin, MetadataMixin, table=True):
     email_verified: bool = Field(default=False)
     totp_secret_encrypted: str | None = Field(default=None, max_length=500)
     totp_enabled: bool = Field(default=False)
+    # The last TOTP time step accepted: a code cannot be replayed within its window.
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     deleted_at: datetime | None = None
 
 
@@ -45,6 +47,10 @@ class UserSession(TimestampMixin, table=True):
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=300)
     method: str = Field(default="password", max_length=32)
+    # SHA-256 of the pre-auth cookie of the browser that signed in (login CSRF).
+    binding_hash: str | None = Field(default=None, max_length=64)
+    # OAuth sign-in of a TOTP user: unusable until the second factor is checked.
+    mfa_pending: bool = Field(default=False)
 
 
 class OAuthAccount(TimestampMixin, table=True):

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, require
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import AuditEvent, User
+from galaxyco_ui.models import AuditEvent, User, Workspace, WorkspaceMember
 
 
 class AuditEventView(BaseModel):
@@ -46,6 +46,40 @@ def record(
             meta={"ip": ctx.ip} if ctx.ip else {},
         )
     )
+
+
+def record_for_user(
+    session: Session,
+    user_id: str,
+    action: str,
+    *,
+    summary: str,
+    ip: str = "",
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Add an account-level event (password reset, OAuth link...) to every workspace the
+    user belongs to: the admins of each see what happened to their member's account.
+
+    A user with no workspace leaves no event (the log is per workspace).
+    """
+    workspace_ids = session.exec(
+        select(WorkspaceMember.workspace_id)
+        .join(Workspace, col(Workspace.id) == col(WorkspaceMember.workspace_id))
+        .where(WorkspaceMember.user_id == user_id, col(Workspace.deleted_at).is_(None))
+    ).all()
+    for workspace_id in workspace_ids:
+        session.add(
+            AuditEvent(
+                workspace_id=workspace_id,
+                created_by=user_id,
+                action=action,
+                summary=summary[:300],
+                target_type="user",
+                target_id=user_id,
+                data=data or {},
+                meta={"ip": ip} if ip else {},
+            )
+        )
 
 
 def list_audit_events(

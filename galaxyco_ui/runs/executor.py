@@ -5,6 +5,8 @@
 1. claim it (queued → running; a run that is not queued is left alone: idempotent);
 2. loop up to the agent's ``max_steps``: stream one model turn (text deltas published
    in ~50 ms batches), persist it, run the tool calls it asked for, persist those;
+   A tool call is run only if the tool is one of the agent's (the tools the model was
+   shown): any other name gets an error result the model sees, recorded like any result;
 3. stop on a final answer, a cancel signal (polled every 200 ms), the wall-clock timeout,
    the run's token budget, or an error — and put the run in a terminal state with a
    message a person can act on.
@@ -33,6 +35,7 @@ from galaxyco_ui.providers.base import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
+    ToolSpec,
     Usage,
 )
 from galaxyco_ui.providers.factory import make_provider
@@ -41,7 +44,7 @@ from galaxyco_ui.providers.retry import stream_with_retries
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
-from galaxyco_ui.tools.base import ToolContext
+from galaxyco_ui.tools.base import ToolContext, ToolResult
 from galaxyco_ui.tools.knowledge_search import CITATION_INSTRUCTIONS
 from galaxyco_ui.tools.registry import run_tool, tool_specs
 
@@ -51,6 +54,7 @@ PUBLISH_INTERVAL = 0.05
 CANCEL_POLL_INTERVAL = 0.2
 HEARTBEAT_INTERVAL = 5.0
 TOOL_RESULT_EVENT_CHARS = 4000
+TOOL_NAME_SHOWN_CHARS = 100  # a tool name comes from the model: never echo an essay back
 
 
 class RunCancelled(Exception):
@@ -256,7 +260,7 @@ async def _agent_loop(
                     f"The run used its token budget ({max_tokens:,} tokens) before finishing."
                 )
             for call in calls:
-                messages.append(await _tool_turn(call, ctx, claimed, publisher, step))
+                messages.append(await _tool_turn(call, ctx, claimed, publisher, step, enabled=specs))
         raise RunLimitReached(
             f"The agent used all {snap.get('max_steps')} steps without a final answer. "
             "Raise “Max steps” on the agent or simplify the task."
@@ -316,7 +320,13 @@ async def _model_turn(
 
 
 async def _tool_turn(
-    call: ToolCall, ctx: ToolContext, claimed: store.ClaimedRun, publisher: Publisher, step: int
+    call: ToolCall,
+    ctx: ToolContext,
+    claimed: store.ClaimedRun,
+    publisher: Publisher,
+    step: int,
+    *,
+    enabled: tuple[ToolSpec, ...],
 ) -> Message:
     await publisher.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments, step=step)
     await asyncio.to_thread(
@@ -328,7 +338,13 @@ async def _tool_turn(
         data={"id": call.id, "name": call.name, "arguments": call.arguments},
     )
     began = time.monotonic()
-    result = await run_tool(call.name, call.arguments, ctx)
+    names = [spec.name for spec in enabled]
+    if call.name in names:
+        result = await run_tool(call.name, call.arguments, ctx)
+    else:
+        # The model saw only the agent's tools, but its output is hostile input (a prompt
+        # injection can name any registered tool, e.g. http_request): never run it.
+        result = _not_enabled(call.name, names)
     duration_ms = int((time.monotonic() - began) * 1000)
     await publisher.emit(
         "tool_result",
@@ -350,3 +366,14 @@ async def _tool_turn(
         duration_ms=duration_ms,
     )
     return Message(role="tool", content=result.content, tool_call_id=call.id, name=call.name)
+
+
+def _not_enabled(name: str, enabled: list[str]) -> ToolResult:
+    """The result a model gets for calling a tool its agent does not have."""
+    shown = name if len(name) <= TOOL_NAME_SHOWN_CHARS else name[:TOOL_NAME_SHOWN_CHARS] + "…"
+    available = ", ".join(enabled) if enabled else "none"
+    return ToolResult(
+        content=f"The tool {shown!r} is not enabled for this agent. Tools you may call: {available}.",
+        is_error=True,
+        data={"error": "tool_not_enabled"},
+    )

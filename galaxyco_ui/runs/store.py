@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
@@ -78,13 +78,22 @@ def provider_config(session: Session, workspace_id: str, provider: str) -> tuple
 
 
 def claim_run(run_id: str) -> ClaimedRun | None:
-    """Move a queued run to running and load what it needs; None if it is not queued."""
+    """Move a queued run to running and load what it needs; None if it is not queued.
+
+    The move is one compare-and-set (``UPDATE ... WHERE status = 'queued'``): of two
+    executors handed the same run (a duplicate enqueue, a retried job), exactly one wins.
+    """
     now = utcnow()
     with session_scope() as session:
-        run = session.get(Run, run_id)
-        if run is None or run.status != "queued":
+        won = session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == "queued")
+            .values(status="running", started_at=now, heartbeat_at=now, updated_at=now)
+        ).rowcount
+        if won != 1:
             return None
-        run.status, run.started_at, run.heartbeat_at, run.updated_at = "running", now, now, now
+        run = session.get(Run, run_id)
+        assert run is not None
         config, problem = provider_config(session, run.workspace_id, run.agent_snapshot.get("provider", ""))
         return ClaimedRun(
             run_id=run.id,

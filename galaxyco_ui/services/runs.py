@@ -12,19 +12,20 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, RateLimitedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import get_sliding_window
-from galaxyco_ui.models import Run, RunStep, User, utcnow
+from galaxyco_ui.models import Run, RunStep, User, Workspace, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.queue import get_run_queue
 from galaxyco_ui.runs.signals import get_cancel_signals
+from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
 
 MAX_INPUT_CHARS = 20_000
@@ -101,8 +102,7 @@ async def retry_run(*, ctx: TenantContext, run_id: str) -> RunView:
 async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
     """Ask a run to stop. A queued run is cancelled at once; a running one within a second."""
     require(ctx, Permission.RUN_AGENT)
-    run = await asyncio.to_thread(_get_live_run, ctx, run_id)
-    if run.status in TERMINAL_STATUSES:
+    if not await asyncio.to_thread(_request_cancel, ctx, run_id):
         return
     await get_cancel_signals().request(run_id)
     if await asyncio.to_thread(store.cancel_if_queued, run_id):
@@ -226,6 +226,7 @@ def _create_run(
         )
     with session_scope() as session:
         agent = live_agent(session, ctx, agent_id)
+        _lock_workspace_runs(session, ctx.workspace_id)
         active = session.exec(
             select(func.count())
             .select_from(Run)
@@ -252,6 +253,24 @@ def _create_run(
         return _views(session, ctx, [run])[0]
 
 
+def _lock_workspace_runs(session: Session, workspace_id: str) -> None:
+    """Serialize run starts in one workspace until ``session`` commits.
+
+    The concurrent-run cap is a count followed by an insert; two starts that both count
+    before either inserts would both pass it. PostgreSQL locks the workspace row
+    (``SELECT ... FOR UPDATE``). SQLite has no row locks and ignores ``FOR UPDATE``, and
+    its reads do not open a transaction (pysqlite begins one only at the first write), so
+    a no-op write takes the database's write lock now, as ``BEGIN IMMEDIATE`` would: the
+    other start waits for it (``busy_timeout``) and then counts this one's run.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.exec(  # type: ignore[call-overload]
+            update(Workspace).where(col(Workspace.id) == workspace_id).values(name=Workspace.name)
+        )
+    else:
+        session.exec(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()).first()
+
+
 def _create_retry(ctx: TenantContext, run_id: str) -> RunView:
     with session_scope() as session:
         original = _run(session, ctx, run_id)
@@ -269,6 +288,24 @@ async def _announce_and_enqueue(workspace_id: str, view: RunView) -> None:
     await bus.publish(run_stream(view.id), "status", {"status": "queued"})
     await bus.publish(workspace_stream(workspace_id), "run", {"run_id": view.id, "status": "queued"})
     await get_run_queue().enqueue(view.id)
+
+
+def _request_cancel(ctx: TenantContext, run_id: str) -> bool:
+    """Note a cancel request on an unfinished run, with its audit event; False if it had finished."""
+    with session_scope() as session:
+        run = _run(session, ctx, run_id)
+        if run.status in TERMINAL_STATUSES:
+            return False
+        run.cancel_requested_at = run.cancel_requested_at or utcnow()
+        audit.record(
+            session,
+            ctx,
+            "run.cancelled",
+            summary=f"Cancelled a {run.status} run of “{run.agent_snapshot.get('name', '')}”",
+            target_type="run",
+            target_id=run.id,
+        )
+        return True
 
 
 def _get_live_run(ctx: TenantContext, run_id: str) -> Run:

@@ -56,6 +56,29 @@ async def test_a_tool_call_runs_the_tool_and_feeds_the_result_back(wired, emulat
     assert tool_messages and tool_messages[0]["content"] == "42"
 
 
+async def test_a_tool_the_agent_does_not_have_is_refused_and_the_run_goes_on(wired, emulator, engine):
+    team, agent = wired  # the agent has the calculator only
+    emulator.enqueue(Script([tool_call("current_time", {"timezone": "UTC"}), usage(20, 8)]))
+    emulator.enqueue(Script([text("I cannot tell the time."), usage(30, 6)]))
+
+    view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="What time is it?")
+    run = await engine(view.id)
+
+    assert run.status == "succeeded", run.error
+    assert run.output == "I cannot tell the time."
+    steps = runs.get_steps(ctx=team.viewer, run_id=view.id)
+    assert [s.kind for s in steps] == ["model", "tool_call", "tool_result", "model"]
+    refusal = steps[2]
+    assert refusal.data["is_error"] is True and refusal.data["error"] == "tool_not_enabled"
+    assert "'current_time' is not enabled for this agent" in refusal.content
+    assert "calculator" in refusal.content
+    tool_messages = [m for m in emulator.requests[-1].body["messages"] if m["role"] == "tool"]
+    assert tool_messages[0]["content"] == refusal.content  # the model is told, not the tool run
+    events = await events_of(view.id)
+    result = next(e for e in events if e.type == "tool_result")
+    assert result.data["is_error"] is True and "not enabled" in result.data["content"]
+
+
 async def test_an_agent_that_never_stops_calling_tools_fails_at_max_steps(wired, emulator, engine):
     team, agent = wired
     for _ in range(4):

@@ -13,7 +13,7 @@ from galaxyco_ui.devtools.script import Script, text, usage
 from galaxyco_ui.errors import NotFoundError, RateLimitedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import reset_sliding_window
-from galaxyco_ui.models import Run, RunStep
+from galaxyco_ui.models import AuditEvent, Run, RunStep
 from galaxyco_ui.runs.executor import execute_run
 from galaxyco_ui.services import runs
 from tests.factories import make_agent
@@ -288,6 +288,24 @@ async def test_cancelling_a_queued_run_cancels_it_at_once(team, engine):
     assert runs.get_run(ctx=team.viewer, run_id=run_id).can_cancel is False
     assert await execute_run(run_id) is None  # an executor that picks it up later does nothing
     assert load_run(run_id).status == "cancelled"
+
+
+async def test_cancelling_a_run_is_recorded_in_the_audit_log(team, other_team, engine):
+    agent = make_agent(team.member)
+    queued = insert_run(team.member, agent.id, status="queued")
+    finished = insert_run(team.member, agent.id, status="succeeded")
+
+    await runs.cancel_run(ctx=team.member, run_id=queued)
+    await runs.cancel_run(ctx=team.member, run_id=finished)  # nothing to cancel: nothing recorded
+    with pytest.raises(NotFoundError):
+        await runs.cancel_run(ctx=other_team.admin, run_id=queued)
+
+    with session_scope() as session:
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "run.cancelled")).all()
+    assert [(e.workspace_id, e.created_by, e.target_type, e.target_id) for e in events] == [
+        (team.workspace_id, team.member.user_id, "run", queued)
+    ]
+    assert events[0].summary == "Cancelled a queued run of “Direct”"  # the agent as the run recorded it
 
 
 async def test_cancelling_a_finished_run_changes_nothing(team, engine):

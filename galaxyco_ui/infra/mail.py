@@ -1,8 +1,10 @@
-"""Outgoing email over SMTP (invites), and the texts GalaxyCo sends.
+"""Outgoing email over SMTP, and the texts GalaxyCo sends: invites, address
+verification, password reset, and the notice that a sign-in provider was linked.
 
 Mail is optional: with no ``SMTP_HOST`` ``send_email`` returns False and the caller
-shows the invite link instead. A configured server that fails raises
-``MailDeliveryError``, so the caller can tell the inviter the email did not go out.
+falls back (an invite link to copy; ``python -m galaxyco_ui.cli reset-link`` for a
+password reset). A configured server that fails raises ``MailDeliveryError``, so the
+caller can tell the person the email did not go out.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from email.message import EmailMessage
 
 from galaxyco_ui.config import get_settings
@@ -92,6 +95,29 @@ def send_email(to: str | Sequence[str], subject: str, text: str, html: str | Non
     return True
 
 
+_outbox = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
+
+
+def send_later(to: str, subject: str, text: str, html: str | None = None) -> Future[bool]:
+    """Send an email from a background thread; failures are logged, never raised.
+
+    For mail whose outcome the person must not wait for or learn from: the link after a
+    sign-up, a password reset (answering at once, whether or not the account exists and
+    however slow the server, leaves no timing oracle), the notice of a new sign-in link.
+    """
+
+    def deliver() -> bool:
+        try:
+            return send_email(to, subject, text, html)
+        except MailDeliveryError:
+            return False  # send_email logged it
+        except Exception:
+            logger.exception("Email delivery crashed", extra={"subject": subject})
+            return False
+
+    return _outbox.submit(deliver)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return "rejected the SMTP username or password"
@@ -155,3 +181,75 @@ def invite_email(workspace_name: str, inviter_name: str, role: str, link: str) -
         "</body></html>\n"
     )
     return subject, text, html
+
+
+def _account_email(name: str, lines: Sequence[str], action: str, link: str, footer: str) -> tuple[str, str]:
+    """Plain text and HTML for a short account email: lines, one button, a footer."""
+    name = " ".join(name.split())
+    greeting = f"Hi {name}," if name else "Hi,"
+    text = greeting + "\n\n" + "\n\n".join(lines) + "\n\n"
+    if link:
+        text += f"{action}:\n{link}\n\n"
+    text += f"{footer}\n\n— The GalaxyCo team\n"
+    esc = html_lib.escape
+    body = "".join(f"<p>{esc(line)}</p>\n" for line in lines)
+    if link:
+        body += (
+            f'<p><a href="{esc(link, quote=True)}" style="display: inline-block; padding: 10px 16px; '
+            'background: #4f46e5; color: #ffffff; border-radius: 6px; text-decoration: none;">'
+            f"{esc(action)}</a></p>\n"
+            f'<p style="font-size: 13px; color: #6b7280;">Or paste this link into your browser: {esc(link)}</p>\n'
+        )
+    html = (
+        "<!doctype html>\n"
+        '<html><body style="font-family: sans-serif; line-height: 1.5; color: #1f2937;">\n'
+        f"<p>{esc(greeting)}</p>\n{body}"
+        f'<p style="font-size: 13px; color: #6b7280;">{esc(footer)}</p>\n'
+        "</body></html>\n"
+    )
+    return text, html
+
+
+def verification_email(name: str, link: str, hours: int) -> tuple[str, str, str]:
+    """Confirm the address of a new account. Returns ``(subject, text, html)``."""
+    text, html = _account_email(
+        name,
+        [f"Please confirm that this is your email address. The link works for {hours} hours."],
+        "Confirm your email address",
+        link,
+        "If you did not create a GalaxyCo account, you can ignore this email.",
+    )
+    return "Confirm your email address for GalaxyCo", text, html
+
+
+def password_reset_email(name: str, link: str, minutes: int) -> tuple[str, str, str]:
+    """A single-use password reset link. Returns ``(subject, text, html)``."""
+    text, html = _account_email(
+        name,
+        [
+            "Someone (we hope you) asked to reset the password of your GalaxyCo account.",
+            f"The link works once, for {minutes} minutes. Setting a new password signs out "
+            "every browser signed in to your account.",
+        ],
+        "Choose a new password",
+        link,
+        "If you did not ask for this, ignore this email: your password stays as it is.",
+    )
+    return "Reset your GalaxyCo password", text, html
+
+
+def oauth_linked_email(name: str, provider: str, settings_link: str) -> tuple[str, str, str]:
+    """Tell a user that an identity provider can now sign in to their account."""
+    provider = " ".join(provider.split())
+    text, html = _account_email(
+        name,
+        [
+            f"Your GalaxyCo account was just linked to your {provider} sign-in: "
+            f"you can now sign in with {provider}.",
+            "If this was not you, change your password now and sign out your other sessions.",
+        ],
+        "Review your sessions",
+        settings_link,
+        "You receive this email whenever a new sign-in method is added to your account.",
+    )
+    return f"{provider} can now sign in to your GalaxyCo account", text, html

@@ -3,6 +3,10 @@ revoke, and the invitee's preview, accept and decline.
 
 An invitation is for one email address, used once, and expires. Only the hash of its
 token is looked up; the token is also kept encrypted so admins can copy the link again.
+
+The token was delivered to the invited address, so answering an invitation (accept or
+decline, which require that address) and signing up through its link
+(``verify_invited_email``) mark that address verified.
 """
 
 from __future__ import annotations
@@ -196,6 +200,8 @@ def accept_invitation(*, user_id: str, token: str, session_id: str | None = None
         if user is None:
             raise NotFoundError("Your account")
         _check_answerable(inv, user)
+        _check_inviter_still_invites(session, inv)
+        user.email_verified = True  # the link reached this address
         existing = find_membership(session, workspace_id=inv.workspace_id, user_id=user.id)
         if existing is None:
             session.add(
@@ -227,6 +233,7 @@ def decline_invitation(*, user_id: str, token: str) -> None:
         if user is None:
             raise NotFoundError("Your account")
         _check_answerable(inv, user)
+        user.email_verified = True  # the link reached this address
         inv.status, inv.responded_at, inv.responded_by = "declined", utcnow(), user.id
         ctx = TenantContext(user_id=user.id, workspace_id=inv.workspace_id, role=Role(inv.role))
         audit.record(
@@ -237,6 +244,32 @@ def decline_invitation(*, user_id: str, token: str) -> None:
             target_type="invitation",
             target_id=inv.id,
         )
+
+
+def verify_invited_email(*, token: str, email: str) -> bool:
+    """Right after a sign-up through an invite link (only then: the account with
+    ``email`` was just created by whoever holds ``token``), verify its address if it is
+    the one the pending, unexpired invitation was sent to.
+
+    Returns:
+        True when the address was marked verified.
+    """
+    with session_scope() as session:
+        try:
+            inv, _ = _invitation_by_token(session, token)
+        except NotFoundError:
+            return False
+        user = session.exec(select(User).where(User.email == (email or "").strip().lower())).first()
+        if (
+            user is None
+            or user.deleted_at is not None
+            or inv.status != "pending"
+            or inv.expires_at < utcnow()
+            or user.email.lower() != inv.email.lower()
+        ):
+            return False
+        user.email_verified = True
+        return True
 
 
 # ---------------------------------------------------------------- internals
@@ -265,6 +298,24 @@ def _invitation_by_token(session: Session, token: str) -> tuple[Invitation, Work
     if inv is None or workspace is None or workspace.deleted_at is not None:
         raise NotFoundError("This invitation")
     return inv, workspace
+
+
+def _check_inviter_still_invites(session: Session, inv: Invitation) -> None:
+    """Refuse an invitation whose sender has left, was removed, or may no longer invite.
+
+    ``services/team.py`` revokes such invitations when the membership changes; this is
+    the check at the door, for any that slipped through.
+    """
+    if inv.created_by is None:
+        return
+    inviter = find_membership(session, workspace_id=inv.workspace_id, user_id=inv.created_by)
+    if inviter is None or not can(
+        TenantContext(user_id=inv.created_by, workspace_id=inv.workspace_id, role=Role(inviter.role)),
+        Permission.MANAGE_MEMBERS,
+    ):
+        raise ValidationError(
+            {"invite": "Whoever invited you can no longer add people to this workspace. Ask for a new one."}
+        )
 
 
 def _check_answerable(inv: Invitation, user: User) -> None:

@@ -2,7 +2,11 @@
 
 Rules beyond the permission table:
 - admins manage admins, members and viewers, never owners; only owners grant ``owner``;
-- a workspace always keeps at least one owner (the last one cannot leave or be demoted).
+- a workspace always keeps at least one owner (the last one cannot leave or be demoted),
+  even when two owners act at once: every membership change first locks the workspace
+  row (``_lock_workspace``), so counting the owners and writing are one serialized step;
+- the pending invitations someone sent are revoked when they leave, are removed, or
+  lose the right to manage members (``accept_invitation`` re-checks the inviter too).
 
 Invitations are in ``services/invitations.py``.
 """
@@ -12,16 +16,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
-from galaxyco_ui.auth.permissions import ROLE_LABELS, Permission, Role, TenantContext, require
+from galaxyco_ui.auth.permissions import (
+    ROLE_LABELS,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+    TenantContext,
+    require,
+)
 from galaxyco_ui.errors import (
     NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import User, WorkspaceMember, utcnow
+from galaxyco_ui.models import Invitation, User, Workspace, WorkspaceMember, utcnow
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.workspaces import find_membership
 
@@ -74,6 +85,7 @@ def change_role(*, ctx: TenantContext, member_id: str, role: str) -> MemberView:
     require(ctx, Permission.MANAGE_MEMBERS)
     new_role = parse_role(role, field="role")
     with session_scope() as session:
+        _lock_workspace(session, ctx.workspace_id)
         member, user = _member(session, ctx, member_id)
         old_role = Role(member.role)
         if (old_role is Role.OWNER or new_role is Role.OWNER) and ctx.role is not Role.OWNER:
@@ -83,6 +95,9 @@ def change_role(*, ctx: TenantContext, member_id: str, role: str) -> MemberView:
         if old_role is not new_role:
             member.role = new_role
             member.updated_at = utcnow()
+            data: dict[str, object] = {"from": old_role, "to": new_role}
+            if _manages_members(old_role) and not _manages_members(new_role):
+                data["invitations_revoked"] = _revoke_invitations_from(session, ctx, user.id)
             audit.record(
                 session,
                 ctx,
@@ -90,7 +105,7 @@ def change_role(*, ctx: TenantContext, member_id: str, role: str) -> MemberView:
                 summary=f"Changed {user.name}'s role from {ROLE_LABELS[old_role]} to {ROLE_LABELS[new_role]}",
                 target_type="user",
                 target_id=user.id,
-                data={"from": old_role, "to": new_role},
+                data=data,
             )
         return _member_view(member, user, ctx)
 
@@ -98,6 +113,7 @@ def change_role(*, ctx: TenantContext, member_id: str, role: str) -> MemberView:
 def remove_member(*, ctx: TenantContext, member_id: str) -> None:
     require(ctx, Permission.MANAGE_MEMBERS)
     with session_scope() as session:
+        _lock_workspace(session, ctx.workspace_id)
         member, user = _member(session, ctx, member_id)
         if member.user_id == ctx.user_id:
             raise ValidationError({"member": "Use “Leave workspace” to remove yourself."})
@@ -106,6 +122,7 @@ def remove_member(*, ctx: TenantContext, member_id: str) -> None:
         if member.role == Role.OWNER and _owner_count(session, ctx) <= 1:
             raise ValidationError({"member": "A workspace needs at least one owner."})
         session.delete(member)
+        revoked = _revoke_invitations_from(session, ctx, user.id)
         audit.record(
             session,
             ctx,
@@ -113,6 +130,7 @@ def remove_member(*, ctx: TenantContext, member_id: str) -> None:
             summary=f"Removed {user.name} ({user.email})",
             target_type="user",
             target_id=user.id,
+            data={"invitations_revoked": revoked} if revoked else None,
         )
 
 
@@ -120,6 +138,7 @@ def leave_workspace(*, ctx: TenantContext) -> None:
     """Leave the current workspace; the last owner must transfer ownership first."""
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
+        _lock_workspace(session, ctx.workspace_id)
         member = find_membership(session, workspace_id=ctx.workspace_id, user_id=ctx.user_id)
         if member is None:
             raise NotFoundError("Your membership")
@@ -128,6 +147,7 @@ def leave_workspace(*, ctx: TenantContext) -> None:
                 {"member": "You are the only owner. Transfer ownership to someone else before leaving."}
             )
         session.delete(member)
+        revoked = _revoke_invitations_from(session, ctx, ctx.user_id)
         audit.record(
             session,
             ctx,
@@ -135,6 +155,7 @@ def leave_workspace(*, ctx: TenantContext) -> None:
             summary="Left the workspace",
             target_type="user",
             target_id=ctx.user_id,
+            data={"invitations_revoked": revoked} if revoked else None,
         )
 
 
@@ -142,12 +163,15 @@ def transfer_ownership(*, ctx: TenantContext, member_id: str) -> None:
     """Make another member the owner; the current owner becomes an admin."""
     require(ctx, Permission.TRANSFER_OWNERSHIP)
     with session_scope() as session:
+        _lock_workspace(session, ctx.workspace_id)
         target, user = _member(session, ctx, member_id)
         if target.user_id == ctx.user_id:
             raise ValidationError({"member": "You already own this workspace."})
         me = find_membership(session, workspace_id=ctx.workspace_id, user_id=ctx.user_id)
         if me is None:
             raise NotFoundError("Your membership")
+        if me.role != Role.OWNER:  # demoted by another owner since this request's session was read
+            raise PermissionDeniedError("Only an owner can transfer ownership.")
         target.role, me.role = Role.OWNER, Role.ADMIN
         target.updated_at = me.updated_at = utcnow()
         audit.record(
@@ -190,6 +214,43 @@ def _member_view(member: WorkspaceMember, user: User, ctx: TenantContext) -> Mem
         joined_at=member.created_at,
         is_you=user.id == ctx.user_id,
     )
+
+
+def _lock_workspace(session: Session, workspace_id: str) -> None:
+    """Hold the workspace's lock until this transaction ends (membership changes only).
+
+    A no-op UPDATE of the workspace row is the one statement that locks on both
+    databases: on PostgreSQL it takes the row lock (FOR NO KEY UPDATE, so inserts that
+    merely reference the workspace are not blocked); on SQLite, where the driver opens
+    the transaction lazily at the first write, a plain or FOR UPDATE SELECT would lock
+    nothing, and this write takes the database's write lock now. Everything the
+    transaction reads afterwards is what the previous lock holder committed.
+    """
+    session.exec(
+        update(Workspace)
+        .where(col(Workspace.id) == workspace_id)
+        .values(updated_at=Workspace.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _manages_members(role: Role) -> bool:
+    return Permission.MANAGE_MEMBERS in ROLE_PERMISSIONS[role]
+
+
+def _revoke_invitations_from(session: Session, ctx: TenantContext, user_id: str) -> int:
+    """Revoke the pending invitations ``user_id`` sent in this workspace; returns how many."""
+    pending = session.exec(
+        select(Invitation).where(
+            Invitation.workspace_id == ctx.workspace_id,
+            Invitation.created_by == user_id,
+            Invitation.status == "pending",
+        )
+    ).all()
+    for invitation in pending:
+        invitation.status = "revoked"
+        invitation.updated_at = utcnow()
+    return len(pending)
 
 
 def _owner_count(session: Session, ctx: TenantContext) -> int:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from galaxyco_ui.auth.permissions import Role, TenantContext
 from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.infra.db import get_engine, session_scope
 from galaxyco_ui.models import AuditEvent, Invitation, UserSession, WorkspaceMember, utcnow
 from galaxyco_ui.services import accounts, audit, invitations, workspaces
 from galaxyco_ui.services import team as team_service
@@ -406,3 +410,135 @@ def test_every_membership_change_is_audited(team):
         "invitation.accepted",
         "invitation.created",
     ]
+
+
+# ---------------------------------------------------------------- races on the last owner
+
+
+@contextmanager
+def _pause_after_counting_owners(racers: set[int]) -> Iterator[None]:
+    """Make each racing thread wait (up to 1 s) for the other once it has counted owners.
+
+    Without a lock both count two owners and both go on to write; with one, the second
+    thread's count waits for the first transaction, so the first stops waiting after 1 s.
+    """
+    barrier = threading.Barrier(2)
+    paused: set[int] = set()
+
+    def after_execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        me = threading.get_ident()
+        text = statement.lower()
+        if me in racers and me not in paused and "count(" in text and "workspace_members" in text:
+            paused.add(me)
+            with suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=1)
+
+    engine = get_engine()
+    event.listen(engine, "after_cursor_execute", after_execute)
+    try:
+        yield
+    finally:
+        event.remove(engine, "after_cursor_execute", after_execute)
+
+
+def _race(*calls: Callable[[], None]) -> list[str]:
+    """Run ``calls`` in parallel threads; each result is "ok" or the error message."""
+    racers: set[int] = set()
+    results: list[str] = [""] * len(calls)
+
+    def run(index: int, call: Callable[[], None]) -> None:
+        racers.add(threading.get_ident())
+        try:
+            call()
+            results[index] = "ok"
+        except ValidationError as exc:
+            results[index] = exc.message
+
+    with _pause_after_counting_owners(racers):
+        threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    return results
+
+
+def _owners(team) -> list[str]:
+    return [user_id for user_id, role in _roles_any(team.workspace_id).items() if role is Role.OWNER]
+
+
+def _roles_any(workspace_id: str) -> dict[str, Role]:
+    with session_scope() as session:
+        rows = session.exec(select(WorkspaceMember).where(WorkspaceMember.workspace_id == workspace_id)).all()
+        return {m.user_id: Role(m.role) for m in rows}
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["demote each other", "remove each other", "both leave"],
+)
+def test_two_owners_acting_at_once_still_leave_the_workspace_an_owner(team, action):
+    first, second = team.owner, add_member(team.workspace_id, Role.OWNER)
+    first_id, second_id = membership_id(first), membership_id(second)
+    calls = {
+        "demote each other": (
+            lambda: team_service.change_role(ctx=first, member_id=second_id, role="admin"),
+            lambda: team_service.change_role(ctx=second, member_id=first_id, role="admin"),
+        ),
+        "remove each other": (
+            lambda: team_service.remove_member(ctx=first, member_id=second_id),
+            lambda: team_service.remove_member(ctx=second, member_id=first_id),
+        ),
+        "both leave": (
+            lambda: team_service.leave_workspace(ctx=first),
+            lambda: team_service.leave_workspace(ctx=second),
+        ),
+    }[action]
+    results = _race(*calls)
+    assert sorted(results)[1] == "ok"
+    assert "owner" in sorted(results)[0]
+    assert len(_owners(team)) == 1
+
+
+# ---------------------------------------------------------------- invitations of people who left
+
+
+def test_removing_a_member_revokes_the_invitations_they_sent(team):
+    theirs, _ = _invite(team, email="friend@example.com", by=team.admin)
+    ours, _ = _invite(team, email="colleague@example.com", by=team.owner)
+    team_service.remove_member(ctx=team.owner, member_id=membership_id(team.admin))
+    assert [i.id for i in invitations.list_invitations(ctx=team.owner)] == [ours.id]
+    with session_scope() as session:
+        assert session.get(Invitation, theirs.id).status == "revoked"
+
+
+def test_leaving_revokes_the_invitations_one_sent(team):
+    theirs, token = _invite(team, email="friend@example.com", by=team.admin)
+    team_service.leave_workspace(ctx=team.admin)
+    assert invitations.list_invitations(ctx=team.owner) == []
+    friend = make_user(email="friend@example.com")
+    with pytest.raises(ValidationError, match="withdrawn"):
+        invitations.accept_invitation(user_id=friend.id, token=token)
+    assert _membership(team.workspace_id, friend.id) is None
+
+
+def test_an_invitation_whose_inviter_is_no_longer_a_member_cannot_be_accepted(team):
+    # The inviter's membership is gone but the invitation is still pending (e.g. the
+    # membership row was deleted by an older version): accepting must still refuse.
+    _, token = _invite(team, email="friend@example.com", by=team.admin)
+    with session_scope() as session:
+        session.delete(session.get(WorkspaceMember, membership_id(team.admin)))
+    friend = make_user(email="friend@example.com")
+    with pytest.raises(ValidationError, match="no longer"):
+        invitations.accept_invitation(user_id=friend.id, token=token)
+    assert _membership(team.workspace_id, friend.id) is None
+
+
+def test_demoting_an_admin_below_managing_members_revokes_their_invitations(team):
+    _, token = _invite(team, email="friend@example.com", role="admin", by=team.admin)
+    team_service.change_role(ctx=team.owner, member_id=membership_id(team.admin), role="viewer")
+    assert invitations.list_invitations(ctx=team.owner) == []
+    friend = make_user(email="friend@example.com")
+    with pytest.raises(ValidationError):
+        invitations.accept_invitation(user_id=friend.id, token=token)
+    assert _membership(team.workspace_id, friend.id) is None

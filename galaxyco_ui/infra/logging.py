@@ -3,7 +3,10 @@
 Every line carries ``ts``, ``level``, ``logger``, ``msg`` and the ``request_id``,
 ``workspace_id`` and ``user_id`` of the current context (``null`` when unknown), plus
 any ``extra={...}`` fields. A field whose name looks secret (password, token, secret,
-api key, authorization, cookie, ...) is logged as ``"[redacted]"``, never its value.
+api key, authorization, cookie, ticket, one-time code, ...) is logged as
+``"[redacted]"``, never its value; so is the value of such a parameter in any URL
+query string inside a logged text (``...?ticket=[redacted]&next=/agents``), in the
+message and exception text too. ``infra/sentry.py`` applies the same rule.
 
     configure_logging()                      once at startup (idempotent)
     with log_context(workspace_id=ws.id):    ids for a block (restored on exit)
@@ -24,6 +27,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,11 +38,23 @@ REDACTED = "[redacted]"
 REQUEST_ID_HEADER = "X-Request-ID"
 
 # "token" but not "tokens": token counts (input_tokens, max_tokens) are not secrets.
+# "code" only as a word of the name (code, totp_code, recovery_code, auth_code), and
+# "otp"/"totp"/"hotp" likewise; sign-in tickets and anything "ticket" always.
 _SECRET_KEY = re.compile(
     r"password|passwd|secret|api[_-]?key|authorization|cookie|credential|private[_-]?key|token(?!s)"
-    r"|session[_-]?(id|key)|(^|[_-])auth([_-]|$)",
+    r"|session[_-]?(id|key)|(^|[_-])auth([_-]|$)|ticket|(^|[_-])[th]?otp([_-]|$)|(^|[_-])code([_-]|$)",
     re.IGNORECASE,
 )
+# Codes that are not secrets: taken out of a name before it is checked, so that
+# "status_code" is logged but "password_error_code" is still redacted.
+_PUBLIC_CODE = re.compile(
+    r"(status|error|exit|http|response|return|reason|country|currency|language|lang|locale|postal|zip)"
+    r"[_-]code",
+    re.IGNORECASE,
+)
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# One ``name=value`` of a query string (or form body) inside any text.
+_QUERY_PAIR = re.compile(r"(?P<lead>^|[?&;])(?P<name>[^=&;#?\s\"']+)=(?P<value>[^&;#\s\"']*)")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 _CONTEXT_VARS: dict[str, ContextVar[str | None]] = {
@@ -53,12 +69,33 @@ _request_logger = logging.getLogger("galaxyco.request")
 
 
 def is_secret_key(name: str) -> bool:
-    """Whether a field called ``name`` probably holds a credential."""
-    return bool(_SECRET_KEY.search(name))
+    """Whether a field called ``name`` probably holds a credential.
+
+    Case, camelCase and ``-``/``_`` do not matter: ``accessToken``, ``X-Api-Key``,
+    ``Set-Cookie``, ``totp_code`` and ``ticket`` all count; ``status_code`` and
+    ``input_tokens`` do not.
+    """
+    words = _PUBLIC_CODE.sub("", _CAMEL_HUMP.sub("_", name))
+    return bool(_SECRET_KEY.search(words))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the value of every secret-looking query parameter replaced.
+
+    ``"GET /api/auth/session?ticket=abc&next=/agents"`` becomes
+    ``"GET /api/auth/session?ticket=[redacted]&next=/agents"``.
+    """
+    if "=" not in text:
+        return text
+    return _QUERY_PAIR.sub(
+        lambda m: f"{m['lead']}{m['name']}={REDACTED}" if is_secret_key(unquote(m["name"])) else m[0],
+        text,
+    )
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of secret-looking keys replaced, recursively."""
+    """A copy of ``value`` with the values of secret-looking keys replaced, recursively,
+    and secret query parameters in its strings replaced (``redact_text``)."""
     if isinstance(value, Mapping):
         return {
             key: REDACTED if isinstance(key, str) and is_secret_key(key) else redact(item)
@@ -66,6 +103,8 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
     return value
 
 
@@ -124,7 +163,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_text(record.getMessage()),
             **get_log_context(),
         }
         for key, value in vars(record).items():
@@ -132,9 +171,9 @@ class JsonFormatter(logging.Formatter):
                 continue
             payload[key] = REDACTED if is_secret_key(key) else redact(value)
         if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+            payload["exc"] = redact_text(self.formatException(record.exc_info))
         elif record.exc_text:
-            payload["exc"] = record.exc_text
+            payload["exc"] = redact_text(record.exc_text)
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         return json.dumps(payload, default=str, ensure_ascii=False)

@@ -3,8 +3,10 @@
 Two layers keep credentials out of events: Sentry's own ``EventScrubber`` (made
 recursive, so nested dicts in local variables are covered) and ``_before_send``,
 which drops request cookies and redacts every secret-looking key (same rule as the
-logs: password, token, secret, api key, authorization, cookie, ...) in request
-headers, data and query string, ``extra``, breadcrumbs and stack-frame variables.
+logs, ``infra.logging.is_secret_key``: password, token, secret, api key,
+authorization, cookie, ticket, one-time code, ...) in request headers, data and query
+string, ``extra``, breadcrumbs and stack-frame variables, and the values of such
+query parameters in any URL or text (request URL, messages, exception values).
 Users are identified by id only (PII off: no email, IP address or cookies).
 """
 
@@ -18,7 +20,7 @@ import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 
 from galaxyco_ui.config import get_settings
-from galaxyco_ui.infra.logging import REDACTED, is_secret_key, redact
+from galaxyco_ui.infra.logging import REDACTED, is_secret_key, redact, redact_text
 
 RELEASE = "galaxyco@0.1.0"
 
@@ -29,6 +31,8 @@ _active_dsn: str | None = None
 
 def _scrub_request(request: dict[str, Any]) -> None:
     request.pop("cookies", None)
+    if isinstance(request.get("url"), str):
+        request["url"] = redact_text(request["url"])
     if isinstance(request.get("headers"), dict):
         request["headers"] = redact(request["headers"])
     if "data" in request:
@@ -47,14 +51,24 @@ def _before_send(event: dict[str, Any], _hint: dict[str, Any]) -> dict[str, Any]
         _scrub_request(event["request"])
     if "extra" in event:
         event["extra"] = redact(event["extra"])
+    if isinstance(event.get("message"), str):
+        event["message"] = redact_text(event["message"])
+    if isinstance(event.get("logentry"), dict):
+        event["logentry"] = redact(event["logentry"])
     breadcrumbs = event.get("breadcrumbs")
     if isinstance(breadcrumbs, dict):
         for crumb in breadcrumbs.get("values") or ():
-            if isinstance(crumb, dict) and "data" in crumb:
+            if not isinstance(crumb, dict):
+                continue
+            if "data" in crumb:
                 crumb["data"] = redact(crumb["data"])
+            if isinstance(crumb.get("message"), str):
+                crumb["message"] = redact_text(crumb["message"])
     exceptions = event.get("exception")
     if isinstance(exceptions, dict):
         for exception in exceptions.get("values") or ():
+            if isinstance(exception.get("value"), str):
+                exception["value"] = redact_text(exception["value"])
             for frame in (exception.get("stacktrace") or {}).get("frames") or ():
                 if "vars" in frame:
                     frame["vars"] = redact(frame["vars"])

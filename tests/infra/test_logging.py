@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -147,3 +148,77 @@ def test_middleware_honours_a_safe_incoming_request_id() -> None:
 def test_middleware_passes_websockets_through() -> None:
     with TestClient(_app()) as client, client.websocket_connect("/ws") as websocket:
         assert websocket.receive_text() == "None"
+
+
+# ---------------------------------------------------------------- what counts as a secret
+
+SECRET_FIELD_NAMES = [
+    "session_token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "reset_token",
+    "accessToken",
+    "ticket",
+    "login_ticket",
+    "code",
+    "otp",
+    "totp",
+    "totp_code",
+    "totpCode",
+    "recovery_code",
+    "x-api-key",
+    "X-Api-Key",
+    "set-cookie",
+    "Set-Cookie",
+    "password_error_code",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_FIELD_NAMES)
+def test_ticket_code_and_token_like_fields_are_redacted(
+    json_logs: pytest.CaptureFixture[str], name: str
+) -> None:
+    value = f"s3cr3t-{uuid.uuid4().hex}"
+    logging.getLogger("galaxyco.test").info("sign-in step", extra={name: value, "nested": {name: value}})
+    raw = json_logs.readouterr().err
+    assert value not in raw
+    line = json.loads(raw.splitlines()[-1])
+    assert line[name] == "[redacted]"
+    assert line["nested"] == {name: "[redacted]"}
+
+
+def test_status_codes_and_token_counts_are_still_logged(json_logs: pytest.CaptureFixture[str]) -> None:
+    fields = {"status_code": 502, "error_code": "E42", "exit_code": 1, "input_tokens": 12, "max_tokens": 800}
+    logging.getLogger("galaxyco.test").info("provider call", extra={"call": fields})
+    (line,) = _lines(json_logs)
+    assert line["call"] == fields
+
+
+def test_secret_query_values_in_urls_are_redacted_everywhere_in_a_line(
+    json_logs: pytest.CaptureFixture[str],
+) -> None:
+    ticket, token, code = (f"{kind}-{uuid.uuid4().hex}" for kind in ("ticket", "token", "code"))
+    log = logging.getLogger("galaxyco.test")
+    log.info(
+        "redirecting to %s",
+        f"/api/auth/session?ticket={ticket}&next=/agents",
+        extra={
+            "link": f"https://app.example/reset-password?token={token}",
+            "callbacks": [f"https://app.example/api/auth/oauth/google/callback?state=s1&code={code}"],
+        },
+    )
+    try:
+        raise RuntimeError(f"identity provider refused https://idp.example/token?code={code}")
+    except RuntimeError:
+        log.exception("callback failed")
+    raw = json_logs.readouterr().err
+    for secret in (ticket, token, code):
+        assert secret not in raw
+    first, second = (json.loads(line) for line in raw.splitlines() if line.startswith("{"))
+    assert first["msg"] == "redirecting to /api/auth/session?ticket=[redacted]&next=/agents"
+    assert first["link"] == "https://app.example/reset-password?token=[redacted]"
+    assert first["callbacks"] == [
+        "https://app.example/api/auth/oauth/google/callback?state=s1&code=[redacted]"
+    ]
+    assert "https://idp.example/token?code=[redacted]" in second["exc"]

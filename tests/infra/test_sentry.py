@@ -144,3 +144,84 @@ def test_before_send_scrubs_request_cookies_headers_and_data() -> None:
     }
     assert "access_token=q" not in request["query_string"]
     assert "page=2" in request["query_string"]
+
+
+TICKET = f"ticket-{_RUN}"
+TOTP_CODE = f"{_RUN}-totp"
+RECOVERY = f"rc-{_RUN}"
+RESET_TOKEN = f"reset-{_RUN}"
+OAUTH_CODE = f"oauthcode-{_RUN}"
+API_KEY = f"xkey-{_RUN}"
+ONE_TIME_SECRETS = (TICKET, TOTP_CODE, RECOVERY, RESET_TOKEN, OAUTH_CODE, API_KEY)
+
+
+def test_before_send_scrubs_tickets_codes_and_token_urls_everywhere() -> None:
+    event = {
+        "request": {
+            "url": f"http://localhost:8000/api/auth/session?ticket={TICKET}&next=/agents",
+            "query_string": f"ticket={TICKET}&next=/agents",
+            "headers": {"X-Api-Key": API_KEY, "Set-Cookie": f"galaxyco_session={TICKET}", "Accept": "*/*"},
+            "data": {"totp_code": TOTP_CODE, "recovery_code": RECOVERY, "email": "a@b.c"},
+        },
+        "message": f"callback https://app.example/cb?state=s1&code={OAUTH_CODE}",
+        "logentry": {
+            "message": "reset link %s",
+            "params": [f"https://app.example/reset?token={RESET_TOKEN}"],
+        },
+        "extra": {"code": TOTP_CODE, "login": {"ticket": TICKET, "otp": TOTP_CODE}},
+        "breadcrumbs": {
+            "values": [
+                {
+                    "message": f"GET /api/auth/session?ticket={TICKET}",
+                    "data": {"url": f"/reset?token={RESET_TOKEN}"},
+                }
+            ]
+        },
+        "exception": {
+            "values": [
+                {
+                    "value": f"refused https://idp.example/token?code={OAUTH_CODE}",
+                    "stacktrace": {
+                        "frames": [{"vars": {"ticket": TICKET, "totpCode": TOTP_CODE, "step": "2"}}]
+                    },
+                }
+            ]
+        },
+    }
+    scrubbed = _before_send(event, {})
+    raw = json.dumps(scrubbed)
+    for secret in ONE_TIME_SECRETS:
+        assert secret not in raw
+    request = scrubbed["request"]
+    assert request["url"] == "http://localhost:8000/api/auth/session?ticket=[redacted]&next=/agents"
+    assert "next=%2Fagents" in request["query_string"]
+    assert request["headers"]["Accept"] == "*/*"
+    assert request["data"]["email"] == "a@b.c"
+    assert scrubbed["message"] == "callback https://app.example/cb?state=s1&code=[redacted]"
+    assert scrubbed["exception"]["values"][0]["stacktrace"]["frames"][0]["vars"]["step"] == "2"
+
+
+def _fail_with_one_time_secrets_in_locals() -> None:
+    ticket = TICKET  # noqa: F841 (local variables Sentry would capture)
+    totp_code = TOTP_CODE  # noqa: F841
+    form = {"recovery_code": RECOVERY, "email": "grace@example.com"}  # noqa: F841
+    link = f"https://app.example/reset-password?token={RESET_TOKEN}"  # noqa: F841
+    raise RuntimeError(f"identity provider refused https://idp.example/token?code={OAUTH_CODE}")
+
+
+def test_captured_exception_carries_no_ticket_code_or_token_url(ingest: _Ingest) -> None:
+    assert init_sentry() is True
+    sentry_sdk.add_breadcrumb(message=f"GET /api/auth/session?ticket={TICKET}&next=/agents")
+    try:
+        _fail_with_one_time_secrets_in_locals()
+    except RuntimeError as exc:
+        sentry_sdk.capture_exception(exc)
+    sentry_sdk.flush(timeout=5)
+    assert ingest.received.wait(5)
+    ((event, body),) = [(item, body) for _, body in ingest.envelopes for item in _event_items(body)]
+    frame = event["exception"]["values"][0]["stacktrace"]["frames"][-1]
+    assert frame["function"] == "_fail_with_one_time_secrets_in_locals"
+    assert "grace@example.com" in json.dumps(frame["vars"])  # the rest of the locals is kept
+    raw = body.decode("utf-8", "replace")
+    for secret in ONE_TIME_SECRETS[:-1]:
+        assert secret not in raw

@@ -9,6 +9,7 @@ from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
 from galaxyco_ui.knowledge.ingest import maintenance_loop
+from galaxyco_ui.pages.account_links import forgot_password_page, reset_password_page, verify_email_page
 from galaxyco_ui.pages.agents import agent_editor_page, agents_page
 from galaxyco_ui.pages.auth import login_page, signup_page
 from galaxyco_ui.pages.invite import invite_page
@@ -22,6 +23,7 @@ from galaxyco_ui.pages.runs_list import runs_page
 from galaxyco_ui.pages.settings import settings_page
 from galaxyco_ui.pages.team import team_page
 from galaxyco_ui.runs.worker import scheduler_loop
+from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
 from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.auth import AuthFormState
@@ -70,6 +72,21 @@ def title(name: str) -> str:
 app.add_page(rx.fragment(), route="/", on_load=AuthFormState.go_home, title="GalaxyCo")
 app.add_page(login_page, route="/login", on_load=AuthFormState.load, title=title("Sign in"))
 app.add_page(signup_page, route="/signup", on_load=AuthFormState.load, title=title("Create account"))
+app.add_page(
+    forgot_password_page,
+    route="/forgot-password",
+    on_load=ForgotPasswordState.load,
+    title=title("Reset your password"),
+)
+app.add_page(
+    reset_password_page,
+    route="/reset-password",
+    on_load=ResetPasswordState.load,
+    title=title("Choose a new password"),
+)
+app.add_page(
+    verify_email_page, route="/verify-email", on_load=VerifyEmailState.load, title=title("Email verification")
+)
 app.add_page(invite_page, route="/invite/[token]", on_load=InviteState.load, title=title("Invitation"))
 app.add_page(agents_page, route="/agents", on_load=[shell, AgentsState.load], title=title("Agents"))
 app.add_page(

@@ -51,7 +51,16 @@ def profile_page() -> rx.Component:
                 max_length=120,
                 error=_err("name"),
             ),
-            rx.text("Email: ", rx.text.strong(ProfileState.email), size="2", color_scheme="gray"),
+            rx.hstack(
+                rx.text("Email: ", rx.text.strong(ProfileState.email), size="2", color_scheme="gray"),
+                rx.cond(
+                    ProfileState.email_verified,
+                    rx.badge("Verified", color_scheme="green"),
+                    rx.badge("Not verified", color_scheme="amber"),
+                ),
+                align="center",
+                spacing="2",
+            ),
             rx.button("Save profile", type="submit"),
             spacing="3",
             width="100%",
@@ -98,7 +107,44 @@ def profile_page() -> rx.Component:
         reset_on_submit=True,
     )
     return shell(
-        "Your account", _tabs("/profile"), _card("Profile", name_form), _card("Password", password_form)
+        "Your account",
+        _tabs("/profile"),
+        rx.cond(~ProfileState.email_verified, _unverified_notice()),
+        _card("Profile", name_form),
+        _card("Password", password_form),
+    )
+
+
+def _unverified_notice() -> rx.Component:
+    """Unverified accounts work as usual; only sign-in through Google & co. waits for it."""
+    return rx.callout(
+        rx.vstack(
+            rx.text(
+                "Your email address is not verified yet. Until it is, signing in with Google, GitHub "
+                "or single sign-on cannot be linked to this account.",
+                size="2",
+            ),
+            rx.cond(
+                ProfileState.can_send_verification,
+                rx.button(
+                    "Send the verification email again",
+                    size="1",
+                    variant="soft",
+                    on_click=ProfileState.resend_verification,
+                ),
+                rx.text(
+                    "This server does not send email: ask the person who runs GalaxyCo for a "
+                    "password reset link, which also verifies your address.",
+                    size="2",
+                ),
+            ),
+            spacing="2",
+        ),
+        icon="mail-warning",
+        color_scheme="amber",
+        width="100%",
+        max_width="640px",
+        id="email-unverified",
     )
 
 

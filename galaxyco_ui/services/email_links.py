@@ -101,7 +101,7 @@ def send_verification_later(*, email: str) -> bool:
     if not mail_configured():
         return False
     with session_scope() as session:
-        user = _user_by_email(session, email.strip().lower())
+        user = _user_by_email(session, normalize_email(email))
         if user is None or user.email_verified:
             return False
         subject, text, html = mail.verification_email(

@@ -259,7 +259,11 @@ def verify_invited_email(*, token: str, email: str) -> bool:
             inv, _ = _invitation_by_token(session, token)
         except NotFoundError:
             return False
-        user = session.exec(select(User).where(User.email == (email or "").strip().lower())).first()
+        try:
+            email = normalize_email(email)
+        except ValidationError:
+            return False
+        user = session.exec(select(User).where(User.email == email)).first()
         if (
             user is None
             or user.deleted_at is not None

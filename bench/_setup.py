@@ -96,7 +96,13 @@ def bench(*, redis: bool, emulator: Emulator | None = None) -> Iterator[Bench]:
         redis_lib.Redis.from_url(REDIS_URL).flushdb()
     cfg = config.Config(toml_file=str(ROOT / "pyproject.toml"))
     command.upgrade(cfg, "head")  # reads DATABASE_URL through the app settings
+    from galaxyco_ui.config import reset_settings
+
     emu = (emulator or Emulator()).start()
+    # The emulator listens on 127.0.0.1: allowed as an operator allows a local Ollama
+    # (worker subprocesses inherit the variable).
+    os.environ["ALLOWED_PRIVATE_PROVIDER_HOSTS"] = emu.url.removeprefix("http://")
+    reset_settings()
     try:
         team = make_team("Bench")
         set_provider_key(

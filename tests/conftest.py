@@ -25,6 +25,10 @@ os.environ.update(
     SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
     PUBLIC_URL="http://localhost:3000",
     KNOWLEDGE_OPTIMIZE_DELAY_SECONDS="0",
+    # The discard port stands for "a local server that is down" (connection refused at
+    # once); provider base URLs may point there only because it is listed, like any local
+    # server. The emulator fixture (tests/emulator.py) adds its own port.
+    ALLOWED_PRIVATE_PROVIDER_HOSTS="127.0.0.1:9",
 )
 for _var in ("SMTP_HOST", "SENTRY_DSN", "GOOGLE_CLIENT_ID", "GITHUB_CLIENT_ID", "OIDC_ISSUER"):
     os.environ.pop(_var, None)

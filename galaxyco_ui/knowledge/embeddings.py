@@ -12,7 +12,9 @@ Full-text search needs no model and is always on; a workspace may add one embedd
 Every ``Embedder`` batches internally (``BATCH_SIZE`` texts per request) and returns
 L2-normalised vectors (the index compares them by cosine). The caller passes the API key
 and base URL (this module reads no database); SDK clients are made per ``embed`` call
-and closed after it, so an embedder holds no connection. Vendor failures become
+and closed after it, so an embedder holds no connection; every request goes through the
+vetted transport of ``providers.http`` (the base URL is re-vetted when connecting, like a
+chat provider's). Vendor failures become
 ``EmbeddingError`` with a message fit for the item page (bad key, rate limit, outage),
 built with the chat adapters' mapping in ``providers.errors``.
 """
@@ -36,7 +38,7 @@ from google.genai import types
 from galaxyco_ui.errors import GalaxyError
 from galaxyco_ui.providers import errors
 from galaxyco_ui.providers.base import ProviderError, ProviderRateLimitError
-from galaxyco_ui.providers.http import sdk_http_client
+from galaxyco_ui.providers.http import sdk_http_client, sdk_sync_http_client
 
 EmbedKind = Literal["document", "query"]
 BATCH_SIZE = 96
@@ -244,12 +246,14 @@ class OpenAIEmbedder:
                 base_url=self._base_url or None,
                 max_retries=self._max_retries,
                 timeout=self._timeout,
-                http_client=sdk_http_client(self._timeout),
+                http_client=sdk_http_client(self._timeout, provider="openai"),
             ) as client:
                 for batch in _batches(texts, BATCH_SIZE):
                     reply = await client.embeddings.create(input=batch, **params)
                     ordered = sorted(reply.data, key=lambda d: d.index)
                     vectors += [normalize(d.embedding) for d in ordered]
+        except ProviderError as exc:  # the base URL's address was refused (providers.http)
+            raise _from_provider_error(exc, self._model) from None
         except openai.APIStatusError as exc:
             message = errors.body_message(exc.body) or exc.message
             mapped = errors.from_status(
@@ -262,8 +266,9 @@ class OpenAIEmbedder:
             raise _from_provider_error(mapped, self._model) from None
         except openai.APITimeoutError:
             raise _from_provider_error(errors.timeout_error("openai"), self._model) from None
-        except openai.APIConnectionError:
-            raise _from_provider_error(errors.unavailable_error("openai"), self._model) from None
+        except openai.APIConnectionError as exc:
+            mapped = errors.connection_error("openai", exc, started=False)
+            raise _from_provider_error(mapped, self._model) from None
         _check_count(vectors, texts, self._model)
         return vectors
 
@@ -309,10 +314,15 @@ class GoogleEmbedder:
             # gemini-embedding-001 defaults to 3072; the catalog stores 768.
             output_dimensionality=self.dimensions if self._model.startswith("gemini-") else None,
         )
+        # Our clients, through the vetted transport (``providers.http``); we close them.
+        http = sdk_http_client(self._timeout, provider="google")
+        sync_http = sdk_sync_http_client()
         http_options = types.HttpOptions(
             base_url=self._base_url or None,
             timeout=int(self._timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=1 + self._max_retries),
+            httpx_async_client=http,
+            httpx_client=sync_http,
         )
         client = genai.Client(api_key=self._api_key, http_options=http_options)
         vectors: list[list[float]] = []
@@ -324,6 +334,8 @@ class GoogleEmbedder:
                     config=config,
                 )
                 vectors += [normalize(e.values or []) for e in reply.embeddings or []]
+        except ProviderError as exc:  # the base URL's address was refused (providers.http)
+            raise _from_provider_error(exc, self._model) from None
         except genai_errors.APIError as exc:
             raise _from_provider_error(self._map_status(exc), self._model) from None
         except Exception as exc:
@@ -334,6 +346,8 @@ class GoogleEmbedder:
         finally:
             await client.aio.aclose()
             client.close()
+            await http.aclose()
+            sync_http.close()
         _check_count(vectors, texts, self._model)
         return vectors
 

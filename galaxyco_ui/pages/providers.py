@@ -14,7 +14,11 @@ def _provider_row(p: ProviderKeyView) -> rx.Component:
     status = rx.cond(
         p.configured,
         rx.hstack(
-            rx.badge("Key set", color_scheme="green"),
+            rx.cond(
+                p.has_key,
+                rx.badge("Key set", color_scheme="green"),
+                rx.badge("No key", color_scheme=rx.cond(p.provider == "openai_compatible", "gray", "amber")),
+            ),
             rx.text(p.key_hint, size="2", class_name="gx-code"),
             rx.cond(p.base_url != "", rx.text(p.base_url, size="1", color_scheme="gray")),
             rx.cond(
@@ -70,6 +74,14 @@ def _provider_row(p: ProviderKeyView) -> rx.Component:
                         color_scheme="red",
                         size="1",
                         role="alert",
+                    ),
+                    rx.cond(
+                        p.has_key,
+                        rx.text(
+                            "Changing the base URL removes the stored key unless you paste the key again.",
+                            size="1",
+                            color_scheme="gray",
+                        ),
                     ),
                 ),
                 flex="2",
@@ -135,7 +147,9 @@ def providers_card() -> rx.Component:
             rx.heading("Providers", size="4", as_="h2"),
             rx.text(
                 "API keys your agents use. Keys are encrypted and never shown again; only their last four "
-                "characters are.",
+                "characters are. A key is only sent to the base URL it was entered with: changing the base "
+                "URL removes it. Local and private addresses (such as Ollama on localhost) work only when "
+                "the server's operator lists them in ALLOWED_PRIVATE_PROVIDER_HOSTS.",
                 size="2",
                 color_scheme="gray",
             ),

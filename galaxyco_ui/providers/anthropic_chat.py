@@ -90,7 +90,7 @@ class AnthropicChat:
             base_url=config.base_url or None,
             max_retries=0,
             timeout=config.timeout_seconds,
-            http_client=sdk_http_client(config.timeout_seconds),
+            http_client=sdk_http_client(config.timeout_seconds, provider=config.provider),
         )
 
     async def aclose(self) -> None:
@@ -178,8 +178,8 @@ class AnthropicChat:
             raise self._map_status(exc) from None
         except anthropic.APITimeoutError:
             raise errors.timeout_error(self._provider) from None
-        except anthropic.APIConnectionError:
-            raise errors.unavailable_error(self._provider, lost=started) from None
+        except anthropic.APIConnectionError as exc:
+            raise errors.connection_error(self._provider, exc, started=started) from None
         except Exception as exc:
             mapped = errors.from_transport(self._provider, exc, started=started)
             if mapped is None:

@@ -10,6 +10,7 @@ events and raises only ``ProviderError`` subclasses:
     ├── ProviderUnavailableError      5xx, overloaded, connection lost mid-stream
     ├── ProviderContextLengthError    the conversation is too long for the model
     └── ProviderBadRequestError       anything else the vendor refused (400/404/422)
+        └── ProviderAddressError      the base URL's address is refused (``providers.http``)
 
 Adapters (``openai_chat.py``, ``anthropic_chat.py``, ``google_chat.py``) map vendor
 SDK exceptions onto this tree; ``retry.stream_with_retries`` retries the retryable ones with
@@ -158,3 +159,9 @@ class ProviderContextLengthError(ProviderError):
 
 class ProviderBadRequestError(ProviderError):
     pass
+
+
+class ProviderAddressError(ProviderBadRequestError):
+    """The base URL (or a redirect) points where GalaxyCo may not connect: loopback or
+    private without ``ALLOWED_PRIVATE_PROVIDER_HOSTS``, link-local, cloud metadata, or
+    another host than the base URL's. Raised before any connection; never retried."""

@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 
 from galaxyco_ui.providers.base import (
+    ProviderAddressError,
     ProviderAuthError,
     ProviderBadRequestError,
     ProviderContextLengthError,
@@ -127,6 +128,23 @@ def unavailable_error(
     else:
         text = f"{label(provider)} is unavailable right now (HTTP {status}) — try again later."
     return ProviderUnavailableError(text, provider=provider, status=status)
+
+
+def connection_error(provider: str, exc: BaseException, *, started: bool) -> ProviderError:
+    """An SDK's "connection failed": the address refusal behind it, or unavailable.
+
+    Anthropic wraps whatever its HTTP client raised in ``APIConnectionError``; a
+    ``ProviderAddressError`` from ``http.VettedTransport`` is then its ``__cause__``.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ProviderAddressError):
+            current.provider = current.provider or provider
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return unavailable_error(provider, lost=started)
 
 
 def context_length_error(provider: str, status: int | None) -> ProviderContextLengthError:

@@ -37,6 +37,7 @@ from galaxyco_ui.providers.base import (
     ToolCallEvent,
     Usage,
 )
+from galaxyco_ui.providers.http import sdk_http_client, sdk_sync_http_client
 
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -102,18 +103,26 @@ class GoogleChat:
     def __init__(self, config: ProviderConfig) -> None:
         self._provider = config.provider or "google"
         self._api_key = config.api_key
+        # Our clients, not the SDK's: every request goes through the vetted transport
+        # (``providers.http``); the SDK does not close clients it was given.
+        self._http = sdk_http_client(config.timeout_seconds, provider=self._provider)
+        self._sync_http = sdk_sync_http_client()
         http_options = types.HttpOptions(
             base_url=config.base_url or None,
             api_version=config.extra.get("api_version") or None,
             timeout=int(config.timeout_seconds * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
+            httpx_async_client=self._http,
+            httpx_client=self._sync_http,
         )
         self._client = genai.Client(api_key=config.api_key, http_options=http_options)
 
     async def aclose(self) -> None:
-        """Close the SDK's async and sync HTTP clients."""
+        """Close the SDK client and our HTTP clients."""
         await self._client.aio.aclose()
         self._client.close()
+        await self._http.aclose()
+        self._sync_http.close()
 
     def _config(self, request: ChatRequest, system: str) -> types.GenerateContentConfig:
         tools = None

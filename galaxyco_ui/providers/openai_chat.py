@@ -100,7 +100,7 @@ class OpenAIChat:
             base_url=config.base_url or None,
             max_retries=0,
             timeout=config.timeout_seconds,
-            http_client=sdk_http_client(config.timeout_seconds),
+            http_client=sdk_http_client(config.timeout_seconds, provider=config.provider),
         )
 
     async def aclose(self) -> None:
@@ -184,8 +184,8 @@ class OpenAIChat:
             raise self._map_status(exc) from None
         except openai.APITimeoutError:
             raise errors.timeout_error(self._provider) from None
-        except openai.APIConnectionError:
-            raise errors.unavailable_error(self._provider, lost=started) from None
+        except openai.APIConnectionError as exc:
+            raise errors.connection_error(self._provider, exc, started=started) from None
         except openai.APIError as exc:  # an error event inside the stream
             raise errors.unavailable_error(self._provider, lost=started) from exc
         except Exception as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select, update
 
 from galaxyco_ui.auth import passwords, totp
 from galaxyco_ui.auth.permissions import Role
@@ -277,21 +277,39 @@ def _start_session(
 
 
 def check_second_factor(session: Session, user: User, code: str, *, allow_recovery: bool = True) -> bool:
-    if user.totp_secret_encrypted and totp.verify_code(
-        crypto.decrypt(user.totp_secret_encrypted, purpose=TOTP_PURPOSE), code
-    ):
-        return True
+    """Accept a TOTP code (each time step once) or, if allowed, an unused recovery code.
+
+    Both are claimed with a conditional UPDATE inside ``session``'s transaction, so two
+    concurrent sign-ins with the same code cannot both pass: the second one's UPDATE
+    waits for the first to commit and then matches no row.
+    """
+    if user.totp_secret_encrypted:
+        step = totp.verify_code(crypto.decrypt(user.totp_secret_encrypted, purpose=TOTP_PURPOSE), code)
+        if step is not None:
+            claimed = session.exec(
+                update(User)
+                .where(
+                    col(User.id) == user.id,
+                    or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step),
+                )
+                .values(totp_last_step=step)
+            )
+            return claimed.rowcount == 1  # 0: this step (or a later one) was already used
     if not allow_recovery:
         return False
     wanted = hash_token(totp.normalize_recovery_code(code))
-    rc = session.exec(
-        select(RecoveryCode).where(
+    rc_id = session.exec(
+        select(RecoveryCode.id).where(
             RecoveryCode.user_id == user.id,
             RecoveryCode.code_hash == wanted,
             col(RecoveryCode.used_at).is_(None),
         )
     ).first()
-    if rc is None:
+    if rc_id is None:
         return False
-    rc.used_at = utcnow()
-    return True
+    used = session.exec(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.id) == rc_id, col(RecoveryCode.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    return used.rowcount == 1

@@ -2,6 +2,14 @@
 
 Keys are encrypted at rest (``infra.crypto``, purpose ``provider-key``), never returned
 to the browser (views carry the last four characters only) and never logged.
+
+Base URLs are typed by a workspace admin, so they are vetted like any URL a user types
+(``tools.netguard.vet_provider_url_blocking``): public addresses, or loopback/private
+``host:port`` pairs the operator listed in ``ALLOWED_PRIVATE_PROVIDER_HOSTS``; never
+link-local or cloud metadata. The provider clients vet again when they connect
+(``providers.http``). Changing a base URL without pasting a key removes the stored key,
+so nobody can send a colleague's key to a server of their choosing. Every change is in
+the audit log (``provider_key.created``, ``.updated``, ``.removed``).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, require
+from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
@@ -22,19 +31,27 @@ from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS, PROVID
 from galaxyco_ui.providers.factory import make_provider
 from galaxyco_ui.runs.store import PROVIDER_KEY_PURPOSE, provider_config
 from galaxyco_ui.services import audit
+from galaxyco_ui.tools import netguard
+from galaxyco_ui.tools.base import ToolError
 
 TEST_TIMEOUT_SECONDS = 20
+KEY_CLEARED_NOTICE = (
+    "The base URL changed, so the stored key was removed (it is only ever sent to the "
+    "address it was entered for). Paste the key again to use this provider."
+)
 
 
 class ProviderKeyView(BaseModel):
     provider: str
     label: str
     configured: bool
+    has_key: bool  # a key is stored (configured without one: OpenAI-compatible, or cleared)
     key_hint: str  # "••••abcd" or ""
     base_url: str
     last_test_ok: bool | None
     last_test_message: str
     last_tested_at: datetime | None
+    notice: str = ""  # set by set_provider_key when the stored key was removed
 
 
 def list_provider_keys(*, ctx: TenantContext) -> list[ProviderKeyView]:
@@ -53,18 +70,28 @@ def list_provider_keys(*, ctx: TenantContext) -> list[ProviderKeyView]:
 def set_provider_key(
     *, ctx: TenantContext, provider: str, api_key: str, base_url: str = ""
 ) -> ProviderKeyView:
-    """Add or replace a provider's key (admins and owners).
+    """Add or replace a provider's key and base URL (admins and owners).
 
-    An empty ``api_key`` keeps the stored key (so the base URL can change alone). The
+    An empty ``api_key`` keeps the stored key while the base URL stays the same; with a
+    changed base URL it removes the stored key (the view's ``notice`` says so). The
     OpenAI-compatible provider needs a base URL; its key may be empty (e.g. Ollama).
+    The base URL is resolved and vetted first (blocking DNS: call from a thread when on
+    an event loop).
+
+    Raises:
+        ValidationError: ``base_url`` (malformed, or an address the policy refuses: the
+            message names ``ALLOWED_PRIVATE_PROVIDER_HOSTS`` when the operator could
+            allow it) or ``api_key`` (missing, too long).
     """
     require(ctx, Permission.MANAGE_PROVIDER_KEYS)
     if provider not in PROVIDER_KEYS:
         raise NotFoundError("That provider")
     api_key, base_url = api_key.strip(), base_url.strip().rstrip("/")
     errors: dict[str, str] = {}
-    if base_url and not base_url.startswith(("http://", "https://")):
-        errors["base_url"] = "Enter a URL starting with http:// or https://."
+    if base_url:
+        problem = vet_base_url(base_url)
+        if problem:
+            errors["base_url"] = problem
     if provider == "openai_compatible" and not base_url:
         errors["base_url"] = (
             "An OpenAI-compatible endpoint needs its base URL, e.g. http://localhost:11434/v1."
@@ -77,6 +104,7 @@ def set_provider_key(
             errors["api_key"] = "Paste the API key."
         if errors:
             raise ValidationError(errors)
+        created = row is None
         if row is None:
             row = ProviderKey(
                 workspace_id=ctx.workspace_id,
@@ -86,22 +114,56 @@ def set_provider_key(
                 last4="",
             )
             session.add(row)
+        previous_url = row.base_url or ""
+        url_changed = not created and base_url != previous_url
+        key_cleared = url_changed and not api_key and bool(row.api_key_encrypted)
         if api_key:
             row.api_key_encrypted = crypto.encrypt(api_key, purpose=PROVIDER_KEY_PURPOSE)
             row.last4 = api_key[-4:]
+        elif key_cleared:
+            row.api_key_encrypted, row.last4 = "", ""
         row.base_url = base_url
         row.last_test_ok, row.last_test_message, row.last_tested_at = None, "", None
         row.updated_at = utcnow()
+        label = PROVIDER_LABELS[provider]
+        if created:
+            summary = f"Added the {label} provider" + (" key" if api_key else "")
+        elif key_cleared:
+            summary = f"Changed the {label} base URL; the stored key was removed"
+        else:
+            changes = [c for c, on in (("key", bool(api_key)), ("base URL", url_changed)) if on]
+            summary = f"Changed the {label} " + (" and ".join(changes) or "settings (no change)")
         audit.record(
             session,
             ctx,
-            "provider_key.set",
-            summary=f"Set the {PROVIDER_LABELS[provider]} API key",
+            "provider_key.created" if created else "provider_key.updated",
+            summary=summary,
             target_type="provider_key",
             target_id=provider,
-            data={"base_url": base_url},
+            data={
+                "base_url": base_url,
+                "previous_base_url": previous_url,
+                "key_changed": bool(api_key),
+                "key_cleared": key_cleared,
+            },
         )
-        return _view(provider, row)
+        view = _view(provider, row)
+    if key_cleared:
+        view.notice = KEY_CLEARED_NOTICE
+    return view
+
+
+def vet_base_url(base_url: str) -> str:
+    """Why ``base_url`` may not be used as a provider base URL, or "" when it may.
+
+    Resolves the host (blocking) and applies ``netguard``'s provider policy with the
+    operator's ``ALLOWED_PRIVATE_PROVIDER_HOSTS``.
+    """
+    try:
+        netguard.vet_provider_url_blocking(base_url, allowed_private=get_settings().private_provider_hosts)
+    except ToolError as refused:
+        return refused.message
+    return ""
 
 
 def remove_provider_key(*, ctx: TenantContext, provider: str) -> None:
@@ -118,6 +180,7 @@ def remove_provider_key(*, ctx: TenantContext, provider: str) -> None:
             summary=f"Removed the {PROVIDER_LABELS.get(provider, provider)} API key",
             target_type="provider_key",
             target_id=provider,
+            data={"base_url": row.base_url or ""},
         )
 
 
@@ -180,6 +243,7 @@ def _view(provider: str, row: ProviderKey | None) -> ProviderKeyView:
         provider=provider,
         label=PROVIDER_LABELS[provider],
         configured=row is not None,
+        has_key=row is not None and bool(row.api_key_encrypted),
         key_hint=f"••••{row.last4}" if row is not None and row.last4 else "",
         base_url=row.base_url if row is not None else "",
         last_test_ok=row.last_test_ok if row is not None else None,

@@ -1,7 +1,12 @@
-"""The user's own pages: profile and password, two-factor setup, signed-in sessions."""
+"""The user's own pages: profile and password, two-factor setup, signed-in sessions.
+
+Handlers that check a password or a code (argon2, and the throttle) run the service in a
+thread: a slow hash must not stall every other websocket on the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 
@@ -12,7 +17,7 @@ import reflex as rx
 from galaxyco_ui.errors import GalaxyError, ValidationError
 from galaxyco_ui.services import profile as profile_service
 from galaxyco_ui.services.profile import SessionView
-from galaxyco_ui.states.session import SessionState, current_auth, error_toast, login_redirect
+from galaxyco_ui.states.session import SessionState, client_ip, current_auth, error_toast, login_redirect
 
 
 def qr_data_uri(text: str) -> str:
@@ -61,25 +66,26 @@ class ProfileState(rx.State):
         self.new_recovery_codes = []
 
     @rx.event
-    def save_name(self, form: dict):
-        return self._do(
-            lambda uid: profile_service.update_profile(user_id=uid, name=form.get("name", "")),
+    async def save_name(self, form: dict):
+        return await self._do(
+            lambda auth: profile_service.update_profile(user_id=auth.user_id, name=form.get("name", "")),
             "Profile saved.",
             refresh_shell=True,
         )
 
     @rx.event
-    def change_password(self, form: dict):
+    async def change_password(self, form: dict):
         if form.get("new_password") != form.get("confirm_password"):
             self.errors = {"confirm_password": "The two new passwords do not match."}
             return None
-        return self._do(
-            lambda uid: profile_service.change_password(
-                user_id=uid,
+        ip = client_ip(self)
+        return await self._do(
+            lambda auth: profile_service.change_password(
+                user_id=auth.user_id,
                 current_password=form.get("current_password", ""),
                 new_password=form.get("new_password", ""),
             ),
-            "Password changed.",
+            "Password changed. Your other sessions were signed out.",
         )
 
     @rx.event
@@ -96,12 +102,19 @@ class ProfileState(rx.State):
         return None
 
     @rx.event
-    def confirm_totp(self, form: dict):
+                current_session_id=auth.session_id,
+                ip=ip,
+    async def confirm_totp(self, form: dict):
         auth = current_auth(self)
         if auth is None:
             return login_redirect(self)
         try:
-            codes = profile_service.confirm_totp_setup(user_id=auth.user_id, code=form.get("code", ""))
+            codes = await asyncio.to_thread(
+                profile_service.confirm_totp_setup,
+                user_id=auth.user_id,
+                code=str(form.get("code", "")),
+                ip=client_ip(self),
+            )
         except ValidationError as exc:
             self.errors = exc.field_errors
             return None
@@ -111,33 +124,44 @@ class ProfileState(rx.State):
         return rx.toast.success("Two-factor authentication is on.")
 
     @rx.event
-    def regenerate_codes(self, form: dict):
+    async def regenerate_codes(self, form: dict):
         auth = current_auth(self)
         if auth is None:
             return login_redirect(self)
         try:
-            self.new_recovery_codes = profile_service.regenerate_recovery_codes(
-                user_id=auth.user_id, code=form.get("code", "")
+            self.new_recovery_codes = await asyncio.to_thread(
+                profile_service.regenerate_recovery_codes,
+                user_id=auth.user_id,
+                code=str(form.get("code", "")),
+                ip=client_ip(self),
             )
-        except ValidationError as exc:
+        except GalaxyError as exc:  # a wrong code, or too many of them
             self.errors = {"regen_code": exc.message}
             return None
         self.errors = {}
+        except GalaxyError as exc:
+            return error_toast(exc)
         self.recovery_codes_left = len(self.new_recovery_codes)
         return rx.toast.success("New recovery codes created. The old ones no longer work.")
 
     @rx.event
-    def disable_totp(self, form: dict):
-        return self._do(
-            lambda uid: profile_service.disable_totp(user_id=uid, code=form.get("code", "")),
+    async def disable_totp(self, form: dict):
+        ip = client_ip(self)
+        return await self._do(
+            lambda auth: profile_service.disable_totp(
+                user_id=auth.user_id, code=str(form.get("code", "")), ip=ip
+            ),
             "Two-factor authentication is off.",
             error_field="disable_code",
         )
 
     @rx.event
-    def revoke(self, session_id: str):
-        return self._do(
-            lambda uid: profile_service.revoke_session(user_id=uid, session_id=session_id),
+    async def revoke(self, session_id: str):
+        ip = client_ip(self)
+        return await self._do(
+            lambda auth: profile_service.revoke_session(
+                user_id=auth.user_id, session_id=str(session_id), ip=ip
+            ),
             "Session signed out.",
         )
 
@@ -147,19 +171,20 @@ class ProfileState(rx.State):
         if auth is None:
             return login_redirect(self)
         count = profile_service.revoke_other_sessions(
-            user_id=auth.user_id, current_session_id=auth.session_id
+            user_id=auth.user_id, current_session_id=auth.session_id, ip=client_ip(self)
         )
         return [
             rx.toast.success(f"Signed out {count} other session{'s' if count != 1 else ''}."),
             ProfileState.load,
         ]
 
-    def _do(self, action, done: str, *, refresh_shell: bool = False, error_field: str = ""):  # type: ignore[no-untyped-def]
+    async def _do(self, action, done: str, *, refresh_shell: bool = False, error_field: str = ""):  # type: ignore[no-untyped-def]
+        """Run ``action(auth)`` in a thread for the signed-in user, then toast and reload."""
         auth = current_auth(self)
         if auth is None:
             return login_redirect(self)
         try:
-            action(auth.user_id)
+            await asyncio.to_thread(action, auth)
         except ValidationError as exc:
             self.errors = {error_field: exc.message} if error_field else exc.field_errors
             return None

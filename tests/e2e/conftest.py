@@ -20,6 +20,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from galaxyco_ui.devtools.emulator import Emulator
+from tests.emulator import emulator_host_port
 from tests.oauth_provider import OIDCProvider, oidc_provider
 
 __all__ = ["oidc_provider"]
@@ -46,8 +48,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
-    """The production build, served with "Continue with Acme SSO" pointed at the test IdP."""
+def app_url(oidc_provider: OIDCProvider, _emulator_server: Emulator) -> Iterator[str]:
+    """The production build, served with "Continue with Acme SSO" pointed at the test IdP.
+
+    Provider base URLs may reach the session's emulator (on 127.0.0.1) because the
+    operator's variable lists it, as for a local Ollama.
+    """
     port = free_port()
     url = f"http://localhost:{port}"
     env = {
@@ -58,6 +64,7 @@ def app_url(oidc_provider: OIDCProvider) -> Iterator[str]:
         "PORT": str(port),
         "PUBLIC_URL": url,
         "GALAXYCO_ENV": "test",
+        "ALLOWED_PRIVATE_PROVIDER_HOSTS": emulator_host_port(_emulator_server),
         **oidc_provider.app_env(url, name="Acme SSO"),
     }
     ARTIFACTS.mkdir(exist_ok=True)

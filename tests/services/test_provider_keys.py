@@ -43,7 +43,8 @@ def test_a_foreign_workspace_never_sees_or_removes_another_workspaces_key(team, 
         provider_keys.remove_provider_key(ctx=other_team.admin, provider="openai")
 
 
-def test_an_openai_compatible_endpoint_needs_a_base_url_but_not_a_key(team):
+def test_an_openai_compatible_endpoint_needs_a_base_url_but_not_a_key(team, allow_provider_hosts):
+    allow_provider_hosts("localhost:11434")  # a local Ollama, as the README configures it
     with pytest.raises(ValidationError) as exc:
         provider_keys.set_provider_key(ctx=team.admin, provider="openai_compatible", api_key="")
     assert "base_url" in exc.value.field_errors

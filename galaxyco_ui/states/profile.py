@@ -84,6 +84,8 @@ class ProfileState(rx.State):
                 user_id=auth.user_id,
                 current_password=form.get("current_password", ""),
                 new_password=form.get("new_password", ""),
+                current_session_id=auth.session_id,
+                ip=ip,
             ),
             "Password changed. Your other sessions were signed out.",
         )
@@ -102,8 +104,6 @@ class ProfileState(rx.State):
         return None
 
     @rx.event
-                current_session_id=auth.session_id,
-                ip=ip,
     async def confirm_totp(self, form: dict):
         auth = current_auth(self)
         if auth is None:
@@ -118,6 +118,8 @@ class ProfileState(rx.State):
         except ValidationError as exc:
             self.errors = exc.field_errors
             return None
+        except GalaxyError as exc:
+            return error_toast(exc)
         self.setup_secret = self.setup_qr = ""
         self.new_recovery_codes = codes
         self.totp_enabled, self.recovery_codes_left = True, len(codes)
@@ -139,8 +141,6 @@ class ProfileState(rx.State):
             self.errors = {"regen_code": exc.message}
             return None
         self.errors = {}
-        except GalaxyError as exc:
-            return error_toast(exc)
         self.recovery_codes_left = len(self.new_recovery_codes)
         return rx.toast.success("New recovery codes created. The old ones no longer work.")
 

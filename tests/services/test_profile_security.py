@@ -24,11 +24,11 @@ from galaxyco_ui.auth.tokens import SESSION_COOKIE
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import AuthenticationError, RateLimitedError, ValidationError
 from galaxyco_ui.infra.db import get_engine, session_scope
-from galaxyco_ui.models import AuditEvent, User, Workspace, WorkspaceMember
+from galaxyco_ui.models import AuditEvent, User, UserSession, Workspace, WorkspaceMember
 from galaxyco_ui.services import accounts, audit
 from galaxyco_ui.services import profile as profile_service
 from galaxyco_ui.states.profile import ProfileState
-from tests.factories import BROWSER_BINDING, PASSWORD, SignedIn, add_member, make_user, sign_in_as
+from tests.factories import PASSWORD, SignedIn, add_member, make_user, sign_in_as
 
 NEW_PASSWORD = "a-brand-new-long-password"
 
@@ -93,15 +93,17 @@ def test_changing_the_password_signs_out_every_other_session_and_keeps_this_one(
 def test_changing_the_password_cancels_a_sign_in_still_waiting_for_its_ticket_exchange():
     user = make_user()
     here = sign_in_as(user)
-    ticket = accounts.sign_in(email=user.email, password=PASSWORD, binding=BROWSER_BINDING)
+    accounts.sign_in(email=user.email, password=PASSWORD)  # a ticket not yet exchanged for a cookie
     profile_service.change_password(
         user_id=user.id,
         current_password=PASSWORD,
         new_password=NEW_PASSWORD,
         current_session_id=here.auth.session_id,
     )
-    with pytest.raises(AuthenticationError):
-        accounts.exchange_ticket(ticket=ticket, binding=BROWSER_BINDING)
+    with session_scope() as session:
+        rows = session.exec(select(UserSession).where(UserSession.user_id == user.id)).all()
+    assert any(row.ticket_hash for row in rows)  # the pending sign-in is there...
+    assert [row.id for row in rows if row.revoked_at is None] == [here.auth.session_id]  # ...and revoked
 
 
 def test_changing_the_password_without_a_current_session_signs_out_all_of_them():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import struct
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePath
@@ -19,7 +20,11 @@ from pathlib import Path, PurePath
 from galaxyco_ui.knowledge.types import DocumentError, DocumentKind
 
 SNIFF_BYTES = 8192
+# Zip bomb limits for .docx files (a real one has tens of parts and expands a few times).
 DOCX_MAX_ENTRIES = 2_000
+DOCX_MAX_EXPANDED_BYTES = 200 * 1024 * 1024
+DOCX_MAX_RATIO = 200
+DOCX_RATIO_MIN_BYTES = 10 * 1024 * 1024
 _SUPPORTED = "Upload a PDF, Word (.docx), Markdown, HTML, CSV or plain-text file."
 EMPTY = "The file is empty."
 DOCX_DAMAGED = "This Word file could not be read: it looks damaged or incomplete."
@@ -30,6 +35,12 @@ _OLE_REFUSED = (
 BOMB = "and was refused (possible zip bomb)."
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
+# A central directory file header: signature, then (from offset 20) compressed size,
+# uncompressed size and the lengths of the name, extra field and comment that follow.
+_CENTRAL_HEADER = struct.Struct("<4s16xIIHHH12x")
+_ZIP64_SIZE = 0xFFFFFFFF
+_ZIP64_END_RECORDS = 56 + 20  # the zip64 end record and its locator, before the end record
+_ECD_SIZE, _ECD_LOCATION = 5, 9  # fields of zipfile's end record list
 _MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd"})
 _HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 _HTML_START = re.compile(r"\A(?:\s|<!--.*?-->|<\?xml[^>]*>)*<(?:!doctype\s+html|html)\b", re.I | re.S)
@@ -169,9 +180,15 @@ def csv_delimiter(sample: str, candidates: str = ",;\t|") -> tuple[str, bool]:
 
 
 def zip_infos(path: Path) -> list[zipfile.ZipInfo]:
-    """The archive's entries, refusing damaged zips and ones with too many entries."""
-    if (entries := _declared_zip_entries(path)) is not None and entries > DOCX_MAX_ENTRIES:
-        raise DocumentError(f"This Word file has more than {DOCX_MAX_ENTRIES:,} parts {BOMB}")
+    """The archive's entries, refusing damaged zips and zip bombs.
+
+    The central directory is checked first (``check_central_directory``): ``zipfile``
+    builds an object for every entry it lists, whatever the end record declares.
+
+    Raises:
+        DocumentError: damaged, too many entries, or expands too far.
+    """
+    check_central_directory(path)
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.infolist()
@@ -188,22 +205,72 @@ def not_a_docx(names: Iterable[str]) -> DocumentError:
     return unsupported("this is a zip archive, not a Word document")
 
 
-def _declared_zip_entries(path: Path) -> int | None:
-    """The entry count in the end-of-central-directory record, read without zipfile.
+def check_central_directory(path: Path) -> None:
+    """Walk the zip's central directory header by header, as ``zipfile`` will, and refuse bombs.
 
-    zipfile builds an object per entry, so a central directory with a million entries
-    would cost hundreds of MB before we could count them.
+    The end record's entry count proves nothing: ``zipfile`` reads entries until it has
+    consumed the directory's declared size, so an archive can declare one entry and list
+    500,000 (hundreds of MB of ``ZipInfo`` objects). This walks the same bytes without
+    keeping anything, and stops at the first limit crossed: more than
+    ``DOCX_MAX_ENTRIES`` entries, more than ``DOCX_MAX_EXPANDED_BYTES`` declared in all,
+    or one large entry that expands more than ``DOCX_MAX_RATIO`` times.
+
+    Raises:
+        DocumentError: a limit is crossed, or the directory is damaged.
     """
-    size = path.stat().st_size
     with path.open("rb") as file:
-        file.seek(max(0, size - 65_557))  # the record (22 bytes) plus the longest comment
-        tail = file.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
-        return None
-    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
-    if entries == 0xFFFF:  # zip64: the real count is in the zip64 end record before it
-        at64 = tail.rfind(b"PK\x06\x06", 0, at)
-        if at64 >= 0 and at - at64 >= 56:
-            entries = int.from_bytes(tail[at64 + 32 : at64 + 40], "little")
-    return entries
+        try:
+            # zipfile's own reader of the end record (and its zip64 form), so that the
+            # bytes walked here are exactly the ones ZipFile will parse.
+            end = zipfile._EndRecData(file)  # type: ignore[attr-defined]
+        except OSError:
+            end = None
+        if not end:
+            raise DocumentError(DOCX_DAMAGED)
+        size, location = end[_ECD_SIZE], end[_ECD_LOCATION]
+        start = location - size  # where ZipFile looks (it tolerates data before the zip)
+        if end[0] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+            start -= _ZIP64_END_RECORDS
+        if start < 0:
+            raise DocumentError(DOCX_DAMAGED)
+        file.seek(start)
+        entries = expanded = walked = 0
+        while walked < size:
+            header = file.read(_CENTRAL_HEADER.size)
+            if len(header) != _CENTRAL_HEADER.size or not header.startswith(b"PK\x01\x02"):
+                raise DocumentError(DOCX_DAMAGED)
+            compressed, unpacked, name_len, extra_len, comment_len = _CENTRAL_HEADER.unpack(header)[1:6]
+            file.seek(name_len, 1)
+            if _ZIP64_SIZE in (compressed, unpacked):
+                unpacked, compressed = _zip64_sizes(file.read(extra_len), unpacked, compressed)
+                file.seek(comment_len, 1)
+            else:
+                file.seek(extra_len + comment_len, 1)
+            walked += _CENTRAL_HEADER.size + name_len + extra_len + comment_len
+            entries += 1
+            expanded += unpacked
+            if entries > DOCX_MAX_ENTRIES:
+                raise DocumentError(f"This Word file has more than {DOCX_MAX_ENTRIES:,} parts {BOMB}")
+            if expanded > DOCX_MAX_EXPANDED_BYTES:
+                limit_mb = DOCX_MAX_EXPANDED_BYTES // (1024 * 1024)
+                raise DocumentError(f"This Word file expands to more than {limit_mb} MB {BOMB}")
+            if unpacked > DOCX_RATIO_MIN_BYTES and unpacked > DOCX_MAX_RATIO * max(compressed, 1):
+                raise DocumentError(
+                    f"This Word file expands to more than {DOCX_MAX_RATIO} times its size in one part {BOMB}"
+                )
+
+
+def _zip64_sizes(extra: bytes, unpacked: int, compressed: int) -> tuple[int, int]:
+    """The real sizes of an entry whose header says "see the zip64 extra field"."""
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        if tag == 0x0001:
+            values = list(struct.unpack_from(f"<{min(length, len(extra) - at - 4) // 8}Q", extra, at + 4))
+            if unpacked == _ZIP64_SIZE and values:
+                unpacked = values.pop(0)
+            if compressed == _ZIP64_SIZE and values:
+                compressed = values.pop(0)
+            break
+        at += 4 + length
+    return unpacked, compressed

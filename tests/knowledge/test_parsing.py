@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
 import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pypdf
@@ -55,6 +57,49 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
         for name, data in entries.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def zip_listing_entries_it_does_not_declare(count: int, *, declared_size: int = 1) -> bytes:
+    """A docx-shaped zip whose central directory lists ``count`` entries (``word/document.xml``,
+    then one-letter names, all pointing at one stored byte), while the end record declares a
+    single entry: zipfile ignores that count and reads the whole directory.
+
+    ``declared_size`` is the uncompressed size each entry claims. One-letter names fit
+    500,000 entries in an upload of under 25 MB.
+    """
+    data = b"x"
+    crc = zlib.crc32(data)
+
+    def central(name: bytes) -> bytes:
+        return (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                0,
+                0,
+                0,
+                crc,
+                1,
+                declared_size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+            + name
+        )
+
+    first = b"word/document.xml"
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, 1, 1, len(first), 0) + first + data
+    directory = central(first) + central(b"a") * (count - 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(directory), len(local), 0)
+    return local + directory + end
 
 
 # -- sniffing ---------------------------------------------------------------------------------
@@ -377,6 +422,36 @@ class TestDocx:
         path = upload("parts.docx", make_zip_bomb_docx(1, entries=2_001))
         with pytest.raises(DocumentError, match="more than 2,000 parts.*possible zip bomb"):
             parse_document(path, DOCX, max_pages=10, max_chars=10_000)
+
+    def test_a_zip_that_declares_one_entry_but_lists_half_a_million_is_refused_cheaply(self, upload) -> None:
+        path = upload("many.docx", zip_listing_entries_it_does_not_declare(500_000))
+        assert path.stat().st_size < 25 * 1024 * 1024  # fits under the upload limit
+        for check in (
+            lambda: detect_kind(path, "many.docx"),
+            lambda: parse_document(path, DOCX, max_pages=10, max_chars=10_000),
+        ):
+            tracemalloc.start()
+            started = time.perf_counter()
+            try:
+                with pytest.raises(DocumentError, match="more than 2,000 parts.*possible zip bomb"):
+                    check()
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert time.perf_counter() - started < 1
+            assert peak < 5 * 1024 * 1024  # zipfile would have built 500,000 ZipInfo objects
+
+    def test_declared_sizes_in_the_central_directory_are_summed_over_every_entry(self, upload) -> None:
+        # 300 entries of 1 MB each: no single part is extreme, together they expand to 300 MB.
+        path = upload("wide.docx", zip_listing_entries_it_does_not_declare(300, declared_size=1024 * 1024))
+        with pytest.raises(DocumentError, match=r"expands to more than 200 MB.*possible zip bomb"):
+            detect_kind(path, "wide.docx")
+
+    def test_a_central_directory_that_runs_past_the_file_is_damaged(self, upload) -> None:
+        data = bytearray(zip_listing_entries_it_does_not_declare(3))
+        data[-10:-6] = (10**6).to_bytes(4, "little")  # the directory's declared size
+        with pytest.raises(DocumentError, match="Word file could not be read: it looks damaged"):
+            detect_kind(upload("cut.docx", bytes(data)), "cut.docx")
 
     def test_a_normal_sized_document_passes_the_bomb_checks(self, upload) -> None:
         blocks = [("para", f"Paragraph {i} " + "lorem ipsum " * 40) for i in range(300)]

@@ -22,7 +22,7 @@ from galaxyco_ui.infra.ratelimit import get_sliding_window
 from galaxyco_ui.models import Run, RunStep, User, Workspace, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.runs import store
-from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
+from galaxyco_ui.runs.events import RunEvent, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.queue import get_run_queue
 from galaxyco_ui.runs.signals import get_cancel_signals
 from galaxyco_ui.services import audit
@@ -200,6 +200,36 @@ def list_active_runs(*, ctx: TenantContext) -> list[RunView]:
             .limit(100)
         ).all()
         return _views(session, ctx, list(rows))
+
+
+async def read_run_events(
+    *, ctx: TenantContext, run_id: str, after: str | None, wait: float = 0.0
+) -> list[RunEvent]:
+    """The live events of one run of the caller's workspace after the cursor ``after``.
+
+    The run is looked up on every call, so a live view that keeps reading stops at the
+    first read after its context no longer reaches the run.
+
+    Raises:
+        NotFoundError: no such run in this workspace.
+    """
+    require(ctx, Permission.VIEW_WORKSPACE)
+    await asyncio.to_thread(_get_live_run, ctx, run_id)
+    return await get_event_bus().read(run_stream(run_id), after=after or None, wait=wait)
+
+
+async def read_workspace_run_events(
+    *, ctx: TenantContext, after: str | None, wait: float = 0.0
+) -> list[RunEvent]:
+    """Run status changes of the caller's workspace after the cursor ``after``."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    return await get_event_bus().read(workspace_stream(ctx.workspace_id), after=after or None, wait=wait)
+
+
+async def workspace_run_events_cursor(*, ctx: TenantContext) -> str:
+    """The cursor of the newest run status change in the caller's workspace ("" for none)."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    return await get_event_bus().last_id(workspace_stream(ctx.workspace_id)) or ""
 
 
 # ---------------------------------------------------------------- internals

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
+from galaxyco_ui.auth.permissions import TenantContext
+from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.services import agents, knowledge
 from galaxyco_ui.services.agents import AgentView
-from galaxyco_ui.states.session import error_toast, login_redirect, require_page_auth, tenant_context
+from galaxyco_ui.states.guard import guarded
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
 NEW_AGENT_DEFAULTS = {
@@ -30,10 +31,8 @@ class AgentsState(rx.State):
     loaded: bool = False
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         self.agents = agents.list_agents(ctx=ctx, search=self.search, sort=self.sort)  # type: ignore[arg-type]
         self.loaded = True
         return None
@@ -73,10 +72,8 @@ class AgentEditorState(rx.State):
         return self.form.get("name", "") or "Agent"
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         path = str(self.router.url.path).rstrip("/")
         self.errors, self.not_found = {}, False
         self.form_key += 1
@@ -86,12 +83,14 @@ class AgentEditorState(rx.State):
             self.form, self.tools, self.knowledge_ids = dict(NEW_AGENT_DEFAULTS), [], []
             self.created_by_name = self.updated_label = ""
             return None
-        self.is_new = False
-        self.agent_id = path.rsplit("/", 1)[-1]
+        self.is_new, self.agent_id = False, ""  # kept only once the service has found it
+        agent_id = path.rsplit("/", 1)[-1]
         try:
-            self._show(agents.get_agent(ctx=ctx, agent_id=self.agent_id))
+            self._show(agents.get_agent(ctx=ctx, agent_id=agent_id))
         except NotFoundError:
-            self.not_found = True
+            self.not_found, self.can_edit = True, False
+            return None
+        self.agent_id = agent_id
         return None
 
     def _show(self, view: AgentView) -> None:
@@ -113,11 +112,8 @@ class AgentEditorState(rx.State):
         self.updated_label = view.updated_at.strftime("%Y-%m-%d %H:%M UTC")
 
     @rx.event
-    def save(self, form_data: dict):
-        try:
-            ctx = tenant_context(self)
-        except GalaxyError:
-            return login_redirect(self)
+    @guarded
+    def save(self, ctx: TenantContext, form_data: dict):
         data = {
             **{k: form_data.get(k, "") for k in NEW_AGENT_DEFAULTS},
             "tools": [t.name for t in SELECTABLE_TOOLS if form_data.get(f"tool_{t.name}")],
@@ -135,8 +131,6 @@ class AgentEditorState(rx.State):
         except ValidationError as exc:
             self.errors = exc.field_errors
             return rx.toast.error("Please fix the highlighted fields.")
-        except GalaxyError as exc:
-            return error_toast(exc)
         self.errors = {}
         if self.is_new:
             return [rx.toast.success(f"Created “{view.name}”."), rx.redirect(f"/agents/{view.id}")]
@@ -144,17 +138,13 @@ class AgentEditorState(rx.State):
         return rx.toast.success("Saved.")
 
     @rx.event
-    def duplicate(self):
-        try:
-            view = agents.duplicate_agent(ctx=tenant_context(self), agent_id=self.agent_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def duplicate(self, ctx: TenantContext):
+        view = agents.duplicate_agent(ctx=ctx, agent_id=self.agent_id)
         return [rx.toast.success(f"Created “{view.name}”."), rx.redirect(f"/agents/{view.id}")]
 
     @rx.event
-    def delete(self):
-        try:
-            agents.delete_agent(ctx=tenant_context(self), agent_id=self.agent_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def delete(self, ctx: TenantContext):
+        agents.delete_agent(ctx=ctx, agent_id=self.agent_id)
         return [rx.toast.success("Agent deleted."), rx.redirect("/agents")]

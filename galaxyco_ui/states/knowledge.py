@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import reflex as rx
 
-from galaxyco_ui.auth.permissions import Permission, can
-from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.auth.permissions import Permission, TenantContext, can
+from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.services import knowledge, knowledge_search
 from galaxyco_ui.services.knowledge import CollectionView
 from galaxyco_ui.services.knowledge_search import SearchResultView
-from galaxyco_ui.states.session import error_toast, login_redirect, require_page_auth, tenant_context
+from galaxyco_ui.states.guard import guarded
 
 SEARCH_LIMIT = 10
 
@@ -25,40 +25,30 @@ class KnowledgeState(rx.State):
     searching: bool = False
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         self.collections = knowledge.list_collections(ctx=ctx)
         self.can_create = can(ctx, Permission.UPLOAD_KNOWLEDGE)
         self.loaded = True
         return None
 
     @rx.event
-    def delete_collection(self, collection_id: str):
-        try:
-            knowledge.delete_collection(ctx=tenant_context(self), collection_id=collection_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def delete_collection(self, ctx: TenantContext, collection_id: str):
+        knowledge.delete_collection(ctx=ctx, collection_id=collection_id)
         self.results = [r for r in self.results if r.collection_id != collection_id]
         return [rx.toast.success("Collection deleted."), KnowledgeState.load]
 
     @rx.event
-    async def search(self, form: dict):
+    @guarded(reset={"searching": False})
+    async def search(self, ctx: TenantContext, form: dict):
         self.query = str(form.get("query", ""))[: knowledge_search.MAX_QUERY_CHARS]
         if not self.query.strip():
             self.results, self.searched = [], ""
             return
         self.searching = True
         yield
-        try:
-            self.results = await knowledge_search.search(
-                ctx=tenant_context(self), query=self.query, limit=SEARCH_LIMIT
-            )
-        except GalaxyError as exc:
-            self.searching = False
-            yield error_toast(exc)
-            return
+        self.results = await knowledge_search.search(ctx=ctx, query=self.query, limit=SEARCH_LIMIT)
         self.searched, self.searching = self.query.strip(), False
 
     @rx.event
@@ -101,11 +91,8 @@ class CollectionFormState(rx.State):
             self.errors = {}
 
     @rx.event
-    def save(self, form_data: dict):
-        try:
-            ctx = tenant_context(self)
-        except GalaxyError:
-            return login_redirect(self)
+    @guarded
+    def save(self, ctx: TenantContext, form_data: dict):
         data = {"name": form_data.get("name", ""), "description": form_data.get("description", "")}
         try:
             if self.is_new:
@@ -116,8 +103,6 @@ class CollectionFormState(rx.State):
             # The inputs are uncontrolled and the form is not re-keyed: what was typed stays.
             self.errors = exc.field_errors or {"name": exc.message}
             return None
-        except GalaxyError as exc:
-            return error_toast(exc)
         self.open, self.errors = False, {}
         if self.is_new:
             return [

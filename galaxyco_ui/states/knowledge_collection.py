@@ -14,14 +14,14 @@ from typing import Any
 
 import reflex as rx
 
-from galaxyco_ui.auth.permissions import Permission, can
+from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
 from galaxyco_ui.services import knowledge, knowledge_search
 from galaxyco_ui.services.knowledge import CollectionView, ItemView
 from galaxyco_ui.services.knowledge_search import SearchResultView
+from galaxyco_ui.states.guard import guarded, session_context
 from galaxyco_ui.states.knowledge_upload import UPLOAD_ID, UploadRow, file_shares, rejection_message
 from galaxyco_ui.states.live import client_connected
-from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
 
 POLL_INTERVAL = 1.0
 PENDING = ("queued", "processing")
@@ -62,35 +62,30 @@ class CollectionState(rx.State):
     # ------------------------------------------------------------ loading
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         collection_id = str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
         if collection_id != self.collection_id:
             self.uploads, self.results, self.query, self.searched = [], [], "", ""
-        self.collection_id = collection_id
+        self.collection_id = ""  # kept only once the service has found it in this workspace
         self.can_upload = can(ctx, Permission.UPLOAD_KNOWLEDGE)
         self.uploading = False
+        self._generation += 1  # a watcher of the collection shown before stops
         try:
-            self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
-            self.items = knowledge.list_items(ctx=ctx, collection_id=self.collection_id)
+            self.collection = knowledge.get_collection(ctx=ctx, collection_id=collection_id)
+            self.items = knowledge.list_items(ctx=ctx, collection_id=collection_id)
         except NotFoundError:
             self.found, self.items = False, []
             self.loaded = True
             return None
+        self.collection_id = collection_id
         self.found, self.loaded = True, True
         return self._watch()
 
     @rx.event
-    def refresh_header(self):
-        try:
-            self.collection = knowledge.get_collection(
-                ctx=tenant_context(self), collection_id=self.collection_id
-            )
-        except GalaxyError as exc:
-            return error_toast(exc)
-        return None
+    @guarded
+    def refresh_header(self, ctx: TenantContext):
+        self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
 
     def _watch(self):  # type: ignore[no-untyped-def]
         """Start (or restart) following the items still being indexed."""
@@ -100,7 +95,8 @@ class CollectionState(rx.State):
         return None
 
     @rx.event(background=True)
-    async def watch(self, generation: int):
+    @guarded
+    async def watch(self, ctx: TenantContext, generation: int):
         """Poll the status of queued/processing items about once a second, updating
         just those rows, until none is pending (nor being uploaded), the page changes
         or the browser leaves.
@@ -109,11 +105,10 @@ class CollectionState(rx.State):
         ``handle_upload``: Reflex keeps an upload's HTTP response open until every event
         the upload handler chains has finished, and the browser refuses a new upload
         with the same id while that response is open.
+
+        Every poll resolves the session again and reads only through services that
+        look the items up in the caller's workspace.
         """
-        async with self:
-            ctx = require_page_auth(self)
-        if ctx is None:
-            return
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             async with self:
@@ -126,6 +121,9 @@ class CollectionState(rx.State):
                 if uploading:
                     continue
                 return
+            if (fresh := session_context(self)) is None:
+                return
+            ctx = fresh
             statuses = await asyncio.to_thread(knowledge.item_statuses, ctx=ctx, item_ids=pending)
             finished = [i for i, (status, *_rest) in statuses.items() if status not in PENDING]
             # Finished rows are re-read whole (pages, indexed at); the rest take the status only.
@@ -248,14 +246,9 @@ class CollectionState(rx.State):
         self.uploads = []
 
     @rx.event
-    async def handle_upload(self, files: list[rx.UploadFile]):
+    @guarded(reset={"uploading": False})
+    async def handle_upload(self, ctx: TenantContext, files: list[rx.UploadFile]):
         """Store each file and queue it for indexing, reporting each outcome as it comes."""
-        try:
-            ctx = tenant_context(self)
-        except GalaxyError as exc:
-            self.uploading = False
-            yield error_toast(exc)
-            return
         names = [r.name for r in self.uploads if r.state != "refused"]
         if len(names) != len(files):  # no begin_upload for this drop: show what arrived
             self.uploads = [UploadRow(name=f.name or "Untitled", size=f.size or 0) for f in files] + [
@@ -290,67 +283,49 @@ class CollectionState(rx.State):
             self.uploads[index] = self.uploads[index].model_copy(update=update)
             yield
         self.uploading = False
-        try:
-            # The watcher begin_upload started picks the new items up from here.
-            self.items = knowledge.list_items(ctx=ctx, collection_id=self.collection_id)
-            self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
-        except GalaxyError as exc:
-            yield error_toast(exc)
+        # The watcher begin_upload started picks the new items up from here.
+        self.items = knowledge.list_items(ctx=ctx, collection_id=self.collection_id)
+        self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
 
     # ------------------------------------------------------------ items
 
     @rx.event
-    async def reindex(self, item_id: str):
-        try:
-            view = await knowledge.reindex_item(ctx=tenant_context(self), item_id=item_id)
-        except GalaxyError as exc:
-            yield error_toast(exc)
-            return
+    @guarded
+    async def reindex(self, ctx: TenantContext, item_id: str):
+        view = await knowledge.reindex_item(ctx=ctx, item_id=item_id)
         self.items = [view if item.id == item_id else item for item in self.items]
         yield rx.toast.success(f"Re-indexing “{view.name}”.")
         yield self._watch()
 
     @rx.event
-    def delete_item(self, item_id: str):
-        try:
-            ctx = tenant_context(self)
-            knowledge.delete_item(ctx=ctx, item_id=item_id)
-            self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def delete_item(self, ctx: TenantContext, item_id: str):
+        knowledge.delete_item(ctx=ctx, item_id=item_id)
+        self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
         self.items = [item for item in self.items if item.id != item_id]
         self.results = [r for r in self.results if r.item_id != item_id]
         return rx.toast.success("Document deleted.")
 
     @rx.event
-    def delete_collection(self):
-        try:
-            knowledge.delete_collection(ctx=tenant_context(self), collection_id=self.collection_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def delete_collection(self, ctx: TenantContext):
+        knowledge.delete_collection(ctx=ctx, collection_id=self.collection_id)
         return [rx.toast.success("Collection deleted."), rx.redirect("/knowledge")]
 
     # ------------------------------------------------------------ search
 
     @rx.event
-    async def search(self, form: dict):
+    @guarded(reset={"searching": False})
+    async def search(self, ctx: TenantContext, form: dict):
         self.query = str(form.get("query", ""))[: knowledge_search.MAX_QUERY_CHARS]
         if not self.query.strip():
             self.results, self.searched = [], ""
             return
         self.searching = True
         yield
-        try:
-            self.results = await knowledge_search.search(
-                ctx=tenant_context(self),
-                query=self.query,
-                collection_id=self.collection_id,
-                limit=SEARCH_LIMIT,
-            )
-        except GalaxyError as exc:
-            self.searching = False
-            yield error_toast(exc)
-            return
+        self.results = await knowledge_search.search(
+            ctx=ctx, query=self.query, collection_id=self.collection_id, limit=SEARCH_LIMIT
+        )
         self.searched, self.searching = self.query.strip(), False
 
     @rx.event

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 
 import reflex as rx
 
+from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import GalaxyError, NotFoundError
 from galaxyco_ui.services import knowledge
 from galaxyco_ui.services.knowledge import ChunkView, ItemView
+from galaxyco_ui.states.guard import guarded, session_context
 from galaxyco_ui.states.live import client_connected
-from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
 
 CHUNK_PAGE = 50  # chunks shown at once: a long document can have thousands
 POLL_INTERVAL = 1.0
@@ -90,19 +91,20 @@ class ItemState(rx.State):
         return self.chunk_offset + len(self.chunks) < self.chunk_total
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
-        self.item_id = str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
+        item_id = str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
         query_chunk = self.router.url.query_parameters.get("chunk", "")
         self.selected_chunk = int(query_chunk) if query_chunk.isdigit() else -1
+        self.item_id = ""  # kept only once the service has found it in this workspace
+        self._generation += 1  # a watcher of the item shown before stops
         try:
-            self.item = knowledge.get_item(ctx=ctx, item_id=self.item_id)
+            self.item = knowledge.get_item(ctx=ctx, item_id=item_id)
         except NotFoundError:
             self.found, self.loaded, self.chunks, self.chunk_total = False, True, [], 0
+            self.item = _blank_item()
             return None
-        self.found = True
+        self.found, self.item_id = True, item_id
         self._load_chunks(ctx, around=self.selected_chunk)
         self.loaded = True
         self._generation += 1
@@ -111,7 +113,7 @@ class ItemState(rx.State):
             events.append(ItemState.watch(self._generation))
         return events
 
-    def _load_chunks(self, ctx, *, around: int = -1, offset: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def _load_chunks(self, ctx: TenantContext, *, around: int = -1, offset: int | None = None) -> None:
         every = knowledge.item_chunks(ctx=ctx, item_id=self.item_id)
         self.chunk_total = len(every)
         if offset is None:
@@ -121,7 +123,8 @@ class ItemState(rx.State):
         self.chunks = every[self.chunk_offset : self.chunk_offset + CHUNK_PAGE]
 
     @rx.event
-    def select_chunk(self, ordinal: int | str | None):
+    @guarded
+    def select_chunk(self, ctx: TenantContext, ordinal: int | str | None):
         """Mark the chunk the address names and scroll to it (shown on its page of chunks)."""
         try:
             value = int(ordinal) if ordinal is not None else -1
@@ -131,53 +134,49 @@ class ItemState(rx.State):
         if value < 0 or not self.chunk_total:
             return None
         if not any(c.ordinal == value for c in self.chunks):
-            try:
-                self._load_chunks(tenant_context(self), around=value)
-            except GalaxyError as exc:
-                return error_toast(exc)
+            self._load_chunks(ctx, around=value)
         return rx.call_script(_scroll_to_chunk_js(value))
 
     @rx.event
-    def show_chunks(self, direction: int):
-        try:
-            self._load_chunks(tenant_context(self), offset=self.chunk_offset + direction * CHUNK_PAGE)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def show_chunks(self, ctx: TenantContext, direction: int):
+        step = 1 if direction > 0 else -1  # one page at a time, whatever the browser sends
+        self._load_chunks(ctx, offset=self.chunk_offset + step * CHUNK_PAGE)
         return rx.call_script("document.getElementById('chunks')?.scrollIntoView({block: 'start'})")
 
     @rx.event
-    async def reindex(self):
-        try:
-            self.item = await knowledge.reindex_item(ctx=tenant_context(self), item_id=self.item_id)
-        except GalaxyError as exc:
-            yield error_toast(exc)
-            return
+    @guarded
+    async def reindex(self, ctx: TenantContext):
+        self.item = await knowledge.reindex_item(ctx=ctx, item_id=self.item_id)
         self._generation += 1
         yield rx.toast.success("Re-indexing. The chunks below are replaced when it finishes.")
         yield ItemState.watch(self._generation)
 
     @rx.event
-    def delete(self):
+    @guarded
+    def delete(self, ctx: TenantContext):
         collection_id = self.item.collection_id
-        try:
-            knowledge.delete_item(ctx=tenant_context(self), item_id=self.item_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+        knowledge.delete_item(ctx=ctx, item_id=self.item_id)
         return [rx.toast.success("Document deleted."), rx.redirect(f"/knowledge/{collection_id}")]
 
     @rx.event(background=True)
-    async def watch(self, generation: int):
-        """Follow the item's indexing about once a second; reload its chunks when done."""
+    @guarded
+    async def watch(self, ctx: TenantContext, generation: int):
+        """Follow the item's indexing about once a second; reload its chunks when done.
+
+        Every poll resolves the session again and reads through services that look
+        the item up in the caller's workspace.
+        """
         async with self:
-            ctx = require_page_auth(self)
             item_id = self.item_id
-        if ctx is None:
-            return
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             async with self:
-                if generation != self._generation or not client_connected(self):
+                if generation != self._generation or self.item_id != item_id or not client_connected(self):
                     return
+            if (fresh := session_context(self)) is None:
+                return
+            ctx = fresh
             statuses = await asyncio.to_thread(knowledge.item_statuses, ctx=ctx, item_ids=[item_id])
             if item_id not in statuses:
                 return

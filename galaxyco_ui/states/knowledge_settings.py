@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.auth.permissions import TenantContext
+from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.services import knowledge_settings
 from galaxyco_ui.services.knowledge_settings import EmbeddingChoice
-from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
+from galaxyco_ui.states.guard import guarded
 
 
 class KnowledgeSettingsState(rx.State):
@@ -21,10 +22,8 @@ class KnowledgeSettingsState(rx.State):
     form_key: int = 0
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         view = knowledge_settings.get_knowledge_settings(ctx=ctx)
         self.embedding_model = view.embedding_model
         self.choices = view.choices
@@ -36,7 +35,8 @@ class KnowledgeSettingsState(rx.State):
         return None
 
     @rx.event
-    async def save(self, form: dict):
+    @guarded(field_errors="error", reset={"saving": False})
+    async def save(self, ctx: TenantContext, form: dict):
         model_id = str(form.get("embedding_model", ""))
         if model_id == self.embedding_model:
             yield rx.toast.info("That model is already in use.")
@@ -44,14 +44,10 @@ class KnowledgeSettingsState(rx.State):
         self.saving, self.error = True, ""
         yield
         try:
-            queued = await knowledge_settings.set_embedding_model(ctx=tenant_context(self), model_id=model_id)
+            queued = await knowledge_settings.set_embedding_model(ctx=ctx, model_id=model_id)
         except ValidationError as exc:
             self.saving = False
             self.error = exc.field_errors.get("embedding_model", exc.message)
-            return
-        except GalaxyError as exc:
-            self.saving = False
-            yield error_toast(exc)
             return
         self.saving = False
         self.embedding_model = model_id

@@ -17,13 +17,13 @@ from typing import Any
 
 import reflex as rx
 
-from galaxyco_ui.auth.permissions import Permission, can
+from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.errors import GalaxyError, NotFoundError
-from galaxyco_ui.runs.events import RunEvent, get_event_bus, run_stream
+from galaxyco_ui.runs.events import RunEvent
 from galaxyco_ui.services import runs
 from galaxyco_ui.services.runs import RunView
-from galaxyco_ui.states.live import UI_UPDATE_INTERVAL, client_connected
-from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
+from galaxyco_ui.states.guard import guarded, session_context
+from galaxyco_ui.states.live import RECHECK_SECONDS, UI_UPDATE_INTERVAL, client_connected
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 _CITATION = re.compile(r"\[(\d{1,3})\](?!\()")
@@ -150,24 +150,24 @@ class RunState(rx.State):
         return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
-        self.run_id = str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
-        self._generation += 1
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
+        run_id = str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
+        self._generation += 1  # a follow of the run shown before stops
+        # The run id is kept only once the service has found it in this workspace.
+        self.run_id = ""
+        self.timeline, self.live_text, self.live_step, self.cursor = [], "", -1, ""
+        self.sources = []
         try:
-            view = runs.get_run(ctx=ctx, run_id=self.run_id)
+            view = runs.get_run(ctx=ctx, run_id=run_id)
         except NotFoundError:
             self.found = False
             return None
-        self.found = True
+        self.found, self.run_id = True, run_id
         self._apply_view(view)
         self.can_retry = can(ctx, Permission.RUN_AGENT)
-        self.timeline, self.live_text, self.live_step, self.cursor = [], "", -1, ""
-        self.sources = []
         if view.status in TERMINAL:
-            self._timeline_from_steps(runs.get_steps(ctx=ctx, run_id=self.run_id))
+            self._timeline_from_steps(runs.get_steps(ctx=ctx, run_id=run_id))
             return None
         return RunState.follow(self._generation)
 
@@ -266,55 +266,68 @@ class RunState(rx.State):
         return finished
 
     @rx.event(background=True)
-    async def follow(self, generation: int):
-        """Replay and follow the run's events until it ends or this browser leaves."""
-        bus = get_event_bus()
-        stream = run_stream(self.run_id)
+    @guarded
+    async def follow(self, ctx: TenantContext, generation: int):
+        """Replay and follow the run's events until it ends or this browser leaves.
+
+        Any client can send this with any generation, so nothing here rests on state
+        alone: every read goes through ``runs.read_run_events``, which looks the run up
+        in the caller's workspace, and the caller's session is resolved again every
+        ``RECHECK_SECONDS`` (a revoked session or a removed member stops following).
+        """
+        async with self:
+            if generation != self._generation:
+                return
+            run_id, cursor = self.run_id, self.cursor
+        checked = time.monotonic()
         while True:
             async with self:
-                if generation != self._generation or not client_connected(self):
+                if generation != self._generation or self.run_id != run_id or not client_connected(self):
                     return
-                cursor = self.cursor
-            events = await bus.read(stream, after=cursor or None, wait=1.0)
+            if time.monotonic() - checked > RECHECK_SECONDS:
+                fresh = session_context(self)
+                if fresh is None:
+                    return
+                ctx, checked = fresh, time.monotonic()
+            try:
+                events = await runs.read_run_events(ctx=ctx, run_id=run_id, after=cursor, wait=1.0)
+            except GalaxyError:
+                return
             async with self:
-                if generation != self._generation:
+                if generation != self._generation or self.run_id != run_id:
                     return
                 finished = self._apply_events(events)
+                cursor = self.cursor
                 if self.status == "running" and self._started_at:
                     self.elapsed_ms = int((time.monotonic() - self._started_at) * 1000)
             if finished:
                 await asyncio.sleep(0)
+                try:
+                    view = await asyncio.to_thread(runs.get_run, ctx=ctx, run_id=run_id)
+                    steps = await asyncio.to_thread(runs.get_steps, ctx=ctx, run_id=run_id)
+                except GalaxyError:
+                    return
                 async with self:
-                    self._finish_from_db()
+                    if generation == self._generation and self.run_id == run_id:
+                        self._finish(view, steps)
                 return
             await asyncio.sleep(UI_UPDATE_INTERVAL)
 
-    def _finish_from_db(self) -> None:
-        try:
-            ctx = tenant_context(self)
-            view = runs.get_run(ctx=ctx, run_id=self.run_id)
-            steps = runs.get_steps(ctx=ctx, run_id=self.run_id)
-        except GalaxyError:
-            return
+    def _finish(self, view: RunView, steps: list[runs.StepView]) -> None:
         self._apply_view(view)
         self.live_text, self.live_step = "", -1
         self._timeline_from_steps(steps)
         self.cancelling = False
 
     @rx.event
-    async def cancel(self):
+    @guarded(reset={"cancelling": False})
+    async def cancel(self, ctx: TenantContext):
         self.cancelling = True
-        try:
-            await runs.cancel_run(ctx=tenant_context(self), run_id=self.run_id)
-        except GalaxyError as exc:
-            self.cancelling = False
-            return error_toast(exc)
+        await runs.cancel_run(ctx=ctx, run_id=self.run_id)
         return rx.toast.info("Cancelling…")
 
     @rx.event
-    async def retry(self):
-        try:
-            view = await runs.retry_run(ctx=tenant_context(self), run_id=self.run_id)
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    async def retry(self, ctx: TenantContext):
+        view = await runs.retry_run(ctx=ctx, run_id=self.run_id)
         return rx.redirect(f"/runs/{view.id}")

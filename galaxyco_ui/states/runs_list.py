@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import reflex as rx
 
+from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import GalaxyError
-from galaxyco_ui.runs.events import get_event_bus, workspace_stream
 from galaxyco_ui.services import agents, runs, team
 from galaxyco_ui.services.runs import RunView
+from galaxyco_ui.states.guard import guarded, session_context
 from galaxyco_ui.states.live import client_connected
-from galaxyco_ui.states.session import error_toast, require_page_auth, tenant_context
 
 REFRESH_INTERVAL = 0.5  # live monitor updates at most twice a second
 
@@ -43,10 +43,8 @@ class RunsState(rx.State):
     _cursor: str = ""
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         self.agent_options = [[a.id, a.name] for a in agents.list_agents(ctx=ctx, sort="name")]
         self.member_options = [[m.user_id, m.name] for m in team.list_members(ctx=ctx)]
         self.page_cursors, self._cursor = [], ""
@@ -55,7 +53,7 @@ class RunsState(rx.State):
         self._generation += 1
         return RunsState.watch(self._generation)
 
-    def _refresh(self, ctx) -> None:  # type: ignore[no-untyped-def]
+    def _refresh(self, ctx: TenantContext) -> None:
         page = runs.list_runs(
             ctx=ctx,
             status=self.status,
@@ -70,61 +68,64 @@ class RunsState(rx.State):
         self.active = runs.list_active_runs(ctx=ctx)
 
     @rx.event
-    def apply_filters(self, form: dict):
-        self.status, self.agent_id = form.get("status", ""), form.get("agent_id", "")
-        self.trigger, self.member = form.get("trigger", ""), form.get("member", "")
-        self.since, self.until = form.get("since", ""), form.get("until", "")
+    @guarded
+    def apply_filters(self, ctx: TenantContext, form: dict):
+        self.status, self.agent_id = str(form.get("status", "")), str(form.get("agent_id", ""))
+        self.trigger, self.member = str(form.get("trigger", "")), str(form.get("member", ""))
+        self.since, self.until = str(form.get("since", "")), str(form.get("until", ""))
         self.page_cursors, self._cursor = [], ""
-        return self._reload()
+        self._refresh(ctx)
 
     @rx.event
-    def clear_filters(self):
+    @guarded
+    def clear_filters(self, ctx: TenantContext):
         self.status = self.agent_id = self.trigger = self.member = self.since = self.until = ""
         self.page_cursors, self._cursor = [], ""
-        return self._reload()
+        self._refresh(ctx)
 
     @rx.event
-    def older(self):
+    @guarded
+    def older(self, ctx: TenantContext):
         if self.next_cursor:
             self.page_cursors = [*self.page_cursors, self._cursor]
             self._cursor = self.next_cursor
-        return self._reload()
+        self._refresh(ctx)
 
     @rx.event
-    def newer(self):
+    @guarded
+    def newer(self, ctx: TenantContext):
         if self.page_cursors:
             self._cursor = self.page_cursors[-1]
             self.page_cursors = self.page_cursors[:-1]
-        return self._reload()
-
-    def _reload(self):  # type: ignore[no-untyped-def]
-        try:
-            self._refresh(tenant_context(self))
-        except GalaxyError as exc:
-            return error_toast(exc)
-        return None
+        self._refresh(ctx)
 
     @rx.event(background=True)
-    async def watch(self, generation: int):
-        """Follow the workspace's run events and refresh the lists when runs change."""
-        async with self:
-            ctx_ok = require_page_auth(self)
-        if ctx_ok is None:
-            return
-        bus = get_event_bus()
-        stream = workspace_stream(ctx_ok.workspace_id)
+    @guarded
+    async def watch(self, ctx: TenantContext, generation: int):
+        """Follow the workspace's run events and refresh the lists when runs change.
+
+        The stream is the caller's own workspace's (from the session, never from
+        state), and the session is resolved again on every refresh.
+        """
         # Follow only what comes next: the lists were just loaded from the database.
-        cursor = await bus.last_id(stream) or ""
+        cursor = await runs.workspace_run_events_cursor(ctx=ctx)
         while True:
             async with self:
                 if generation != self._generation or not client_connected(self):
                     return
-            events = await bus.read(stream, after=cursor or None, wait=2.0)
+            events = await runs.read_workspace_run_events(ctx=ctx, after=cursor, wait=2.0)
             if not events:
                 continue
             cursor = events[-1].id
+            fresh = session_context(self)
+            if fresh is None or fresh.workspace_id != ctx.workspace_id:
+                return
+            ctx = fresh
             async with self:
                 if generation != self._generation:
                     return
-                self._reload()
+                try:
+                    self._refresh(ctx)
+                except GalaxyError:
+                    return
             await asyncio.sleep(REFRESH_INTERVAL)

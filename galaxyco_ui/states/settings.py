@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from galaxyco_ui.auth.permissions import Permission, can
-from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.services import audit, workspaces
 from galaxyco_ui.services.audit import AuditEventView
-from galaxyco_ui.states.session import SessionState, error_toast, require_page_auth, tenant_context
+from galaxyco_ui.states.guard import guarded
+from galaxyco_ui.states.session import SessionState
 
 AUDIT_PAGE = 50
 
@@ -23,10 +23,8 @@ class SettingsState(rx.State):
     form_key: int = 0
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         self.name = workspaces.get_workspace(ctx=ctx).name
         self.name_error = ""
         self.form_key += 1
@@ -39,27 +37,18 @@ class SettingsState(rx.State):
         return None
 
     @rx.event
-    def load_more(self):
+    @guarded
+    def load_more(self, ctx: TenantContext):
         if not self.events:
             return None
-        try:
-            older = audit.list_audit_events(
-                ctx=tenant_context(self), limit=AUDIT_PAGE + 1, before=self.events[-1].created_at
-            )
-        except GalaxyError as exc:
-            return error_toast(exc)
+        older = audit.list_audit_events(ctx=ctx, limit=AUDIT_PAGE + 1, before=self.events[-1].created_at)
         self.more_events = len(older) > AUDIT_PAGE
         self.events = self.events + older[:AUDIT_PAGE]
         return None
 
     @rx.event
-    def rename(self, form: dict):
-        try:
-            view = workspaces.rename_workspace(ctx=tenant_context(self), name=form.get("name", ""))
-        except ValidationError as exc:
-            self.name_error = exc.message
-            return None
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded(field_errors="name_error")
+    def rename(self, ctx: TenantContext, form: dict):
+        view = workspaces.rename_workspace(ctx=ctx, name=str(form.get("name", "")))
         self.name, self.name_error = view.name, ""
         return [rx.toast.success("Workspace renamed."), SessionState.refresh, SettingsState.load]

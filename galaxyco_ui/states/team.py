@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
 
-from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.auth.permissions import TenantContext
+from galaxyco_ui.errors import GalaxyError
 from galaxyco_ui.services import invitations, team
 from galaxyco_ui.services.invitations import InvitationView
 from galaxyco_ui.services.team import MemberView
-from galaxyco_ui.states.session import SessionState, error_toast, require_page_auth, tenant_context
+from galaxyco_ui.states.guard import guarded
+from galaxyco_ui.states.session import SessionState, error_toast
 
 
 class TeamState(rx.State):
@@ -21,26 +25,19 @@ class TeamState(rx.State):
     invite_form_key: int = 0
 
     @rx.event
-    def load(self):
-        ctx = require_page_auth(self)
-        if ctx is None:
-            return None
+    @guarded(load=True)
+    def load(self, ctx: TenantContext):
         self.members = team.list_members(ctx=ctx)
         self.invitations = invitations.list_invitations(ctx=ctx)
         return None
 
     @rx.event
-    def invite(self, form: dict):
+    @guarded(field_errors="invite_errors")
+    def invite(self, ctx: TenantContext, form: dict):
         self.invite_errors = {}
-        try:
-            result = invitations.invite_member(
-                ctx=tenant_context(self), email=form.get("email", ""), role=form.get("role", "")
-            )
-        except ValidationError as exc:
-            self.invite_errors = exc.field_errors
-            return None
-        except GalaxyError as exc:
-            return error_toast(exc)
+        result = invitations.invite_member(
+            ctx=ctx, email=str(form.get("email", "")), role=str(form.get("role", ""))
+        )
         self.last_invite_link = result.invitation.link
         self.last_invite_email = result.invitation.email
         if result.emailed:
@@ -63,40 +60,40 @@ class TeamState(rx.State):
         return [rx.set_clipboard(link), rx.toast.success("Invite link copied.")]
 
     @rx.event
-    def revoke(self, invitation_id: str):
+    @guarded
+    def revoke(self, ctx: TenantContext, invitation_id: str):
         return self._act(
-            lambda ctx: invitations.revoke_invitation(ctx=ctx, invitation_id=invitation_id),
-            "Invitation revoked.",
+            lambda: invitations.revoke_invitation(ctx=ctx, invitation_id=invitation_id), "Invitation revoked."
         )
 
     @rx.event
-    def change_role(self, member_id: str, role: str):
+    @guarded
+    def change_role(self, ctx: TenantContext, member_id: str, role: str):
+        return self._act(lambda: team.change_role(ctx=ctx, member_id=member_id, role=role), "Role updated.")
+
+    @rx.event
+    @guarded
+    def remove(self, ctx: TenantContext, member_id: str):
+        return self._act(lambda: team.remove_member(ctx=ctx, member_id=member_id), "Member removed.")
+
+    @rx.event
+    @guarded
+    def transfer(self, ctx: TenantContext, member_id: str):
         return self._act(
-            lambda ctx: team.change_role(ctx=ctx, member_id=member_id, role=role), "Role updated."
+            lambda: team.transfer_ownership(ctx=ctx, member_id=member_id), "Ownership transferred."
         )
 
     @rx.event
-    def remove(self, member_id: str):
-        return self._act(lambda ctx: team.remove_member(ctx=ctx, member_id=member_id), "Member removed.")
-
-    @rx.event
-    def transfer(self, member_id: str):
-        return self._act(
-            lambda ctx: team.transfer_ownership(ctx=ctx, member_id=member_id), "Ownership transferred."
-        )
-
-    @rx.event
-    def leave(self):
-        try:
-            team.leave_workspace(ctx=tenant_context(self))
-        except GalaxyError as exc:
-            return error_toast(exc)
+    @guarded
+    def leave(self, ctx: TenantContext):
+        team.leave_workspace(ctx=ctx)
         return [rx.toast.success("You left the workspace."), rx.redirect("/agents", replace=True)]
 
-    def _act(self, action, done: str):  # type: ignore[no-untyped-def]
+    def _act(self, action: Callable[[], object], done: str) -> list[rx.event.EventSpec]:
         try:
-            action(tenant_context(self))
+            action()
         except GalaxyError as exc:
+            # The list may be stale (someone else changed it): show the error and reload.
             return [error_toast(exc), TeamState.load]
         # Our own role may have changed (ownership transfer): refresh the shell too.
         return [rx.toast.success(done), TeamState.load, SessionState.refresh]

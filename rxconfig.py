@@ -1,11 +1,14 @@
 """Reflex configuration. Values come from galaxyco_ui.config (the only env reader)."""
 
+from urllib.parse import urlsplit
+
 import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
 from galaxyco_ui.config import get_settings
 
 _settings = get_settings()
+_public = urlsplit(_settings.public_url)
 
 config = rx.Config(
     app_name="galaxyco_ui",
@@ -17,6 +20,11 @@ config = rx.Config(
     deploy_url=_settings.public_url,
     redis_url=_settings.redis_url or None,
     state_manager_mode="redis" if _settings.redis_url else "memory",
+    # Only our own pages may open the websocket or call the API from a browser.
+    cors_allowed_origins=[f"{_public.scheme}://{_public.netloc}"],
+    # X-Forwarded-For is judged once, by galaxyco_ui/infra/client_address.py
+    # (TRUSTED_PROXY_HOPS); Reflex must hand it the socket peer untouched.
+    trusted_proxy_hops=0,
     disable_plugins=[SitemapPlugin],
     plugins=[
         rx.plugins.RadixThemesPlugin(

@@ -182,10 +182,14 @@ class SignedIn:
     auth: AuthSession
 
 
+# The pre-auth cookie value of the test "browser" (tickets are bound to one).
+BROWSER_BINDING = "test-browser-binding-value"
+
+
 def sign_in_as(user: User, *, password: str = PASSWORD, ip: str = "") -> SignedIn:
     """Sign ``user`` in through the real flow (password → ticket → session token)."""
-    ticket = accounts.sign_in(email=user.email, password=password, ip=ip)
-    token = accounts.exchange_ticket(ticket=ticket)
+    ticket = accounts.sign_in(email=user.email, password=password, ip=ip, binding=BROWSER_BINDING)
+    token = accounts.exchange_ticket(ticket=ticket, binding=BROWSER_BINDING)
     auth = accounts.resolve_session(token=token)
     assert auth is not None
     return SignedIn(user=user, token=token, auth=auth)

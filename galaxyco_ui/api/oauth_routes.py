@@ -20,11 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from galaxyco_ui.api.cookies import client_ip, safe_next
+from galaxyco_ui.api.cookies import browser_binding, client_ip, ensure_browser_cookie, safe_next
 from galaxyco_ui.auth import oauth
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import AuthenticationError
 from galaxyco_ui.services import accounts
+
+NO_BROWSER_COOKIE = (
+    "Your browser did not keep GalaxyCo's sign-in cookie. Allow cookies for this site and try again."
+)
 
 
 def _not_configured() -> Response:
@@ -74,6 +78,8 @@ async def start(request: Request) -> Response:
         samesite="lax",  # sent on the provider's top-level redirect back to us
         secure=get_settings().cookie_secure,
     )
+    # The login ticket the callback issues is bound to this browser (login CSRF).
+    ensure_browser_cookie(request, response)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -89,6 +95,8 @@ async def callback(request: Request) -> Response:
         )
     except oauth.OAuthFlowError as exc:
         return _to_login(exc.message, provider)
+    if not (binding := browser_binding(request)):  # set by start, an hour ago at most
+        return _to_login(NO_BROWSER_COOKIE, provider)
     # The provider is done; only now does the account service open a transaction.
     try:
         ticket = await run_in_threadpool(
@@ -97,6 +105,7 @@ async def callback(request: Request) -> Response:
             identity=identity,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
+            binding=binding,
         )
     except AuthenticationError as exc:
         return _to_login(exc.message, provider)
@@ -106,7 +115,9 @@ async def callback(request: Request) -> Response:
     return response
 
 
-def oauth_sign_in(*, provider: str, identity: oauth.Identity, ip: str, user_agent: str) -> str:
+def oauth_sign_in(
+    *, provider: str, identity: oauth.Identity, ip: str, user_agent: str, binding: str = ""
+) -> str:
     """Sign ``identity`` in through the account service (blocking; run it in a thread).
 
     Returns:
@@ -124,6 +135,7 @@ def oauth_sign_in(*, provider: str, identity: oauth.Identity, ip: str, user_agen
         name=identity.name,
         ip=ip,
         user_agent=user_agent,
+        binding=binding,
     )
 
 

@@ -124,7 +124,11 @@ def user_menu() -> rx.Component:
             rx.menu.item(
                 rx.icon("log-out", size=16),
                 "Sign out",
-                on_click=rx.call_script("window.location.assign('/api/auth/logout')"),
+                # Sign-out is a POST (a link or image elsewhere cannot sign anyone out).
+                on_click=rx.call_script(
+                    "const f = document.createElement('form'); f.method = 'post';"
+                    " f.action = '/api/auth/logout'; document.body.appendChild(f); f.submit();"
+                ),
                 color_scheme="red",
             ),
         ),

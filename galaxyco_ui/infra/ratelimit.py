@@ -1,6 +1,7 @@
 """Rate limits: Redis when configured, else in-process.
 
-Login throttling uses failure counting with lockout; run starts use a sliding window.
+Login throttling uses failure counting with lockout; run starts and sign-ups use a
+sliding window (``hit_signup_limits``: per client address and for the whole install).
 
 ``FailureLimiter.check(key)`` returns the seconds left in a lockout (0 when free);
 ``record_failure(key)`` counts a failure in a sliding window and starts a lockout
@@ -185,3 +186,31 @@ def get_sliding_window() -> SlidingWindow:
 def reset_sliding_window() -> None:
     global _window
     _window = None
+
+
+SIGNUP_WINDOW_SECONDS = 3600
+
+
+def hit_signup_limits(ip: str) -> tuple[float, str]:
+    """Count one sign-up attempt from ``ip`` against both hourly limits.
+
+    ``SIGNUP_MAX_PER_IP_PER_HOUR`` per client address is checked first, then
+    ``SIGNUP_MAX_PER_HOUR`` for everyone; an attempt refused by the first is not
+    counted by the second.
+
+    Returns:
+        ``(0.0, "")`` when the attempt may go ahead; otherwise the seconds to wait and
+        which limit refused it, ``"ip"`` or ``"global"``.
+    """
+    settings, window = get_settings(), get_sliding_window()
+    if wait := window.hit(
+        f"signup:ip:{ip or 'unknown'}",
+        limit=settings.signup_max_per_ip_per_hour,
+        window_seconds=SIGNUP_WINDOW_SECONDS,
+    ):
+        return wait, "ip"
+    if wait := window.hit(
+        "signup:all", limit=settings.signup_max_per_hour, window_seconds=SIGNUP_WINDOW_SECONDS
+    ):
+        return wait, "global"
+    return 0.0, ""

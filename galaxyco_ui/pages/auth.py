@@ -44,6 +44,15 @@ def _oauth_buttons() -> rx.Component:
     )
 
 
+def _when_browser_ready(*children: rx.Component) -> rx.Component:
+    """The forms, once this browser holds its pre-auth cookie (a redirect away at most)."""
+    return rx.cond(
+        AuthFormState.browser_ready,
+        rx.vstack(*children, spacing="4", width="100%"),
+        rx.center(rx.spinner(size="3"), width="100%", padding="2em", aria_label="Loading"),
+    )
+
+
 def _notice() -> rx.Component:
     return rx.cond(
         AuthFormState.notice != "",
@@ -102,12 +111,14 @@ def login_page() -> rx.Component:
         rx.heading("Sign in", size="6", as_="h1"),
         _notice(),
         form_error(AuthFormState.error),
-        rx.cond(AuthFormState.needs_code, rx.fragment(), _oauth_buttons()),
-        rx.form(
-            rx.cond(AuthFormState.needs_code, code_step, password_step),
-            on_submit=AuthFormState.sign_in,
-            width="100%",
-            reset_on_submit=False,
+        _when_browser_ready(
+            rx.cond(AuthFormState.needs_code, rx.fragment(), _oauth_buttons()),
+            rx.form(
+                rx.cond(AuthFormState.needs_code, code_step, password_step),
+                on_submit=AuthFormState.sign_in,
+                width="100%",
+                reset_on_submit=False,
+            ),
         ),
         rx.text(
             "New to GalaxyCo? ",
@@ -124,36 +135,38 @@ def signup_page() -> rx.Component:
             "You get a personal workspace; invite your team whenever you like.", size="2", color_scheme="gray"
         ),
         form_error(AuthFormState.error),
-        _oauth_buttons(),
-        rx.form(
-            rx.vstack(
-                text_input(
-                    "Your name",
-                    "name",
-                    form_id="signup",
-                    auto_complete="name",
-                    required=True,
-                    max_length=120,
-                    error=AuthFormState.field_errors.get("name", ""),
+        _when_browser_ready(
+            _oauth_buttons(),
+            rx.form(
+                rx.vstack(
+                    text_input(
+                        "Your name",
+                        "name",
+                        form_id="signup",
+                        auto_complete="name",
+                        required=True,
+                        max_length=120,
+                        error=AuthFormState.field_errors.get("name", ""),
+                    ),
+                    _email_field("signup"),
+                    text_input(
+                        "Password",
+                        "password",
+                        form_id="signup",
+                        type="password",
+                        auto_complete="new-password",
+                        required=True,
+                        hint="At least 10 characters.",
+                        error=AuthFormState.field_errors.get("password", ""),
+                    ),
+                    rx.button("Create account", type="submit", size="3", width="100%"),
+                    spacing="4",
+                    width="100%",
                 ),
-                _email_field("signup"),
-                text_input(
-                    "Password",
-                    "password",
-                    form_id="signup",
-                    type="password",
-                    auto_complete="new-password",
-                    required=True,
-                    hint="At least 10 characters.",
-                    error=AuthFormState.field_errors.get("password", ""),
-                ),
-                rx.button("Create account", type="submit", size="3", width="100%"),
-                spacing="4",
+                on_submit=AuthFormState.sign_up,
                 width="100%",
+                reset_on_submit=False,
             ),
-            on_submit=AuthFormState.sign_up,
-            width="100%",
-            reset_on_submit=False,
         ),
         rx.text(
             "Already have an account? ",

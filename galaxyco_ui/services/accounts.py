@@ -4,12 +4,25 @@ Sign-in never sets a cookie itself. It creates a *pending* session holding the h
 of a one-time ticket (valid 60 s); the browser is sent to ``/api/auth/session`` with
 the ticket, and that route exchanges it (``exchange_ticket``) for the session token
 that goes into the HttpOnly cookie. The token and ticket are stored only as hashes.
+
+A ticket is bound to the browser that signed in: sign-in takes the value of that
+browser's pre-auth cookie (``binding``, see ``api/cookies.py``) and stores its hash;
+the exchange succeeds only when the same value comes back, so nobody can plant their
+own session in someone else's browser (login CSRF). A ticket without a binding, or
+presented with the wrong one, is refused and burned.
+
+Sign-up is throttled per client address and for the whole install
+(``SIGNUP_MAX_PER_IP_PER_HOUR``, ``SIGNUP_MAX_PER_HOUR``) before any password is
+hashed. These functions block (argon2, database): async callers run them in a thread.
+
 A user's own profile, password, two-factor setup and session list live in
 ``services/profile.py``.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +30,7 @@ from sqlmodel import Session, col, or_, select, update
 
 from galaxyco_ui.auth import passwords, totp
 from galaxyco_ui.auth.permissions import Role
-from galaxyco_ui.auth.tokens import hash_token, new_token
+from galaxyco_ui.auth.tokens import hash_token, new_token, tokens_equal
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import (
     AuthenticationError,
@@ -28,7 +41,7 @@ from galaxyco_ui.errors import (
 )
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.infra.ratelimit import get_ip_limiter, get_login_limiter
+from galaxyco_ui.infra.ratelimit import get_ip_limiter, get_login_limiter, hit_signup_limits
 from galaxyco_ui.models import (
     OAuthAccount,
     RecoveryCode,
@@ -38,13 +51,21 @@ from galaxyco_ui.models import (
     WorkspaceMember,
     utcnow,
 )
+from galaxyco_ui.services import audit
 from galaxyco_ui.services.validation import clean_name, normalize_email
 from galaxyco_ui.services.workspaces import add_workspace, find_membership
+
+logger = logging.getLogger(__name__)
 
 TICKET_TTL = timedelta(seconds=60)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 TOTP_PURPOSE = "totp"
 BAD_CREDENTIALS = "Email or password is incorrect."
+BAD_CODE = "That code is not valid. Use a current code or a recovery code."
+UNBOUND_TICKET = (
+    "This sign-in was started in another browser or tab, or your browser blocks cookies. "
+    "Please sign in again here."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +83,36 @@ class AuthSession:
 # ---------------------------------------------------------------- sign-up / sign-in
 
 
-def sign_up(*, email: str, name: str, password: str, ip: str = "", user_agent: str = "") -> str:
+def sign_up(
+    *, email: str, name: str, password: str, ip: str = "", user_agent: str = "", binding: str = ""
+) -> str:
     """Create a user and their personal workspace, and start a session.
+
+    Args:
+        binding: the signing-up browser's pre-auth cookie value; the ticket is
+            exchangeable only with it.
 
     Returns:
         The one-time login ticket to exchange for the session cookie.
 
     Raises:
         ValidationError: bad email, name or password (per field).
+        RateLimitedError: too many sign-ups from ``ip``, or from everyone, in the last hour.
         ConflictError: the email already has an account.
     """
     email = normalize_email(email)
     name = clean_name(name, field="name", label="Name", max_length=120)
     if problem := passwords.password_problem(password):
         raise ValidationError({"password": problem})
+    # Counted before the (deliberately slow) hash: that is the work being limited.
+    wait, limit = hit_signup_limits(ip)
+    if wait:
+        minutes = max(1, math.ceil(wait / 60))
+        if limit == "ip":
+            message = f"Too many sign-ups from this address. Try again in {minutes} min."
+        else:
+            message = f"Too many new accounts in the last hour. Try again in {minutes} min."
+        raise RateLimitedError(message, retry_after=math.ceil(wait))
     password_hash = passwords.hash_password(password)
     with session_scope() as session:
         if _user_by_email(session, email) is not None:
@@ -84,7 +121,9 @@ def sign_up(*, email: str, name: str, password: str, ip: str = "", user_agent: s
         session.add(user)
         session.flush()
         workspace = create_personal_workspace(session, user)
-        return _start_session(session, user, workspace.id, ip=ip, user_agent=user_agent, method="password")
+        return _start_session(
+            session, user, workspace.id, ip=ip, user_agent=user_agent, method="password", binding=binding
+        )
 
 
 def create_personal_workspace(session: Session, user: User) -> Workspace:
@@ -93,8 +132,23 @@ def create_personal_workspace(session: Session, user: User) -> Workspace:
     return add_workspace(session, user_id=user.id, name=f"{first_name}'s workspace"[:80])
 
 
-def sign_in(*, email: str, password: str, totp_code: str = "", ip: str = "", user_agent: str = "") -> str:
+def sign_in(
+    *,
+    email: str,
+    password: str,
+    totp_code: str = "",
+    ip: str = "",
+    user_agent: str = "",
+    binding: str = "",
+) -> str:
     """Check credentials (and the second factor when enabled) and start a session.
+
+    Success and failure are audited (``user.signed_in`` / ``user.sign_in_failed`` in
+    the user's workspaces; an unknown email only in the log). The password never is.
+
+    Args:
+        binding: the signing-in browser's pre-auth cookie value; the ticket is
+            exchangeable only with it.
 
     Returns:
         The one-time login ticket.
@@ -104,7 +158,8 @@ def sign_in(*, email: str, password: str, totp_code: str = "", ip: str = "", use
         TwoFactorRequiredError: the password is right and a TOTP code is needed.
         AuthenticationError: wrong email, password or code.
     """
-    email_key = f"login:email:{(email or '').strip().lower()}"
+    attempted = (email or "").strip().lower()
+    email_key = f"login:email:{attempted}"
     ip_key = f"login:ip:{ip or 'unknown'}"
     by_email, by_ip = get_login_limiter(), get_ip_limiter()
     if wait := max(by_email.check(email_key), by_ip.check(ip_key)):
@@ -114,24 +169,46 @@ def sign_in(*, email: str, password: str, totp_code: str = "", ip: str = "", use
             retry_after=wait,
         )
 
-    def fail(message: str = BAD_CREDENTIALS) -> AuthenticationError:
-        by_email.record_failure(email_key)
-        by_ip.record_failure(ip_key)
-        return AuthenticationError(message)
-
     with session_scope() as session:
-        user = _user_by_email(session, (email or "").strip().lower())
+        user = _user_by_email(session, attempted)
         if user is None or not passwords.verify_password(user.password_hash, password or ""):
             if user is None:
                 passwords.hash_password("timing-equaliser")  # same cost as a real check
-            raise fail()
-        if user.totp_enabled:
-            if not totp_code.strip():
-                raise TwoFactorRequiredError()
-            if not check_second_factor(session, user, totp_code):
-                raise fail("That code is not valid. Use a current code or a recovery code.")
-        by_email.reset(email_key)
-        return _start_session(session, user, None, ip=ip, user_agent=user_agent, method="password")
+            failed_user_id, message, reason = (user.id if user else None), BAD_CREDENTIALS, "password"
+        elif user.totp_enabled and not totp_code.strip():
+            raise TwoFactorRequiredError()
+        elif user.totp_enabled and not check_second_factor(session, user, totp_code):
+            failed_user_id, message, reason = user.id, BAD_CODE, "code"
+        else:
+            by_email.reset(email_key)
+            audit.record_for_user(
+                session, user.id, "user.signed_in", summary="Signed in with a password", ip=ip
+            )
+            return _start_session(
+                session, user, None, ip=ip, user_agent=user_agent, method="password", binding=binding
+            )
+    # Failure: counted, and audited in a transaction of its own.
+    by_email.record_failure(email_key)
+    by_ip.record_failure(ip_key)
+    _audit_failed_sign_in(failed_user_id, attempted, reason=reason, ip=ip)
+    raise AuthenticationError(message)
+
+
+def _audit_failed_sign_in(user_id: str | None, email: str, *, reason: str, ip: str) -> None:
+    """A failed sign-in in the log, and in the audit log of the account it aimed at."""
+    logger.warning("Sign-in failed", extra={"email": email[:320], "reason": reason, "ip": ip})
+    if user_id is None:
+        return  # no account, no workspace to tell
+    with session_scope() as session:
+        audit.record_for_user(
+            session,
+            user_id,
+            "user.sign_in_failed",
+            summary=f"Failed sign-in for {email} (wrong {reason})"[:300],
+            ip=ip,
+            data={"email": email[:320], "reason": reason},
+            by_user=False,
+        )
 
 
 def sign_in_with_oauth(
@@ -143,6 +220,7 @@ def sign_in_with_oauth(
     name: str,
     ip: str = "",
     user_agent: str = "",
+    binding: str = "",
 ) -> str:
     """Sign in through an identity provider, linking or creating the account.
 
@@ -163,7 +241,9 @@ def sign_in_with_oauth(
             user = session.get(User, link.user_id)
             if user is None or user.deleted_at is not None:
                 raise AuthenticationError("This account is no longer active.")
-            return _start_session(session, user, None, ip=ip, user_agent=user_agent, method=provider)
+            return _start_session(
+                session, user, None, ip=ip, user_agent=user_agent, method=provider, binding=binding
+            )
         if not email or not email_verified:
             raise AuthenticationError(
                 "Your identity provider did not confirm a verified email address, so we cannot sign you in."
@@ -178,15 +258,26 @@ def sign_in_with_oauth(
         elif not user.email_verified:
             user.email_verified = True
         session.add(OAuthAccount(user_id=user.id, provider=provider, subject=subject, email=email))
-        return _start_session(session, user, None, ip=ip, user_agent=user_agent, method=provider)
+        return _start_session(
+            session, user, None, ip=ip, user_agent=user_agent, method=provider, binding=binding
+        )
 
 
-def exchange_ticket(*, ticket: str) -> str:
+def exchange_ticket(*, ticket: str, binding: str) -> str:
     """Turn a one-time login ticket into a session token (once, within 60 s).
 
+    Args:
+        ticket: the ticket from sign-in.
+        binding: the pre-auth cookie value of the browser presenting the ticket; it
+            must be the one the ticket was issued for.
+
     Raises:
-        AuthenticationError: unknown, used or expired ticket.
+        AuthenticationError: unknown, used or expired ticket; or a ticket presented
+            without its browser's binding, which also burns it (the pending
+            session is revoked, so a leaked ticket cannot be retried).
     """
+    if not ticket:
+        raise AuthenticationError("This sign-in link has expired. Please sign in again.")
     with session_scope() as session:
         row = session.exec(select(UserSession).where(UserSession.ticket_hash == hash_token(ticket))).first()
         if (
@@ -196,6 +287,12 @@ def exchange_ticket(*, ticket: str) -> str:
             or row.ticket_expires_at < utcnow()
         ):
             raise AuthenticationError("This sign-in link has expired. Please sign in again.")
+        if not binding or not row.binding_hash or not tokens_equal(row.binding_hash, hash_token(binding)):
+            row.ticket_hash = None
+            row.ticket_expires_at = None
+            row.revoked_at = utcnow()
+            session.commit()  # the burn stands although the error rolls the scope back
+            raise AuthenticationError(UNBOUND_TICKET)
         token = new_token()
         row.token_hash = hash_token(token)
         row.ticket_hash = None
@@ -241,12 +338,16 @@ def resolve_session(*, token: str) -> AuthSession | None:
         )
 
 
-def sign_out(*, token: str) -> None:
-    """Revoke the session behind ``token`` (no error if it is already gone)."""
+def sign_out(*, token: str, ip: str = "") -> None:
+    """Revoke the session behind ``token`` (no error if it is already gone).
+
+    Audited as ``user.signed_out`` in the user's workspaces.
+    """
     with session_scope() as session:
         row = session.exec(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
         if row is not None and row.revoked_at is None:
             row.revoked_at = utcnow()
+            audit.record_for_user(session, row.user_id, "user.signed_out", summary="Signed out", ip=ip)
 
 
 # ---------------------------------------------------------------- internals
@@ -257,8 +358,16 @@ def _user_by_email(session: Session, email: str) -> User | None:
 
 
 def _start_session(
-    session: Session, user: User, workspace_id: str | None, *, ip: str, user_agent: str, method: str
+    session: Session,
+    user: User,
+    workspace_id: str | None,
+    *,
+    ip: str,
+    user_agent: str,
+    method: str,
+    binding: str = "",
 ) -> str:
+    """Add a pending session and return its ticket, bound to ``binding`` (unbound: unusable)."""
     ticket = new_token()
     now = utcnow()
     session.add(
@@ -271,6 +380,7 @@ def _start_session(
             ip=ip[:64],
             user_agent=user_agent[:300],
             method=method,
+            binding_hash=hash_token(binding) if binding else None,
         )
     )
     return ticket

@@ -56,11 +56,13 @@ def record_for_user(
     summary: str,
     ip: str = "",
     data: dict[str, Any] | None = None,
+    by_user: bool = True,
 ) -> None:
     """Add an account-level event (password reset, OAuth link...) to every workspace the
     user belongs to: the admins of each see what happened to their member's account.
 
-    A user with no workspace leaves no event (the log is per workspace).
+    A user with no workspace leaves no event (the log is per workspace). With
+    ``by_user=False`` (a failed sign-in: someone tried) the event has no actor.
     """
     workspace_ids = session.exec(
         select(WorkspaceMember.workspace_id)
@@ -71,7 +73,7 @@ def record_for_user(
         session.add(
             AuditEvent(
                 workspace_id=workspace_id,
-                created_by=user_id,
+                created_by=user_id if by_user else None,
                 action=action,
                 summary=summary[:300],
                 target_type="user",

@@ -3,20 +3,48 @@
 Credentials are checked by the accounts service; success yields a one-time ticket
 and the browser is sent to ``/api/auth/session`` to trade it for the HttpOnly
 session cookie (see services/accounts.py).
+
+The ticket is bound to this browser's pre-auth cookie (``api/cookies.py``), which
+the backend reads from the websocket handshake. A browser that comes without one is
+sent to ``/api/auth/browser`` once to get it, and the forms stay hidden until then.
+
+Password hashing (argon2) and the database run in a thread: these handlers are
+reachable without signing in, and must not stall every other connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import quote
 
 import reflex as rx
 
-from galaxyco_ui.api.cookies import safe_next
+from galaxyco_ui.api.cookies import browser_binding_from_header, safe_next
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, TwoFactorRequiredError, ValidationError
 from galaxyco_ui.services import accounts
 from galaxyco_ui.states.session import client_ip, current_auth
+
+NO_BROWSER_COOKIE = (
+    "Your browser did not accept GalaxyCo's sign-in cookie. Allow cookies for this site, "
+    "then reload the page."
+)
+# Full navigation to the route that sets the pre-auth cookie, and back to this very page.
+_GET_BROWSER_COOKIE = (
+    "window.location.replace('/api/auth/browser?next=' + "
+    "encodeURIComponent(window.location.pathname + window.location.search))"
+)
+
+
+def _field(form: object, key: str) -> str:
+    """A text field of a submitted form (anything else a client sends counts as empty)."""
+    value = form.get(key) if isinstance(form, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _browser_binding(state: rx.State) -> str:
+    return browser_binding_from_header(state.router.headers.cookie)
 
 
 def _finish(ticket: str, next_url: str) -> rx.event.EventSpec:
@@ -34,6 +62,9 @@ class AuthFormState(rx.State):
     email: str = ""
     oauth_providers: list[list[str]] = []
     busy: bool = False
+    # The forms show once this browser has its pre-auth cookie (see the module docstring).
+    browser_ready: bool = False
+    _browser_cookie_tries: int = 0
     _pending_password: str = ""
 
     def _reset_form(self) -> None:
@@ -59,15 +90,22 @@ class AuthFormState(rx.State):
         ]
         if current_auth(self) is not None:
             return rx.redirect(self.next_url, replace=True)
+        if _browser_binding(self):
+            self.browser_ready, self._browser_cookie_tries = True, 0
+        elif self._browser_cookie_tries < 1:
+            self.browser_ready, self._browser_cookie_tries = False, self._browser_cookie_tries + 1
+            return rx.call_script(_GET_BROWSER_COOKIE)
+        else:  # it did not stick: say so rather than loop
+            self.browser_ready, self.error = True, NO_BROWSER_COOKIE
         return None
 
     @rx.event
-    def sign_in(self, form: dict):
+    async def sign_in(self, form: dict):
         self.error = self.notice = ""
         self.field_errors = {}
-        email = (form.get("email") or self.email).strip()
-        password = form.get("password") if not self.needs_code else self._pending_password
-        code = form.get("code", "")
+        email = (_field(form, "email") or self.email).strip()
+        password = _field(form, "password") if not self.needs_code else self._pending_password
+        code = _field(form, "code")
         if not self.needs_code and (not email or not password):
             self.field_errors = {
                 k: v
@@ -75,13 +113,18 @@ class AuthFormState(rx.State):
                 if not (email if k == "email" else password)
             }
             return None
+        if not (binding := _browser_binding(self)):
+            self.error = NO_BROWSER_COOKIE
+            return None
         try:
-            ticket = accounts.sign_in(
+            ticket = await asyncio.to_thread(
+                accounts.sign_in,
                 email=email,
                 password=password or "",
                 totp_code=code,
                 ip=client_ip(self),
                 user_agent=self.router.headers.user_agent,
+                binding=binding,
             )
         except TwoFactorRequiredError as exc:
             self.needs_code, self.email, self._pending_password = True, email, password or ""
@@ -100,18 +143,23 @@ class AuthFormState(rx.State):
         self._reset_form()
 
     @rx.event
-    def sign_up(self, form: dict):
+    async def sign_up(self, form: dict):
         self.error = ""
         self.field_errors = {}
+        if not (binding := _browser_binding(self)):
+            self.error = NO_BROWSER_COOKIE
+            return None
         # The typed values stay in the (uncontrolled) inputs; state keeps only what the
         # URL prefilled, so a late state update never remounts a field under the user.
         try:
-            ticket = accounts.sign_up(
-                email=form.get("email", ""),
-                name=form.get("name", ""),
-                password=form.get("password", ""),
+            ticket = await asyncio.to_thread(
+                accounts.sign_up,
+                email=_field(form, "email"),
+                name=_field(form, "name"),
+                password=_field(form, "password"),
                 ip=client_ip(self),
                 user_agent=self.router.headers.user_agent,
+                binding=binding,
             )
         except ValidationError as exc:
             self.field_errors = exc.field_errors

@@ -15,6 +15,7 @@ import reflex as rx
 from galaxyco_ui.auth.permissions import ROLE_LABELS, Permission, Role, TenantContext, can
 from galaxyco_ui.auth.tokens import SESSION_COOKIE
 from galaxyco_ui.errors import AuthenticationError, GalaxyError
+from galaxyco_ui.infra.client_address import client_address
 from galaxyco_ui.infra.logging import bind_log_context
 from galaxyco_ui.infra.sentry import set_sentry_user
 from galaxyco_ui.services import accounts, workspaces
@@ -63,7 +64,15 @@ def tenant_context(state: rx.State) -> TenantContext:
 
 
 def client_ip(state: rx.State) -> str:
-    return state.router.session.client_ip or ""
+    """The client's address for this connection (``infra/client_address.py``).
+
+    Reflex's own ``trusted_proxy_hops`` stays 0 (rxconfig.py), so ``client_ip`` is the
+    socket peer and X-Forwarded-For is judged here, by the same rule as the API routes.
+    """
+    return client_address(
+        state.router.session.client_ip or "",
+        state.router.headers.raw_headers.get("x-forwarded-for", ""),
+    )
 
 
 def login_redirect(state: rx.State) -> rx.event.EventSpec:

@@ -14,7 +14,9 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import User, UserSession, utcnow
 from galaxyco_ui.services import accounts
 from galaxyco_ui.services import profile as profile_service
-from tests.factories import PASSWORD, make_user, set_columns, sign_in_as
+from tests.factories import BROWSER_BINDING, PASSWORD, make_user, set_columns, sign_in_as
+
+B = BROWSER_BINDING
 
 
 def _session_row_for_ticket(ticket: str) -> UserSession:
@@ -27,9 +29,9 @@ def _session_row_for_ticket(ticket: str) -> UserSession:
 
 def test_sign_up_returns_a_ticket_that_becomes_a_session():
     ticket = accounts.sign_up(
-        email=" Grace@Example.com ", name="Grace  Hopper", password=PASSWORD, ip="10.0.0.1"
+        email=" Grace@Example.com ", name="Grace  Hopper", password=PASSWORD, ip="10.0.0.1", binding=B
     )
-    token = accounts.exchange_ticket(ticket=ticket)
+    token = accounts.exchange_ticket(ticket=ticket, binding=B)
     auth = accounts.resolve_session(token=token)
     assert auth is not None
     assert (auth.email, auth.name, auth.role) == ("grace@example.com", "Grace Hopper", Role.OWNER)
@@ -63,8 +65,8 @@ def test_sign_up_refuses_bad_input_per_field(email, name, password, field):
 
 def test_sign_in_returns_a_ticket_for_the_right_password():
     user = make_user()
-    ticket = accounts.sign_in(email=user.email.upper(), password=PASSWORD)
-    auth = accounts.resolve_session(token=accounts.exchange_ticket(ticket=ticket))
+    ticket = accounts.sign_in(email=user.email.upper(), password=PASSWORD, binding=B)
+    auth = accounts.resolve_session(token=accounts.exchange_ticket(ticket=ticket, binding=B))
     assert auth is not None and auth.user_id == user.id
 
 
@@ -87,30 +89,30 @@ def test_a_user_without_a_password_cannot_sign_in_with_one():
 
 
 def test_a_ticket_can_be_exchanged_only_once():
-    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD)
-    accounts.exchange_ticket(ticket=ticket)
+    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD, binding=B)
+    accounts.exchange_ticket(ticket=ticket, binding=B)
     with pytest.raises(AuthenticationError, match="expired"):
-        accounts.exchange_ticket(ticket=ticket)
+        accounts.exchange_ticket(ticket=ticket, binding=B)
 
 
 def test_an_expired_ticket_is_refused():
-    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD)
+    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD, binding=B)
     row = _session_row_for_ticket(ticket)
     set_columns(UserSession, row.id, ticket_expires_at=utcnow() - timedelta(seconds=1))
     with pytest.raises(AuthenticationError, match="expired"):
-        accounts.exchange_ticket(ticket=ticket)
+        accounts.exchange_ticket(ticket=ticket, binding=B)
 
 
 @pytest.mark.parametrize("ticket", ["", "made-up"])
 def test_an_unknown_ticket_is_refused(ticket):
     with pytest.raises(AuthenticationError):
-        accounts.exchange_ticket(ticket=ticket)
+        accounts.exchange_ticket(ticket=ticket, binding=B)
 
 
 def test_only_hashes_of_the_ticket_and_token_are_stored():
-    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD)
+    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD, binding=B)
     session_id = _session_row_for_ticket(ticket).id
-    token = accounts.exchange_ticket(ticket=ticket)
+    token = accounts.exchange_ticket(ticket=ticket, binding=B)
     with session_scope() as session:
         row = session.get(UserSession, session_id)
         assert row is not None
@@ -135,7 +137,7 @@ def test_an_unknown_token_resolves_to_nobody(token):
 
 
 def test_a_pending_session_cannot_be_used_with_its_ticket_as_token():
-    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD)
+    ticket = accounts.sign_in(email=make_user().email, password=PASSWORD, binding=B)
     assert accounts.resolve_session(token=ticket) is None
 
 

@@ -14,7 +14,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import RecoveryCode, User
 from galaxyco_ui.services import accounts
 from galaxyco_ui.services import profile as profile_service
-from tests.factories import PASSWORD, make_user
+from tests.factories import BROWSER_BINDING, PASSWORD, make_user
 
 
 def _with_totp(user: User) -> tuple[str, list[str]]:
@@ -104,8 +104,10 @@ def test_sign_in_with_2fa_and_a_wrong_password_does_not_reveal_that_2fa_is_on():
 def test_sign_in_with_the_current_code_returns_a_ticket():
     user = make_user()
     secret, _ = _with_totp(user)
-    ticket = accounts.sign_in(email=user.email, password=PASSWORD, totp_code=_next_code(secret))
-    auth = accounts.resolve_session(token=accounts.exchange_ticket(ticket=ticket))
+    ticket = accounts.sign_in(
+        email=user.email, password=PASSWORD, totp_code=_next_code(secret), binding=BROWSER_BINDING
+    )
+    auth = accounts.resolve_session(token=accounts.exchange_ticket(ticket=ticket, binding=BROWSER_BINDING))
     assert auth is not None and auth.user_id == user.id
 
 
@@ -119,8 +121,10 @@ def test_sign_in_with_a_wrong_code_is_refused():
 def test_a_recovery_code_signs_in_once():
     user = make_user()
     _, codes = _with_totp(user)
-    ticket = accounts.sign_in(email=user.email, password=PASSWORD, totp_code=f"  {codes[3].upper()} ")
-    assert accounts.exchange_ticket(ticket=ticket)
+    ticket = accounts.sign_in(
+        email=user.email, password=PASSWORD, totp_code=f"  {codes[3].upper()} ", binding=BROWSER_BINDING
+    )
+    assert accounts.exchange_ticket(ticket=ticket, binding=BROWSER_BINDING)
     assert profile_service.get_profile(user_id=user.id).recovery_codes_left == 9
     with pytest.raises(AuthenticationError, match="code is not valid"):
         accounts.sign_in(email=user.email, password=PASSWORD, totp_code=codes[3])

@@ -9,12 +9,12 @@ from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.services import accounts, audit, workspaces
 from galaxyco_ui.services import team as team_service
-from tests.factories import PASSWORD, add_member, make_user, sign_in_as
+from tests.factories import BROWSER_BINDING, PASSWORD, add_member, make_user, sign_in_as
 
 
 def _signed_up(name: str = "Ada Lovelace", email: str = "ada@example.com"):
-    ticket = accounts.sign_up(email=email, name=name, password=PASSWORD)
-    token = accounts.exchange_ticket(ticket=ticket)
+    ticket = accounts.sign_up(email=email, name=name, password=PASSWORD, binding=BROWSER_BINDING)
+    token = accounts.exchange_ticket(ticket=ticket, binding=BROWSER_BINDING)
     auth = accounts.resolve_session(token=token)
     assert auth is not None
     return token, auth

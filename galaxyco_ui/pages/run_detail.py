@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.components.layout import empty_state
+from galaxyco_ui.components.markdown import untrusted_markdown
 from galaxyco_ui.components.runs import status_badge
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.states.run_detail import RunState
@@ -63,7 +64,7 @@ def _timeline_item(item: dict) -> rx.Component:
     return rx.cond(
         item["kind"] == "tool",
         _tool_card(item),
-        rx.box(rx.markdown(item["text"]), class_name="gx-answer"),
+        untrusted_markdown(item["text"], class_name="gx-answer"),
     )
 
 
@@ -154,7 +155,7 @@ def run_page() -> rx.Component:
             rx.foreach(RunState.timeline, _timeline_item),
             rx.cond(
                 RunState.live_text != "",
-                rx.box(rx.markdown(RunState.live_text_linked), class_name="gx-answer"),
+                untrusted_markdown(RunState.live_text_linked, class_name="gx-answer"),
             ),
             rx.cond(
                 (RunState.status == "queued") | ((RunState.status == "running") & (RunState.live_text == "")),

@@ -169,6 +169,20 @@ async def test_an_unreachable_endpoint_is_a_retryable_error():
     assert caught.value.retryable
 
 
+@pytest.mark.parametrize("model_id", REMOTE)
+async def test_remote_embedders_refuse_an_unlisted_local_base_url_before_sending_anything(
+    emulator: Emulator, model_id: str, allow_provider_hosts
+):
+    allow_provider_hosts()  # the operator lists nothing: the emulator is just a local server
+    embedder = make_embedder(model_id, api_key="k", base_url=base_url(emulator, model_id))
+    with pytest.raises(EmbeddingError) as caught:
+        await embedder.embed(["x"], kind="document")
+    assert "127.0.0.1 is a loopback address" in caught.value.message
+    assert "ALLOWED_PRIVATE_PROVIDER_HOSTS=127.0.0.1:" in caught.value.message
+    assert not caught.value.retryable
+    assert emulator.requests == []
+
+
 def test_unknown_models_are_refused():
     with pytest.raises(EmbeddingError, match="Unknown embedding model"):
         make_embedder("openai:nope")

@@ -117,7 +117,7 @@ def revoke_session(*, user_id: str, session_id: str, ip: str = "") -> None:
             audit.record_for_user(
                 session,
                 user_id,
-                "account.session_revoked",
+                "user.session_revoked",
                 summary=f"Signed out a session ({describe_user_agent(row.user_agent)}"
                 f"{', ' + row.ip if row.ip else ''})",
                 ip=ip,
@@ -133,7 +133,7 @@ def revoke_other_sessions(*, user_id: str, current_session_id: str, ip: str = ""
             audit.record_for_user(
                 session,
                 user_id,
-                "account.sessions_revoked",
+                "user.sessions_revoked",
                 summary=f"Signed out {count} other session{'s' if count != 1 else ''}",
                 ip=ip,
                 data={"count": count},
@@ -217,7 +217,7 @@ def change_password(
         audit.record_for_user(
             session,
             user_id,
-            "account.password_changed" if had_password else "account.password_set",
+            "user.password_changed" if had_password else "user.password_set",
             summary=("Changed the password" if had_password else "Set a password")
             + (f" and signed out {revoked} other session{'s' if revoked != 1 else ''}" if revoked else ""),
             ip=ip,
@@ -268,7 +268,7 @@ def confirm_totp_setup(*, user_id: str, code: str, ip: str = "") -> list[str]:
         user.totp_enabled = True
         codes = _replace_recovery_codes(session, user)
         audit.record_for_user(
-            session, user_id, "account.2fa_enabled", summary="Turned on two-factor authentication", ip=ip
+            session, user_id, "user.2fa_enabled", summary="Turned on two-factor authentication", ip=ip
         )
     get_login_limiter().reset(key)
     return codes
@@ -293,7 +293,7 @@ def regenerate_recovery_codes(*, user_id: str, code: str, ip: str = "") -> list[
         audit.record_for_user(
             session,
             user_id,
-            "account.recovery_codes_regenerated",
+            "user.recovery_codes_regenerated",
             summary="Created new two-factor recovery codes",
             ip=ip,
         )
@@ -322,7 +322,7 @@ def disable_totp(*, user_id: str, code: str, ip: str = "") -> None:
         for rc in session.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all():
             session.delete(rc)
         audit.record_for_user(
-            session, user_id, "account.2fa_disabled", summary="Turned off two-factor authentication", ip=ip
+            session, user_id, "user.2fa_disabled", summary="Turned off two-factor authentication", ip=ip
         )
     get_login_limiter().reset(key)
 

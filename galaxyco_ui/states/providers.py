@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
@@ -28,10 +30,12 @@ class ProvidersState(rx.State):
 
     @rx.event
     @guarded
-    def save(self, ctx: TenantContext, form: dict):
+    async def save(self, ctx: TenantContext, form: dict):
         provider = str(form.get("provider", ""))
         try:
-            provider_keys.set_provider_key(
+            # Vetting the base URL resolves its host (blocking DNS): off the event loop.
+            view = await asyncio.to_thread(
+                provider_keys.set_provider_key,
                 ctx=ctx,
                 provider=provider,
                 api_key=str(form.get("api_key", "")),
@@ -41,6 +45,8 @@ class ProvidersState(rx.State):
             self.errors = {f"{provider}.{k}": v for k, v in exc.field_errors.items()}
             return None
         self.form_key += 1
+        if view.notice:  # the base URL changed and the stored key was removed
+            return [rx.toast.warning(view.notice, close_button=True), ProvidersState.load]
         return [rx.toast.success("Key saved. Use “Test connection” to check it."), ProvidersState.load]
 
     @rx.event

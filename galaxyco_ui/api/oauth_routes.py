@@ -6,6 +6,11 @@
         → 303 to /api/auth/session?ticket=…&next=… (which sets the session cookie),
           or 303 to /login?error=<message> on any failure.
 
+When the sign-in linked the provider to an existing account, or the user has
+two-factor on, ``next`` goes through the sign-in page first (``/login?next=…``, with
+``linked=<provider>`` for a new link): it asks for the code of a pending session, and
+says that the account was linked. A new link is also announced by email (SMTP set).
+
 An unconfigured provider is a 404 on both. The provider is called (token exchange,
 ID token keys, user info) before the account service runs, so no database
 transaction is open during network calls.
@@ -24,6 +29,7 @@ from galaxyco_ui.api.cookies import browser_binding, client_ip, ensure_browser_c
 from galaxyco_ui.auth import oauth
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import AuthenticationError
+from galaxyco_ui.infra import mail
 from galaxyco_ui.services import accounts
 
 NO_BROWSER_COOKIE = (
@@ -99,7 +105,7 @@ async def callback(request: Request) -> Response:
         return _to_login(NO_BROWSER_COOKIE, provider)
     # The provider is done; only now does the account service open a transaction.
     try:
-        ticket = await run_in_threadpool(
+        result = await run_in_threadpool(
             oauth_sign_in,
             provider=provider,
             identity=identity,
@@ -109,7 +115,17 @@ async def callback(request: Request) -> Response:
         )
     except AuthenticationError as exc:
         return _to_login(exc.message, provider)
-    query = urlencode({"ticket": ticket, "next": safe_next(next_url)})
+    next_url = safe_next(next_url)
+    if result.second_factor or result.linked:
+        # The sign-in page finishes: the code step of a pending session, the word about a link.
+        login_query = {"next": next_url, **({"linked": provider} if result.linked else {})}
+        next_url = "/login?" + urlencode(login_query)
+    if result.linked and get_settings().smtp_host:
+        profile = f"{get_settings().public_url.rstrip('/')}/profile/sessions"
+        mail.send_later(
+            result.email, *mail.oauth_linked_email(result.name, oauth.provider_label(provider), profile)
+        )
+    query = urlencode({"ticket": result.ticket, "next": next_url})
     response = RedirectResponse(f"/api/auth/session?{query}", status_code=303)
     _clear_flow_cookie(response, provider)
     return response
@@ -117,15 +133,15 @@ async def callback(request: Request) -> Response:
 
 def oauth_sign_in(
     *, provider: str, identity: oauth.Identity, ip: str, user_agent: str, binding: str = ""
-) -> str:
+) -> accounts.OAuthSignIn:
     """Sign ``identity`` in through the account service (blocking; run it in a thread).
 
     Returns:
-        The one-time login ticket.
+        The one-time login ticket, and whether it linked an account or needs a code.
 
     Raises:
-        AuthenticationError: no verified email for an unknown subject, or the
-            linked account is no longer active.
+        AuthenticationError: no verified email for an unknown subject, an unverified
+            account has the address, or the linked account is no longer active.
     """
     return accounts.sign_in_with_oauth(
         provider=provider,

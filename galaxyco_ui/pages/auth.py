@@ -75,6 +75,26 @@ def _email_field(form_id: str) -> rx.Component:
     )
 
 
+def _code_step(form_id: str) -> rx.Component:
+    return rx.vstack(
+        text_input(
+            "Authentication code",
+            "code",
+            form_id=form_id,
+            hint="The 6-digit code from your authenticator app, or one of your recovery codes.",
+            auto_complete="one-time-code",
+            input_mode="text",
+            required=True,
+            auto_focus=True,
+            error=AuthFormState.field_errors.get("code", ""),
+        ),
+        rx.button("Verify", type="submit", size="3", width="100%"),
+        rx.button("Use another account", type="button", variant="ghost", on_click=AuthFormState.cancel_code),
+        spacing="4",
+        width="100%",
+    )
+
+
 def login_page() -> rx.Component:
     password_step = rx.vstack(
         _email_field("login"),
@@ -87,37 +107,33 @@ def login_page() -> rx.Component:
             required=True,
             error=AuthFormState.field_errors.get("password", ""),
         ),
+        rx.link("Forgot password?", href="/forgot-password", size="2", align_self="end"),
         rx.button("Sign in", type="submit", size="3", width="100%", loading=AuthFormState.busy),
         spacing="4",
         width="100%",
     )
-    code_step = rx.vstack(
-        text_input(
-            "Authentication code",
-            "code",
-            form_id="login",
-            hint="The 6-digit code from your authenticator app, or one of your recovery codes.",
-            auto_complete="one-time-code",
-            input_mode="text",
-            required=True,
-            auto_focus=True,
-        ),
-        rx.button("Verify", type="submit", size="3", width="100%"),
-        rx.button("Use another account", type="button", variant="ghost", on_click=AuthFormState.cancel_code),
-        spacing="4",
-        width="100%",
-    )
+    code_step = _code_step("login")
     return centered_card(
         rx.heading("Sign in", size="6", as_="h1"),
         _notice(),
         form_error(AuthFormState.error),
         _when_browser_ready(
             rx.cond(AuthFormState.needs_code, rx.fragment(), _oauth_buttons()),
-            rx.form(
-                rx.cond(AuthFormState.needs_code, code_step, password_step),
-                on_submit=AuthFormState.sign_in,
-                width="100%",
-                reset_on_submit=False,
+            rx.cond(
+                AuthFormState.second_factor_only,
+                # After an OAuth sign-in of a two-factor user: only the code is missing.
+                rx.form(
+                    _code_step("second-factor"),
+                    on_submit=AuthFormState.verify_second_factor,
+                    width="100%",
+                    reset_on_submit=True,
+                ),
+                rx.form(
+                    rx.cond(AuthFormState.needs_code, code_step, password_step),
+                    on_submit=AuthFormState.sign_in,
+                    width="100%",
+                    reset_on_submit=False,
+                ),
             ),
         ),
         rx.text(

@@ -66,6 +66,13 @@ UNBOUND_TICKET = (
     "This sign-in was started in another browser or tab, or your browser blocks cookies. "
     "Please sign in again here."
 )
+# A pending OAuth session of a two-factor user: the time allowed to enter the code.
+MFA_PENDING_TTL = timedelta(minutes=10)
+UNVERIFIED_ACCOUNT = (
+    "An account with {email} already exists, but its email address has not been verified, so we "
+    "cannot link it to this sign-in. If it is yours, reset its password with “Forgot password?” "
+    "on the sign-in page (that proves the address is yours), then sign in this way again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,23 @@ class AuthSession:
     name: str
     workspace_id: str | None
     role: Role | None
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthSignIn:
+    """The outcome of ``sign_in_with_oauth``.
+
+    Attributes:
+        ticket: the one-time login ticket.
+        linked: this sign-in linked the provider to an existing account (tell the user).
+        second_factor: the session is pending until a TOTP or recovery code is checked.
+    """
+
+    ticket: str
+    linked: bool
+    second_factor: bool
+    email: str
+    name: str
 
 
 # ---------------------------------------------------------------- sign-up / sign-in
@@ -221,46 +245,126 @@ def sign_in_with_oauth(
     ip: str = "",
     user_agent: str = "",
     binding: str = "",
-) -> str:
+) -> OAuthSignIn:
     """Sign in through an identity provider, linking or creating the account.
 
-    A known (provider, subject) signs in its user. Otherwise a *verified* email that
-    matches an account links to it; an unknown verified email creates an account.
+    A known (provider, subject) signs in its user. Otherwise the provider must vouch for
+    the email: an unknown address creates an account; a *verified* account with that
+    address gets linked (``user.oauth_linked`` in its audit log; the caller tells the
+    user). An *unverified* account with that address is refused and nothing is created:
+    it may have been pre-registered by someone waiting for its owner to sign in here.
+
+    A user with two-factor on gets a pending session (``mfa_pending``) that no cookie
+    check accepts until ``complete_second_factor`` has checked a code.
 
     Returns:
-        The one-time login ticket.
+        The one-time login ticket, and whether this sign-in linked an account or still
+        needs the second factor.
 
     Raises:
-        AuthenticationError: the provider gave no verified email for a new link.
+        AuthenticationError: no verified email for an unknown subject, the address
+            belongs to an unverified account, or the linked account is no longer active.
     """
     with session_scope() as session:
         link = session.exec(
             select(OAuthAccount).where(OAuthAccount.provider == provider, OAuthAccount.subject == subject)
         ).first()
+        linked = False
         if link is not None:
             user = session.get(User, link.user_id)
             if user is None or user.deleted_at is not None:
                 raise AuthenticationError("This account is no longer active.")
-            return _start_session(
-                session, user, None, ip=ip, user_agent=user_agent, method=provider, binding=binding
-            )
-        if not email or not email_verified:
-            raise AuthenticationError(
-                "Your identity provider did not confirm a verified email address, so we cannot sign you in."
-            )
-        email = email.strip().lower()
-        user = _user_by_email(session, email)
-        if user is None:
-            user = User(email=email, name=(name or email.split("@")[0])[:120], email_verified=True)
-            session.add(user)
-            session.flush()
-            create_personal_workspace(session, user)
-        elif not user.email_verified:
-            user.email_verified = True
-        session.add(OAuthAccount(user_id=user.id, provider=provider, subject=subject, email=email))
-        return _start_session(
-            session, user, None, ip=ip, user_agent=user_agent, method=provider, binding=binding
+        else:
+            if not email or not email_verified:
+                raise AuthenticationError(
+                    "Your identity provider did not confirm a verified email address, so we cannot sign you in."
+                )
+            email = email.strip().lower()
+            user = _user_by_email(session, email)
+            if user is None:
+                user = User(email=email, name=(name or email.split("@")[0])[:120], email_verified=True)
+                session.add(user)
+                session.flush()
+                create_personal_workspace(session, user)
+            elif not user.email_verified:
+                raise AuthenticationError(UNVERIFIED_ACCOUNT.format(email=email))
+            else:
+                linked = True
+                audit.record_for_user(
+                    session,
+                    user.id,
+                    "user.oauth_linked",
+                    summary=f"{user.name} can now sign in with {provider}",
+                    ip=ip,
+                    data={"provider": provider},
+                )
+            session.add(OAuthAccount(user_id=user.id, provider=provider, subject=subject, email=email))
+        pending = user.totp_enabled
+        ticket = _start_session(
+            session,
+            user,
+            None,
+            ip=ip,
+            user_agent=user_agent,
+            method=provider,
+            mfa_pending=pending,
+            binding=binding,  # the browser's pre-auth cookie (api/oauth_routes.py)
         )
+        return OAuthSignIn(
+            ticket=ticket, linked=linked, second_factor=pending, email=user.email, name=user.name
+        )
+
+
+def pending_second_factor(*, token: str) -> str | None:
+    """The email of the user whose *pending* session (OAuth + TOTP) this cookie holds, or None."""
+    if not token:
+        return None
+    with session_scope() as session:
+        found = _pending_session(session, token)
+        return found[1].email if found else None
+
+
+def complete_second_factor(*, token: str, code: str, ip: str = "") -> None:
+    """Check the TOTP (or recovery) code of a pending session, which then becomes usable.
+
+    Failures count toward the same lockout as password sign-ins (per email and per
+    client address).
+
+    Raises:
+        RateLimitedError: too many recent failures.
+        AuthenticationError: no pending session for this cookie, or a wrong code.
+    """
+    with session_scope() as session:
+        found = _pending_session(session, token)
+        if found is None:
+            raise AuthenticationError("Your sign-in attempt expired. Please sign in again.")
+        email = found[1].email
+    email_key, ip_key = f"login:email:{email}", f"login:ip:{ip or 'unknown'}"
+    by_email, by_ip = get_login_limiter(), get_ip_limiter()
+    if wait := max(by_email.check(email_key), by_ip.check(ip_key)):
+        minutes = max(1, round(wait / 60))
+        raise RateLimitedError(
+            f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            retry_after=wait,
+        )
+    with session_scope() as session:
+        found = _pending_session(session, token)
+        if found is None:
+            raise AuthenticationError("Your sign-in attempt expired. Please sign in again.")
+        row, user = found
+        if not check_second_factor(session, user, code or ""):
+            failed = True
+        else:
+            failed = False
+            now = utcnow()
+            row.mfa_pending = False
+            row.expires_at = now + timedelta(hours=get_settings().session_ttl_hours)
+            row.last_seen_at = now
+    if failed:
+        by_email.record_failure(email_key)
+        by_ip.record_failure(ip_key)
+        raise AuthenticationError("That code is not valid. Use a current code or a recovery code.")
+    by_email.reset(email_key)
 
 
 def exchange_ticket(*, ticket: str, binding: str) -> str:
@@ -312,8 +416,8 @@ def resolve_session(*, token: str) -> AuthSession | None:
     now = utcnow()
     with session_scope() as session:
         row = session.exec(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
-        if row is None or row.revoked_at is not None or row.expires_at < now:
-            return None
+        if row is None or row.revoked_at is not None or row.expires_at < now or row.mfa_pending:
+            return None  # a pending session waits for its second factor (complete_second_factor)
         user = session.get(User, row.user_id)
         if user is None or user.deleted_at is not None:
             return None
@@ -353,6 +457,16 @@ def sign_out(*, token: str, ip: str = "") -> None:
 # ---------------------------------------------------------------- internals
 
 
+def _pending_session(session: Session, token: str) -> tuple[UserSession, User] | None:
+    row = session.exec(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
+    if row is None or not row.mfa_pending or row.revoked_at is not None or row.expires_at < utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.deleted_at is not None:
+        return None
+    return row, user
+
+
 def _user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email, col(User.deleted_at).is_(None))).first()
 
@@ -365,6 +479,7 @@ def _start_session(
     ip: str,
     user_agent: str,
     method: str,
+    mfa_pending: bool = False,
     binding: str = "",
 ) -> str:
     """Add a pending session and return its ticket, bound to ``binding`` (unbound: unusable)."""
@@ -376,11 +491,14 @@ def _start_session(
             ticket_hash=hash_token(ticket),
             ticket_expires_at=now + TICKET_TTL,
             current_workspace_id=workspace_id,
-            expires_at=now + timedelta(hours=get_settings().session_ttl_hours),
+            # A pending session lives only as long as the code step may take.
+            expires_at=now
+            + (MFA_PENDING_TTL if mfa_pending else timedelta(hours=get_settings().session_ttl_hours)),
+            mfa_pending=mfa_pending,
+            binding_hash=hash_token(binding) if binding else None,
             ip=ip[:64],
             user_agent=user_agent[:300],
             method=method,
-            binding_hash=hash_token(binding) if binding else None,
         )
     )
     return ticket

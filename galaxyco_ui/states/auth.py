@@ -10,21 +10,29 @@ sent to ``/api/auth/browser`` once to get it, and the forms stay hidden until th
 
 Password hashing (argon2) and the database run in a thread: these handlers are
 reachable without signing in, and must not stall every other connection.
+
+After an OAuth sign-in the callback may send the browser here (``/login?next=…``):
+with ``linked=<provider>`` when it linked an existing account (a toast says so), and
+with a *pending* session cookie when the user has two-factor on: the page then shows
+only the code step (``verify_second_factor``), and the session opens nothing until
+the code is checked. A password sign-up gets a verification email (SMTP set), or is
+verified at once when it came through an invite link for that address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import quote
+import logging
+from urllib.parse import quote, urlsplit
 
 import reflex as rx
 
 from galaxyco_ui.api.cookies import browser_binding_from_header, safe_next
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, TwoFactorRequiredError, ValidationError
-from galaxyco_ui.services import accounts
-from galaxyco_ui.states.session import client_ip, current_auth
+from galaxyco_ui.services import accounts, email_links, invitations
+from galaxyco_ui.states.session import client_ip, current_auth, session_token
 
 NO_BROWSER_COOKIE = (
     "Your browser did not accept GalaxyCo's sign-in cookie. Allow cookies for this site, "
@@ -47,6 +55,25 @@ def _browser_binding(state: rx.State) -> str:
     return browser_binding_from_header(state.router.headers.cookie)
 
 
+log = logging.getLogger(__name__)
+LINKED = "Your account is now linked to {label}: you can sign in with it from now on."
+SECOND_FACTOR = "Enter the 6-digit code from your authenticator app to finish signing in."
+
+
+def _after_sign_up(email: str, next_url: str) -> None:
+    """Verify the address of an invitee who signed up through their link; otherwise mail
+    a verification link (when SMTP is set). Blocking: run it in a thread."""
+    try:
+        path = urlsplit(next_url).path
+        if path.startswith("/invite/"):
+            token = path.removeprefix("/invite/").strip("/")
+            if invitations.verify_invited_email(token=token, email=email):
+                return
+        email_links.send_verification_later(email=email)
+    except Exception:  # the account exists and is signed in: this must not undo that
+        log.exception("could not verify or mail the verification link after a sign-up")
+
+
 def _finish(ticket: str, next_url: str) -> rx.event.EventSpec:
     """Full navigation (not client routing): the cookie is set by a backend route."""
     url = f"/api/auth/session?ticket={quote(ticket)}&next={quote(next_url)}"
@@ -66,11 +93,14 @@ class AuthFormState(rx.State):
     browser_ready: bool = False
     _browser_cookie_tries: int = 0
     _pending_password: str = ""
+    # The code step of a pending OAuth session (two-factor on): no password to keep.
+    second_factor_only: bool = False
+    _linked_label: str = ""
 
     def _reset_form(self) -> None:
         self.error = self.notice = ""
         self.field_errors = {}
-        self.needs_code = False
+        self.needs_code = self.second_factor_only = False
         self.busy = False
         self._pending_password = ""
 
@@ -88,8 +118,16 @@ class AuthFormState(rx.State):
             [key, label, f"/api/auth/oauth/{key}/start?next={quote(self.next_url)}"]
             for key, label in get_settings().oauth_providers().items()
         ]
+        # Only a configured provider's name is shown: the query string is anyone's to write.
+        self._linked_label = get_settings().oauth_providers().get(params.get("linked", ""), "")
+        linked = LINKED.format(label=self._linked_label) if self._linked_label else ""
         if current_auth(self) is not None:
-            return rx.redirect(self.next_url, replace=True)
+            go = rx.redirect(self.next_url, replace=True)
+            return [rx.toast.success(linked, duration=8000), go] if linked else go
+        if pending_email := accounts.pending_second_factor(token=session_token(self)):
+            self.needs_code = self.second_factor_only = True
+            self.email = pending_email
+            self.notice = f"{linked} {SECOND_FACTOR}".strip()
         if _browser_binding(self):
             self.browser_ready, self._browser_cookie_tries = True, 0
         elif self._browser_cookie_tries < 1:
@@ -139,8 +177,31 @@ class AuthFormState(rx.State):
         return _finish(ticket, self.next_url)
 
     @rx.event
-    def cancel_code(self):
+    async def cancel_code(self):
+        if self.second_factor_only:  # give up the pending OAuth session
+            await asyncio.to_thread(accounts.sign_out, token=session_token(self), ip=client_ip(self))
         self._reset_form()
+
+    @rx.event
+    async def verify_second_factor(self, form: dict):
+        """The code step after an OAuth sign-in: the pending session becomes usable."""
+        self.error = ""
+        code = _field(form, "code").strip()
+        if not code:
+            self.field_errors = {"code": "Enter the code from your authenticator app."}
+            return None
+        self.field_errors = {}
+        try:
+            await asyncio.to_thread(
+                accounts.complete_second_factor, token=session_token(self), code=code, ip=client_ip(self)
+            )
+        except GalaxyError as exc:
+            self.error = exc.message
+            return None
+        linked = LINKED.format(label=self._linked_label) if self._linked_label else ""
+        self._reset_form()
+        go = rx.redirect(self.next_url, replace=True)
+        return [rx.toast.success(linked, duration=8000), go] if linked else go
 
     @rx.event
     async def sign_up(self, form: dict):
@@ -167,6 +228,7 @@ class AuthFormState(rx.State):
         except GalaxyError as exc:
             self.error = exc.message
             return None
+        await asyncio.to_thread(_after_sign_up, _field(form, "email"), self.next_url)
         return _finish(ticket, self.next_url)
 
     @rx.event

@@ -15,6 +15,7 @@ import qrcode.image.svg
 import reflex as rx
 
 from galaxyco_ui.errors import GalaxyError, ValidationError
+from galaxyco_ui.services import email_links
 from galaxyco_ui.services import profile as profile_service
 from galaxyco_ui.services.profile import SessionView
 from galaxyco_ui.states.session import SessionState, client_ip, current_auth, error_toast, login_redirect
@@ -42,6 +43,9 @@ class ProfileState(rx.State):
     new_recovery_codes: list[str] = []
     # Sessions
     sessions: list[SessionView] = []
+    # Email verification (services/email_links.py)
+    email_verified: bool = True
+    can_send_verification: bool = False
 
     @rx.event
     def load(self):
@@ -50,6 +54,8 @@ class ProfileState(rx.State):
             return None
         profile = profile_service.get_profile(user_id=auth.user_id)
         self.name, self.email = profile.name, profile.email
+        address = email_links.email_status(user_id=auth.user_id)
+        self.email_verified, self.can_send_verification = address.verified, address.can_send
         self.has_password, self.totp_enabled = profile.has_password, profile.totp_enabled
         self.recovery_codes_left = profile.recovery_codes_left
         self.errors = {}
@@ -58,6 +64,18 @@ class ProfileState(rx.State):
             user_id=auth.user_id, current_session_id=auth.session_id
         )
         return None
+
+    @rx.event
+    async def resend_verification(self):
+        """Mail the verification link again (throttled in the service)."""
+        auth = current_auth(self)
+        if auth is None:
+            return login_redirect(self)
+        try:
+            await asyncio.to_thread(email_links.resend_verification, user_id=auth.user_id)
+        except GalaxyError as exc:
+            return error_toast(exc)
+        return rx.toast.success(f"We sent a verification link to {self.email}.")
 
     @rx.event
     def leave_security(self):

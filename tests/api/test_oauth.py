@@ -7,11 +7,15 @@ real OIDC provider (``tests/oauth_provider.py``) over HTTP on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import time
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 from sqlmodel import col, select
 
@@ -19,12 +23,14 @@ from galaxyco_ui.api.cookies import SESSION_COOKIE
 from galaxyco_ui.auth import oauth
 from galaxyco_ui.auth.oauth import Identity, normalized_identity
 from galaxyco_ui.config import reset_settings
+from galaxyco_ui.errors import AuthenticationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import OAuthAccount, User, UserSession, Workspace, WorkspaceMember
-from galaxyco_ui.services import accounts
+from galaxyco_ui.services import accounts, profile
 from tests.api.conftest import APP_URL, OIDC_NAME, new_browser
-from tests.factories import make_user
+from tests.factories import make_user, set_columns
 from tests.oauth_provider import OIDCProvider
+from tests.smtp_server import Inbox
 
 START = f"{APP_URL}/api/auth/oauth/oidc/start"
 CALLBACK_PATH = "/api/auth/oauth/oidc/callback"
@@ -85,6 +91,19 @@ def workspaces_of(user_id: str) -> list[tuple[str, str]]:
             .where(WorkspaceMember.user_id == user_id)
         ).all()
         return [(name, role) for name, role in rows]
+
+
+def wait_for_mail(inbox: Inbox, timeout: float = 5.0) -> None:
+    """The app mails from a background thread: give it a moment."""
+    deadline = time.monotonic() + timeout
+    while not inbox.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def verified_user(**kwargs: Any) -> User:
+    user = make_user(**kwargs)
+    set_columns(User, user.id, email_verified=True)
+    return user
 
 
 def set_cookie_header(response: httpx.Response, path: str) -> str:
@@ -153,10 +172,10 @@ async def test_the_flow_uses_pkce_state_and_nonce_and_drops_the_flow_cookie(
     assert response.url.path == "/agents"
 
 
-async def test_an_existing_password_account_is_linked_not_duplicated(
+async def test_an_existing_verified_password_account_is_linked_not_duplicated(
     browser: httpx.AsyncClient, oidc: OIDCProvider
 ) -> None:
-    existing = make_user(email="ada@example.com", name="Ada")
+    existing = verified_user(email="ada@example.com", name="Ada")
 
     await sign_in(browser)
 
@@ -218,7 +237,78 @@ async def test_next_is_followed_only_when_it_is_a_local_path(
     assert response.url.path == landing
 
 
+async def test_linking_a_verified_account_tells_the_user_on_the_page_and_by_email(
+    browser: httpx.AsyncClient, oidc: OIDCProvider, inbox: Inbox
+) -> None:
+    existing = verified_user(email="ada@example.com", name="Ada")
+
+    response = await sign_in(browser, "/agents/new")
+
+    # The sign-in page gets the word (and then opens ``next``); the session is live.
+    assert response.url.path == "/login"
+    assert query(response.url) == {"next": "/agents/new", "linked": "oidc"}
+    assert session_user(browser).user_id == existing.id
+    await asyncio.to_thread(wait_for_mail, inbox)
+    [(recipients, message)] = inbox.messages
+    assert recipients == ["ada@example.com"]
+    assert message["Subject"] == f"{OIDC_NAME} can now sign in to your GalaxyCo account"
+    assert "If this was not you" in message.get_body(("plain",)).get_content()
+
+    # The next sign-in with the same identity is no news.
+    async with new_browser() as second:
+        again = await sign_in(second)
+    assert again.url.path == "/agents"
+    assert len(inbox.messages) == 1
+
+
+async def test_a_user_with_two_factor_on_must_pass_it_after_oauth(
+    browser: httpx.AsyncClient, oidc: OIDCProvider
+) -> None:
+    user = verified_user(email="ada@example.com", name="Ada")
+    secret, _ = profile.start_totp_setup(user_id=user.id)
+    profile.confirm_totp_setup(user_id=user.id, code=pyotp.TOTP(secret).at(time.time() - 30))
+
+    response = await sign_in(browser, "/agents/new")
+
+    token = browser.cookies.get(SESSION_COOKIE)
+    assert token, "the pending session's cookie is set"
+    assert accounts.resolve_session(token=token) is None, "a pending session must open nothing"
+    assert response.url.path == "/login"  # the code step, then /agents/new
+    assert query(response.url)["next"] == "/agents/new"
+    with session_scope() as session:
+        [row] = session.exec(select(UserSession).where(UserSession.user_id == user.id)).all()
+        assert row.mfa_pending is True
+
+    with pytest.raises(AuthenticationError):
+        accounts.complete_second_factor(token=token, code="12345-abcde")
+    assert accounts.resolve_session(token=token) is None
+    accounts.complete_second_factor(token=token, code=pyotp.TOTP(secret).now())
+    assert session_user(browser).user_id == user.id
+
+
 # ---------------------------------------------------------------- refusals
+
+
+async def test_an_unverified_password_account_with_the_same_email_is_refused_and_nothing_is_created(
+    browser: httpx.AsyncClient, oidc: OIDCProvider
+) -> None:
+    """Pre-hijack: someone signed up with Ada's address first; Ada's SSO must not join it."""
+    squatter = make_user(email="ada@example.com", name="Not Ada")
+    with session_scope() as session:
+        sessions_before = len(session.exec(select(UserSession)).all())
+
+    response = await sign_in(browser)
+
+    message = login_error(response)
+    assert message is not None
+    assert "ada@example.com already exists, but its email address has not been verified" in message
+    assert "reset its password with “Forgot password?”" in message
+    assert SESSION_COOKIE not in browser.cookies
+    assert links() == []
+    assert [u.id for u in users("ada@example.com")] == [squatter.id]
+    with session_scope() as session:
+        assert len(session.exec(select(UserSession)).all()) == sessions_before
+        assert len(session.exec(select(User)).all()) == 1
 
 
 async def test_unverified_email_for_an_unknown_subject_is_refused(

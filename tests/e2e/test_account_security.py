@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pyotp
 from playwright.sync_api import expect
 
+from galaxyco_ui.services import email_links
 from tests.e2e.conftest import shot
 from tests.e2e.helpers import PASSWORD, sign_up, wait_for_shell
 
@@ -107,3 +109,49 @@ def test_an_expired_or_forged_session_cookie_is_sent_to_sign_in(page, app_url):
     page.goto("/agents")
     expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)agents"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_without_smtp_an_operator_reset_link_sets_a_new_password_and_signs_out_everywhere(page, new_context):
+    sign_up(page, name="Annie Easley", email="annie@example.com")
+    wait_for_shell(page)
+    page.goto("/profile")
+    expect(page.locator("#email-unverified")).to_contain_text("not verified")
+    expect(page.locator("#email-unverified")).to_contain_text("ask the person who runs GalaxyCo")
+
+    # Another browser: "Forgot password?" answers the same for everyone, and says no email goes out.
+    other = new_context().new_page()
+    other.goto("/login")
+    other.get_by_role("link", name="Forgot password?").click()
+    expect(other).to_have_url(re.compile(r"/forgot-password"))
+    expect(other.get_by_text("This server does not send email")).to_be_visible()
+    other.get_by_label("Email").fill("annie@example.com")
+    other.get_by_role("button", name="Send me a reset link").click()
+    expect(other.get_by_role("status")).to_contain_text("If an account exists for annie@example.com")
+
+    # The operator prints a link (python -m galaxyco_ui.cli reset-link), the user opens it.
+    link = urlsplit(email_links.operator_reset_link(email="annie@example.com"))
+    other.goto(f"{link.path}?{link.query}")
+    expect(other.get_by_text("Choose a new password for")).to_be_visible()
+    other.get_by_label("New password", exact=True).fill("a much better passphrase")
+    other.get_by_label("Repeat the new password").fill("a much better passphrase")
+    other.get_by_role("button", name="Set new password").click()
+    expect(other.get_by_role("status")).to_contain_text("Your password was changed")
+    shot(other, "16-password-reset")
+
+    # The first browser was signed out by the reset.
+    page.goto("/profile")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+    other.get_by_role("link", name="Sign in", exact=True).click()
+    expect(other.get_by_label("Email")).to_have_value("annie@example.com")
+    other.get_by_label("Password").fill("a much better passphrase")
+    other.get_by_role("button", name="Sign in").click()
+    expect(other).to_have_url(re.compile(r"/agents"))
+    wait_for_shell(other)
+    other.goto("/profile")
+    expect(other.get_by_text("Verified", exact=True)).to_be_visible()
+    expect(other.locator("#email-unverified")).to_have_count(0)
+
+    # The link worked once.
+    other.goto(f"{link.path}?{link.query}")
+    expect(other.get_by_role("alert")).to_contain_text("already used")

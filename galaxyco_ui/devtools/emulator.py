@@ -28,7 +28,9 @@ which the disconnect tests need (an unterminated chunked body is what a dropped
 connection looks like to a client). One thread per connection handles the 50+
 concurrent streams the benchmarks open.
 
-Run standalone: ``python -m galaxyco_ui.devtools.emulator --port 8765``.
+Run standalone: ``python -m galaxyco_ui.devtools.emulator --port 8765``, and start the app
+with ``ALLOWED_PRIVATE_PROVIDER_HOSTS=127.0.0.1:8765`` (provider base URLs may not reach
+loopback addresses otherwise).
 """
 
 from __future__ import annotations
@@ -370,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  OpenAI / compatible base URL: {emulator.openai_base_url}", flush=True)
     print(f"  Anthropic base URL:           {emulator.anthropic_base_url}", flush=True)
     print(f"  Google base URL:              {emulator.google_base_url}", flush=True)
+    allow = emulator.url.removeprefix("http://")
+    print(f"Start GalaxyCo with ALLOWED_PRIVATE_PROVIDER_HOSTS={allow} to let it connect here.", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -88,7 +88,9 @@ def set_provider_key(
         raise NotFoundError("That provider")
     api_key, base_url = api_key.strip(), base_url.strip().rstrip("/")
     errors: dict[str, str] = {}
-    if base_url:
+    if len(base_url) > 500:
+        errors["base_url"] = "That URL is too long (500 characters at most)."
+    elif base_url:
         problem = vet_base_url(base_url)
         if problem:
             errors["base_url"] = problem

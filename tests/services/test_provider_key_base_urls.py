@@ -168,3 +168,10 @@ async def test_the_test_button_refuses_a_name_that_rebinds_to_loopback_after_sav
     assert view.last_test_ok is False
     assert "llm.rebind.test resolves to 127.0.0.1, a loopback address" in view.last_test_message
     assert emulator.requests == []
+
+
+def test_an_overlong_base_url_is_refused_before_any_lookup(team):
+    with pytest.raises(ValidationError, match="too long"):
+        provider_keys.set_provider_key(
+            ctx=team.admin, provider="openai", api_key=SECRET, base_url="https://api.vendor.test/" + "v" * 500
+        )

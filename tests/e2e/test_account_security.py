@@ -7,7 +7,10 @@ from urllib.parse import urlsplit
 
 import pyotp
 from playwright.sync_api import expect
+from sqlmodel import select
 
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.models import User
 from galaxyco_ui.services import email_links
 from tests.e2e.conftest import shot
 from tests.e2e.helpers import PASSWORD, sign_up, wait_for_shell
@@ -107,7 +110,8 @@ def test_repeated_wrong_passwords_lock_the_account_for_a_while(page):
 def test_an_expired_or_forged_session_cookie_is_sent_to_sign_in(page, app_url):
     page.context.add_cookies([{"name": "galaxyco_session", "value": "forged-token", "url": app_url}])
     page.goto("/agents")
-    expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)agents"))
+    # "/login/" once the page has fetched its pre-auth cookie (a redirect back to itself).
+    expect(page).to_have_url(re.compile(r"/login/?\?next=(%2F|/)agents"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
@@ -155,3 +159,20 @@ def test_without_smtp_an_operator_reset_link_sets_a_new_password_and_signs_out_e
     # The link worked once.
     other.goto(f"{link.path}?{link.query}")
     expect(other.get_by_role("alert")).to_contain_text("already used")
+
+
+def test_a_verification_link_says_what_happened_each_time_it_is_opened(page):
+    sign_up(page, name="Dorothy Vaughan", email="dorothy@example.com")
+    wait_for_shell(page)
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.email == "dorothy@example.com")).one()
+    link = urlsplit(email_links.verification_link(user))
+
+    page.goto(f"{link.path}?{link.query}")
+    expect(page.get_by_role("status")).to_contain_text("Thank you: dorothy@example.com is verified.")
+    page.goto(f"{link.path}?{link.query}")
+    expect(page.get_by_role("status")).to_contain_text("was already verified")
+    page.goto(f"{link.path}?{link.query[:-4]}")
+    expect(page.get_by_role("alert")).to_contain_text("This verification link is not valid")
+    page.goto("/profile")
+    expect(page.get_by_text("Verified", exact=True)).to_be_visible()

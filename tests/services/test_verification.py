@@ -26,6 +26,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import AuditEvent, OAuthAccount, User, UserSession
 from galaxyco_ui.services import accounts, email_links, invitations, profile
 from galaxyco_ui.services.email_links import VerifyOutcome
+from galaxyco_ui.states.auth import _after_sign_up
 from tests.factories import BROWSER_BINDING, PASSWORD, make_user, set_columns, sign_in_as
 from tests.smtp_server import Inbox
 
@@ -516,3 +517,30 @@ def test_account_events_reach_every_workspace_of_the_user(team) -> None:  # type
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "user.password_reset")).all()
     assert len(events) == 2
     assert team.workspace_id in {e.workspace_id for e in events}
+
+
+# ---------------------------------------------------------------- after a sign-up (states/auth.py)
+
+
+def test_a_sign_up_through_its_invite_link_is_verified_without_an_email(team, inbox: Inbox) -> None:  # type: ignore[no-untyped-def]
+    token = _invite(team, "grace@example.com")
+    inbox.messages.clear()  # the invitation itself
+    invited = make_user(email="grace@example.com")
+
+    _after_sign_up("Grace@Example.com", f"/invite/{token}")
+
+    assert user_row(invited.id).email_verified is True
+    time.sleep(0.2)
+    assert inbox.messages == []
+
+
+def test_any_other_sign_up_is_sent_a_verification_link(team, inbox: Inbox) -> None:  # type: ignore[no-untyped-def]
+    token = _invite(team, "grace@example.com")
+    inbox.messages.clear()  # the invitation itself
+    stranger = make_user(email="mallory@example.com")
+
+    _after_sign_up("mallory@example.com", f"/invite/{token}")  # someone else's invite link
+
+    assert user_row(stranger.id).email_verified is False
+    wait_for_mail(inbox)
+    assert [to for to, _ in inbox.messages] == [["mallory@example.com"]]

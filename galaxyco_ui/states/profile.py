@@ -29,6 +29,12 @@ def qr_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _field(form: object, key: str) -> str:
+    """A text field of a submitted form (anything else a client sends counts as empty)."""
+    value = form.get(key) if isinstance(form, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 class ProfileState(rx.State):
     name: str = ""
     email: str = ""
@@ -86,22 +92,22 @@ class ProfileState(rx.State):
     @rx.event
     async def save_name(self, form: dict):
         return await self._do(
-            lambda auth: profile_service.update_profile(user_id=auth.user_id, name=form.get("name", "")),
+            lambda auth: profile_service.update_profile(user_id=auth.user_id, name=_field(form, "name")),
             "Profile saved.",
             refresh_shell=True,
         )
 
     @rx.event
     async def change_password(self, form: dict):
-        if form.get("new_password") != form.get("confirm_password"):
+        if _field(form, "new_password") != _field(form, "confirm_password"):
             self.errors = {"confirm_password": "The two new passwords do not match."}
             return None
         ip = client_ip(self)
         return await self._do(
             lambda auth: profile_service.change_password(
                 user_id=auth.user_id,
-                current_password=form.get("current_password", ""),
-                new_password=form.get("new_password", ""),
+                current_password=_field(form, "current_password"),
+                new_password=_field(form, "new_password"),
                 current_session_id=auth.session_id,
                 ip=ip,
             ),
@@ -130,7 +136,7 @@ class ProfileState(rx.State):
             codes = await asyncio.to_thread(
                 profile_service.confirm_totp_setup,
                 user_id=auth.user_id,
-                code=str(form.get("code", "")),
+                code=_field(form, "code"),
                 ip=client_ip(self),
             )
         except ValidationError as exc:
@@ -152,7 +158,7 @@ class ProfileState(rx.State):
             self.new_recovery_codes = await asyncio.to_thread(
                 profile_service.regenerate_recovery_codes,
                 user_id=auth.user_id,
-                code=str(form.get("code", "")),
+                code=_field(form, "code"),
                 ip=client_ip(self),
             )
         except GalaxyError as exc:  # a wrong code, or too many of them
@@ -166,9 +172,7 @@ class ProfileState(rx.State):
     async def disable_totp(self, form: dict):
         ip = client_ip(self)
         return await self._do(
-            lambda auth: profile_service.disable_totp(
-                user_id=auth.user_id, code=str(form.get("code", "")), ip=ip
-            ),
+            lambda auth: profile_service.disable_totp(user_id=auth.user_id, code=_field(form, "code"), ip=ip),
             "Two-factor authentication is off.",
             error_field="disable_code",
         )

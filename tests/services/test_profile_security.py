@@ -300,6 +300,20 @@ async def test_a_locked_code_check_is_reported_on_the_form_not_raised():
     assert state.errors == {"regen_code": "Too many wrong passwords or codes. Try again in 15 minutes."}
 
 
+async def test_hostile_form_values_get_a_clear_error_and_change_nothing():
+    user = make_user()
+    signed = sign_in_as(user)
+    secret, _ = _with_totp(user)
+    state = await _profile_state(signed)
+    hostile = {"current_password": ["x"], "new_password": {"a": 1}, "confirm_password": {"a": 1}}
+    assert await ProfileState.change_password.fn(state, hostile) is None
+    assert state.errors == {"new_password": "Use at least 10 characters."}
+    await ProfileState.disable_totp.fn(state, {"code": [_code(secret, +1)]})
+    assert state.errors == {"disable_code": "That code is not valid."}
+    assert profile_service.get_profile(user_id=user.id).totp_enabled is True
+    assert accounts.sign_in(email=user.email, password=PASSWORD, totp_code=_code(secret, +1))
+
+
 # ---------------------------------------------------------------- 3. a TOTP code is good once
 
 

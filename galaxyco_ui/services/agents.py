@@ -17,7 +17,7 @@ from galaxyco_ui.models import Agent, User, utcnow
 from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.knowledge import existing_collection_ids
-from galaxyco_ui.services.validation import parse
+from galaxyco_ui.services.validation import lookup_id, name_key, one_line, parse, search_text
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
 SortKey = Literal["updated", "name", "created"]
@@ -39,6 +39,11 @@ class AgentInput(BaseModel):
     tags: list[str] = Field(default_factory=list)
     # Checked against the workspace's collections by ``_check_collections``.
     knowledge_collection_ids: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _one_line_name(cls, v: object) -> object:
+        return one_line(v) if isinstance(v, str) else v
 
     @field_validator("knowledge_collection_ids")
     @classmethod
@@ -106,7 +111,7 @@ def list_agents(*, ctx: TenantContext, search: str = "", sort: SortKey = "update
             .join(User, col(User.id) == col(Agent.created_by), isouter=True)
             .where(Agent.workspace_id == ctx.workspace_id, col(Agent.deleted_at).is_(None))
         )
-        if needle := search.strip().lower()[:100]:
+        if needle := search_text(search, max_chars=100).lower():
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"
             query = query.where(
@@ -169,8 +174,7 @@ def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) 
         agent = live_agent(session, ctx, agent_id)
         # "" rather than None: an agent without a known creator is nobody's own.
         require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
-        if values.name.lower() != agent.name.lower():
-            _check_name_free(session, ctx, values.name)
+        _check_name_free(session, ctx, values.name, exclude_id=agent.id)
         _check_collections(session, ctx, values.knowledge_collection_ids)
         changed = sorted(k for k, v in values.model_dump().items() if getattr(agent, k) != v)
         for key, value in values.model_dump().items():
@@ -236,27 +240,27 @@ def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
 
 def live_agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
     """The workspace's agent ``agent_id`` if it exists and is not deleted, else ``NotFoundError``."""
+    agent_id = lookup_id(agent_id)
     agent = session.get(Agent, agent_id) if agent_id else None
     if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
         raise NotFoundError("That agent")
     return agent
 
 
-def _name_taken(session: Session, ctx: TenantContext, name: str) -> bool:
-    return (
-        session.exec(
-            select(Agent.id).where(
-                Agent.workspace_id == ctx.workspace_id,
-                func.lower(Agent.name) == name.lower(),
-                col(Agent.deleted_at).is_(None),
-            )
-        ).first()
-        is not None
-    )
+def _name_taken(session: Session, ctx: TenantContext, name: str, exclude_id: str | None = None) -> bool:
+    # Compared in Python: SQLite's lower() folds ASCII only, so "Ärger" and "äRGER" would
+    # be one name on PostgreSQL and two on SQLite (validation.name_key is the one rule).
+    key = name_key(name)
+    rows = session.exec(
+        select(Agent.id, Agent.name).where(
+            Agent.workspace_id == ctx.workspace_id, col(Agent.deleted_at).is_(None)
+        )
+    ).all()
+    return any(name_key(other) == key for agent_id, other in rows if agent_id != exclude_id)
 
 
-def _check_name_free(session: Session, ctx: TenantContext, name: str) -> None:
-    if _name_taken(session, ctx, name):
+def _check_name_free(session: Session, ctx: TenantContext, name: str, exclude_id: str | None = None) -> None:
+    if _name_taken(session, ctx, name, exclude_id):
         raise ConflictError({"name": f"An agent named “{name}” already exists in this workspace."})
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, StringConstraints, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -39,13 +39,18 @@ from galaxyco_ui.models import (
     utcnow,
 )
 from galaxyco_ui.services import audit
-from galaxyco_ui.services.validation import parse
+from galaxyco_ui.services.validation import lookup_id, name_key, one_line, parse
 from galaxyco_ui.services.workspaces import find_membership
 
 
 class CollectionInput(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _one_line_name(cls, v: object) -> object:
+        return one_line(v) if isinstance(v, str) else v
 
 
 class CollectionView(BaseModel):
@@ -152,8 +157,7 @@ def update_collection(*, ctx: TenantContext, collection_id: str, data: dict[str,
     with session_scope() as session:
         collection = collection_in_workspace(session, ctx, collection_id)
         require(ctx, Permission.EDIT_KNOWLEDGE, owner_id=collection.created_by or "")
-        if values.name.lower() != collection.name.lower():
-            _check_name_free(session, ctx, values.name)
+        _check_name_free(session, ctx, values.name, exclude_id=collection.id)
         old_name = collection.name
         collection.name = values.name
         collection.description = values.description
@@ -219,6 +223,7 @@ def collection_choices(*, ctx: TenantContext) -> list[tuple[str, str]]:
 
 def existing_collection_ids(session: Session, workspace_id: str, ids: list[str]) -> list[str]:
     """The subset of ``ids`` that are collections of the workspace, in the given order."""
+    ids = [i for i in ids if lookup_id(i)]
     if not ids:
         return []
     found = set(
@@ -260,6 +265,7 @@ def get_item(*, ctx: TenantContext, item_id: str) -> ItemView:
 def item_statuses(*, ctx: TenantContext, item_ids: list[str]) -> dict[str, tuple[str, int, str, int]]:
     """id → (status, progress, error, chunk_count) for the items still shown (live view)."""
     require(ctx, Permission.VIEW_WORKSPACE)
+    item_ids = [i for i in item_ids if lookup_id(i)]
     if not item_ids:
         return {}
     with session_scope() as session:
@@ -428,8 +434,9 @@ def context_for_item(
     Raises:
         NotFoundError: no such item, or the user is not a member of its workspace.
     """
+    item_id = lookup_id(item_id)
     with session_scope() as session:
-        item = session.get(KnowledgeItem, item_id)
+        item = session.get(KnowledgeItem, item_id) if item_id else None
         membership = (
             find_membership(session, workspace_id=item.workspace_id, user_id=user_id)
             if item is not None
@@ -468,27 +475,30 @@ def open_original(*, ctx: TenantContext, item_id: str) -> tuple[Path, str, str]:
 
 def collection_in_workspace(session: Session, ctx: TenantContext, collection_id: str) -> KnowledgeCollection:
     """The workspace's collection ``collection_id``, else ``NotFoundError``."""
-    collection = session.get(KnowledgeCollection, collection_id)
+    collection_id = lookup_id(collection_id)
+    collection = session.get(KnowledgeCollection, collection_id) if collection_id else None
     if collection is None or collection.workspace_id != ctx.workspace_id:
         raise NotFoundError("That collection")
     return collection
 
 
 def _item(session: Session, ctx: TenantContext, item_id: str) -> KnowledgeItem:
-    item = session.get(KnowledgeItem, item_id)
+    item_id = lookup_id(item_id)
+    item = session.get(KnowledgeItem, item_id) if item_id else None
     if item is None or item.workspace_id != ctx.workspace_id:
         raise NotFoundError("That document")
     return item
 
 
-def _check_name_free(session: Session, ctx: TenantContext, name: str) -> None:
-    taken = session.exec(
-        select(KnowledgeCollection.id).where(
-            KnowledgeCollection.workspace_id == ctx.workspace_id,
-            func.lower(KnowledgeCollection.name) == name.lower(),
+def _check_name_free(session: Session, ctx: TenantContext, name: str, exclude_id: str | None = None) -> None:
+    # Compared in Python with validation.name_key: SQLite's lower() folds ASCII only.
+    key = name_key(name)
+    rows = session.exec(
+        select(KnowledgeCollection.id, KnowledgeCollection.name).where(
+            KnowledgeCollection.workspace_id == ctx.workspace_id
         )
-    ).first()
-    if taken:
+    ).all()
+    if any(name_key(other) == key for collection_id, other in rows if collection_id != exclude_id):
         raise ConflictError({"name": "A collection with this name already exists."})
 
 
@@ -500,7 +510,9 @@ def _flush_or_conflict(session: Session) -> None:
 
 
 def _clean_filename(filename: str) -> str:
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    # Unprintable characters go: NUL, lone surrogates, and text-direction controls that
+    # would make "gpj.exe" display as "exe.jpg".
+    base = (filename if isinstance(filename, str) else "").replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch for ch in base if ch.isprintable()).strip()
     return (base or "Untitled")[:255]
 

@@ -22,6 +22,7 @@ from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.knowledge.types import SearchHit
 from galaxyco_ui.models import KnowledgeCollection, KnowledgeItem
 from galaxyco_ui.services.knowledge import collection_in_workspace, existing_collection_ids
+from galaxyco_ui.services.validation import search_text
 
 log = logging.getLogger("galaxyco.knowledge")
 
@@ -47,8 +48,15 @@ class SearchResultView(BaseModel):
 async def search(
     *, ctx: TenantContext, query: str, collection_id: str | None = None, limit: int = 10
 ) -> list[SearchResultView]:
-    """Ranked chunks for ``query`` in one collection or the whole workspace."""
+    """Ranked chunks for ``query`` in one collection or the whole workspace.
+
+    Any query text is searchable (see ``search_chunks``); a ``limit`` that is not a
+    whole number means the default.
+    """
     require(ctx, Permission.VIEW_WORKSPACE)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        limit = 10
+    query = search_text(query, max_chars=MAX_QUERY_CHARS)
     if collection_id is not None:
         with session_scope() as session:
             collection_in_workspace(session, ctx, collection_id)
@@ -72,7 +80,9 @@ async def search_chunks(
     """
     from galaxyco_ui.knowledge.workspace import load_embedder
 
-    query = " ".join(query.split())[:MAX_QUERY_CHARS]
+    # NUL and lone surrogates dropped: they cannot be in the index, and a query holding
+    # them must not fail on the way to it.
+    query = search_text(query, max_chars=MAX_QUERY_CHARS)
     if not query:
         return []
     if collection_ids is not None:

@@ -9,12 +9,13 @@ so a schedule missed during downtime fires once, not once per missed slot.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import get_description
-from croniter import croniter
+from croniter import CroniterError, croniter
 from pydantic import BaseModel
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -29,10 +30,14 @@ from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.runs import start_run
+from galaxyco_ui.services.validation import check_text, lookup_id
 from galaxyco_ui.services.workspaces import find_membership
 
 log = logging.getLogger("galaxyco.schedules")
 MAX_INPUT_CHARS = 20_000
+CRON_MESSAGE = "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5."
+NEVER_FIRES = "This schedule never fires (no such date, like 31 February). Choose days that exist."
+TIMEZONE_MESSAGE = "Use an IANA time zone such as Europe/Paris or America/New_York."
 
 
 class ScheduleView(BaseModel):
@@ -69,20 +74,34 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
             return slot.astimezone(UTC)
 
 
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # The IANA names tzdata lists, not whatever ZoneInfo can open: "Europe" is a
+    # directory, a 5,000-character name is an OSError, "posix/..." is not a zone name.
+    return frozenset(available_timezones())
+
+
 def validate(cron: str, timezone: str, text: str) -> tuple[str, str, str]:
-    """Clean and check a schedule's fields, or raise ``ValidationError`` per field."""
+    """Clean and check a schedule's fields, or raise ``ValidationError`` per field.
+
+    Returns:
+        (cron with single spaces, time zone, input stripped); an empty zone means UTC.
+    """
     cron, timezone, text = (
-        " ".join((cron or "").split()),
-        (timezone or "").strip() or "UTC",
-        (text or "").strip(),
+        " ".join(check_text(cron, field="cron").split()),
+        check_text(timezone, field="timezone").strip() or "UTC",
+        check_text(text, field="input").strip(),
     )
     errors: dict[str, str] = {}
+    if timezone not in _time_zones():
+        errors["timezone"] = TIMEZONE_MESSAGE
     if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        errors["cron"] = "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5."
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = "Use an IANA time zone such as Europe/Paris or America/New_York."
+        errors["cron"] = CRON_MESSAGE
+    elif "timezone" not in errors:
+        try:
+            next_fire(cron, timezone, utcnow())
+        except CroniterError:  # croniter gives up on dates that never come
+            errors["cron"] = NEVER_FIRES
     if not text:
         errors["input"] = "Write what the agent should do each time."
     elif len(text) > MAX_INPUT_CHARS:
@@ -90,6 +109,12 @@ def validate(cron: str, timezone: str, text: str) -> tuple[str, str, str]:
     if errors:
         raise ValidationError(errors)
     return cron, timezone, text
+
+
+def _check_enabled(enabled: object) -> None:
+    # A handler argument: "false" would be truthy, and the database refuses a non-bool.
+    if not isinstance(enabled, bool):
+        raise ValidationError({"enabled": "Choose whether the schedule is on or off."})
 
 
 def list_schedules(*, ctx: TenantContext, agent_id: str) -> list[ScheduleView]:
@@ -113,6 +138,7 @@ def create_schedule(
 ) -> ScheduleView:
     require(ctx, Permission.MANAGE_SCHEDULES)
     cron, timezone, text = validate(cron, timezone, input)
+    _check_enabled(enabled)
     with session_scope() as session:
         agent = live_agent(session, ctx, agent_id)
         schedule = Schedule(
@@ -145,6 +171,7 @@ def update_schedule(
         schedule = _schedule(session, ctx, schedule_id)
         require(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or "")
         cron, timezone, text = validate(cron, timezone, input)
+        _check_enabled(enabled)
         schedule.cron, schedule.timezone, schedule.input, schedule.enabled = cron, timezone, text, enabled
         schedule.next_fire_at = next_fire(cron, timezone, utcnow()) if enabled else None
         schedule.updated_at = utcnow()
@@ -271,6 +298,7 @@ def _record_last_run(schedule_id: str, run_id: str) -> None:
 
 
 def _schedule(session: Session, ctx: TenantContext, schedule_id: str) -> Schedule:
+    schedule_id = lookup_id(schedule_id)
     schedule = session.get(Schedule, schedule_id) if schedule_id else None
     if schedule is None or schedule.workspace_id != ctx.workspace_id or schedule.deleted_at is not None:
         raise NotFoundError("That schedule")

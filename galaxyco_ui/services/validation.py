@@ -1,7 +1,26 @@
-"""Input helpers shared by services: turning pydantic errors into field messages."""
+"""Input helpers shared by services: turning pydantic errors into field messages, and the
+rules every piece of text obeys before it reaches the database.
+
+Text rules (every service input is hostile; these keep bad input a clear field error):
+
+- No text may hold a NUL character or an unpaired surrogate: PostgreSQL text columns refuse
+  NUL and neither database can encode a lone surrogate as UTF-8, so either would otherwise
+  surface as a crash (or, on SQLite, be stored and break the PostgreSQL install). ``parse``
+  checks every string a model receives; ``check_text`` does it for loose arguments.
+- A one-line label (an agent's, a collection's, a person's or a workspace's name) has its
+  whitespace runs collapsed to single spaces and may not contain control characters or
+  the bidirectional embedding/override/isolate controls, which make a name display as
+  something else (U+202E turns "gpj.exe" into "exe.jpg").
+- Two labels are the same name when their ``name_key`` is equal: NFKC-normalised and
+  case-folded, so "Ärger" and "äRGER" (or "ﬁle" and "FILE") collide on every database,
+  not only where the database's ``lower()`` understands non-ASCII letters.
+- An id argument that could never be a stored id (not a string, too long, or unstorable
+  text) is "not found" without asking the database (``lookup_id``).
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TypeVar
 
 import pydantic
@@ -12,16 +31,114 @@ from galaxyco_ui.errors import ValidationError
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
+NUL_MESSAGE = "Remove the NUL character from this text: it cannot be saved."
+SURROGATE_MESSAGE = "This text holds an invalid character (an unpaired surrogate): remove it."
+CONTROL_MESSAGE = "Remove the control characters from this name."
+BIDI_MESSAGE = "Remove the text-direction control characters from this name."
+MAX_ID_CHARS = 64
+# Embeddings, overrides and isolates: they reorder how the rest of a label displays.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def parse(model: type[M], data: dict[str, object]) -> M:
-    """Validate ``data`` into ``model`` or raise ``ValidationError`` with per-field messages."""
+    """Validate ``data`` into ``model`` or raise ``ValidationError`` with per-field messages.
+
+    Every string given for one of the model's fields (nested in lists and dicts too) must
+    pass ``text_problem`` first; unknown keys are ignored, as pydantic ignores them.
+    """
+    errors: dict[str, str] = {}
+    if isinstance(data, dict):
+        for field, value in data.items():
+            if field in model.model_fields and (problem := text_problem(value)):
+                errors[str(field)] = problem
     try:
-        return model.model_validate(data)
+        values = model.model_validate(data)
     except pydantic.ValidationError as exc:
-        errors: dict[str, str] = {}
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "form"
             errors.setdefault(field, _message(err, _bounds(model, field)))
         raise ValidationError(errors) from None
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def text_problem(value: object) -> str | None:
+    """Why ``value`` (or a string nested in it) cannot be stored as text, else None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return NUL_MESSAGE
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_MESSAGE
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            if problem := text_problem(item):
+                return problem
+    return None
+
+
+def check_text(value: object, *, field: str) -> str:
+    """``value`` if it is storable text; ``ValidationError`` on ``field`` otherwise.
+
+    ``None`` reads as "" (a blank form field); any other non-string is refused.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({field: "Enter text."})
+    if problem := text_problem(value):
+        raise ValidationError({field: problem})
+    return value
+
+
+def lookup_id(value: object) -> str | None:
+    """``value`` if it could be the id of a stored row, else None (the caller answers "not found").
+
+    Ids are short ASCII strings; anything else (a NUL, a lone surrogate, a number, a
+    megabyte of text) would only reach the database to crash it or be scanned for nothing.
+    """
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS and value.isascii() and "\x00" not in value:
+        return value
+    return None
+
+
+def one_line(value: str) -> str:
+    """A label on one line: whitespace runs collapsed, ends trimmed.
+
+    Raises:
+        ValueError: the label holds control or text-direction characters, or cannot be stored.
+    """
+    if problem := text_problem(value):
+        raise ValueError(problem)
+    value = " ".join(value.split())
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError(CONTROL_MESSAGE)
+    if not _BIDI_CONTROLS.isdisjoint(value):
+        raise ValueError(BIDI_MESSAGE)
+    return value
+
+
+def search_text(value: object, *, max_chars: int) -> str:
+    """A search box's text as a query: whitespace collapsed, cut to ``max_chars``.
+
+    A search never fails on odd input: characters that cannot be stored (NUL, lone
+    surrogates) cannot be in what it searches either, so they are dropped; a non-string
+    searches for nothing.
+    """
+    if not isinstance(value, str):
+        return ""
+    value = value.replace("\x00", " ").encode("utf-8", "ignore").decode("utf-8")
+    return " ".join(value.split())[:max_chars].strip()
+
+
+def name_key(name: str) -> str:
+    """What makes two labels the same name: NFKC-normalised, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _bounds(model: type[pydantic.BaseModel], field: str) -> dict[str, object]:
@@ -65,7 +182,7 @@ def _message(err: dict, bounds: dict[str, object] | None = None) -> str:  # type
 
 def normalize_email(email: str, *, field: str = "email") -> str:
     """Lower-cased, syntax-checked address; raises ``ValidationError`` on ``field``."""
-    email = (email or "").strip()
+    email = check_text(email, field=field).strip()
     if not email:
         raise ValidationError({field: "Enter an email address."})
     if len(email) > 320:
@@ -77,7 +194,11 @@ def normalize_email(email: str, *, field: str = "email") -> str:
 
 
 def clean_name(value: str, *, field: str, label: str, max_length: int) -> str:
-    value = " ".join((value or "").split())
+    """A required one-line name (``one_line``), or ``ValidationError`` on ``field``."""
+    try:
+        value = one_line(check_text(value, field=field))
+    except ValueError as error:
+        raise ValidationError({field: str(error)}) from None
     if not value:
         raise ValidationError({field: f"{label} is required."})
     if len(value) > max_length:

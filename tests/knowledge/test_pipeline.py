@@ -357,3 +357,35 @@ async def test_maintenance_requeues_items_whose_worker_died(team: Team, ingested
         still = session.get(KnowledgeItem, fresh.item.id)
         assert still is not None and still.status == ItemStatus.PROCESSING
     set_columns(KnowledgeItem, fresh.item.id, status=ItemStatus.READY)  # let the engine fixture finish
+
+
+# ---------------------------------------------------------------- hostile input (found by tests/fuzz)
+
+
+def test_a_collection_name_or_description_with_a_nul_character_is_refused_before_the_database(team: Team):
+    for data in ({"name": "Docs\x00"}, {"name": "Docs", "description": "\x00"}):
+        with pytest.raises(ValidationError) as caught:
+            knowledge.create_collection(ctx=team.member, data=data)
+        assert "NUL" in next(iter(caught.value.field_errors.values()))
+    assert knowledge.list_collections(ctx=team.member) == []
+
+
+def test_collection_names_that_differ_only_in_non_ascii_case_are_one_name(team: Team):
+    _collection(team.member, "Ärger")
+    with pytest.raises(ConflictError):
+        _collection(team.admin, "äRGER")
+
+
+@pytest.mark.parametrize("collection_id", ["c\x00", "c\udc80", "x" * 5000])
+async def test_a_collection_id_that_could_never_exist_is_not_found_for_upload_and_search(
+    team: Team, collection_id: str
+):
+    with pytest.raises(NotFoundError):
+        await _upload(team.member, collection_id, "a.txt", b"hello")
+    with pytest.raises(NotFoundError):
+        await knowledge_search.search(ctx=team.member, query="hello", collection_id=collection_id)
+
+
+async def test_a_search_with_a_non_text_query_or_limit_finds_nothing_instead_of_crashing(team: Team):
+    assert await knowledge_search.search(ctx=team.member, query=None, limit=10) == []  # type: ignore[arg-type]
+    assert await knowledge_search.search(ctx=team.member, query="x", limit="5") == []  # type: ignore[arg-type]

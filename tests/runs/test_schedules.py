@@ -372,3 +372,48 @@ async def test_a_paused_or_deleted_schedule_never_fires(team, engine):
         _make_due(schedule_id)
 
     assert await schedules.tick() == []
+
+
+# ---------------------------------------------------------------- hostile input (found by tests/fuzz)
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 0 30 2 *", "59 23 31 4,6,9,11 *"])
+def test_a_cron_expression_that_never_fires_is_refused_not_a_crash(team, cron):
+    agent = make_agent(team.member)
+
+    with pytest.raises(ValidationError) as caught:
+        _schedule(team.member, agent.id, cron=cron)
+
+    assert caught.value.field_errors == {"cron": schedules.NEVER_FIRES}
+
+
+@pytest.mark.parametrize(
+    "timezone", ["Europe", "America/", "x" * 300, "posix/Europe/Paris", "UTC\x00", "UTC\ud800"]
+)
+def test_a_time_zone_that_is_not_an_iana_zone_name_is_refused_not_a_crash(team, timezone):
+    agent = make_agent(team.member)
+
+    with pytest.raises(ValidationError) as caught:
+        _schedule(team.member, agent.id, timezone=timezone)
+
+    assert "timezone" in caught.value.field_errors
+
+
+def test_a_schedule_input_with_a_nul_character_is_refused_before_the_database(team):
+    agent = make_agent(team.member)
+
+    with pytest.raises(ValidationError) as caught:
+        _schedule(team.member, agent.id, input="Report\x00")
+
+    assert "NUL" in caught.value.field_errors["input"]
+    assert schedules.list_schedules(ctx=team.member, agent_id=agent.id) == []
+
+
+@pytest.mark.parametrize("enabled", ["false", None, 1])
+def test_a_schedule_is_enabled_only_by_a_real_boolean(team, enabled):
+    agent = make_agent(team.member)
+
+    with pytest.raises(ValidationError) as caught:
+        _schedule(team.member, agent.id, enabled=enabled)
+
+    assert "enabled" in caught.value.field_errors

@@ -44,7 +44,7 @@ def test_member_creates_an_agent_with_every_field_they_filled_in(team):
             tags=["Support"],
         ),
     )
-    assert created.name == "Support   bot"  # surrounding spaces trimmed
+    assert created.name == "Support bot"  # one line: ends trimmed, inner runs of spaces collapsed
     assert (created.provider, created.provider_label, created.model) == (
         "anthropic",
         "Anthropic",
@@ -323,3 +323,48 @@ def test_agent_list_shows_who_created_each_agent(team):
     [view] = agents.list_agents(ctx=team.viewer)
     assert view.created_by == team.member.user_id
     assert view.created_by_name.startswith("User ")
+
+
+# ---------------------------------------------------------------- hostile input (found by tests/fuzz)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Bot\x00"),
+        ("description", "a\x00b"),
+        ("instructions", "\x00"),
+        ("model", "gpt\x00"),
+        ("tags", ["a\x00"]),
+    ],
+)
+def test_a_nul_character_in_any_agent_field_is_refused_on_that_field_before_the_database(team, field, value):
+    # PostgreSQL text columns refuse NUL: the service must say so, not crash (SQLite stored it).
+    with pytest.raises(ValidationError) as caught:
+        agents.create_agent(ctx=team.member, data=agent_data(**{field: value}))
+
+    assert "NUL" in caught.value.field_errors[field]
+    assert agents.list_agents(ctx=team.member) == []
+
+
+def test_agent_names_that_differ_only_in_non_ascii_case_or_unicode_form_are_one_name(team):
+    # SQLite's lower() folds ASCII only: "Ärger" and "äRGER" were two agents there.
+    first = make_agent(team.member, name="Ärger  Bot")
+    for spelling in ("äRGER BOT", "A\u0308rger Bot", " ärger\tbot "):
+        with pytest.raises(ConflictError):
+            make_agent(team.member, name=spelling)
+    assert agents.update_agent(
+        ctx=team.member, agent_id=first.id, data=agent_data(name="ÄRGER BOT")
+    ).name == ("ÄRGER BOT")
+
+
+def test_an_agent_name_with_text_direction_controls_is_refused(team):
+    with pytest.raises(ValidationError) as caught:
+        make_agent(team.member, name="Invoice \u202egpj.exe")
+    assert "text-direction" in caught.value.field_errors["name"]
+
+
+@pytest.mark.parametrize("agent_id", ["x\ud800", "x\x00", "a" * 10_000, 7, None])
+def test_an_agent_id_that_could_never_exist_is_not_found_without_a_crash(team, agent_id):
+    with pytest.raises(NotFoundError):
+        agents.get_agent(ctx=team.member, agent_id=agent_id)

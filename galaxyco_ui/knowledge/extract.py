@@ -4,7 +4,9 @@ Parsing is CPU-bound pure Python (pypdf reads text one character at a time), so 
 thread it would hold the GIL: a 2,000-page PDF would stall the app's event loop (every
 open page's websocket) for seconds, and two documents could never use two cores. A
 small process pool runs ``extract_chunks`` instead; a parser that blows up on a hostile
-file (memory, recursion) takes down a pool process, not the app.
+file (memory, recursion) takes down a pool process, not the app, and one that hangs is
+killed at the wall-clock limit (``ExtractionPool.run``). Either way only that document
+fails, and its process is replaced for the next one.
 
 This module imports only the parsing code, so pool processes start quickly (``spawn``:
 forking a process that runs threads and an event loop is unsafe).
@@ -12,19 +14,25 @@ forking a process that runs threads and an event loop is unsafe).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import multiprocessing
 import multiprocessing.util
 import os
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from galaxyco_ui.knowledge.chunking import chunk_document
 from galaxyco_ui.knowledge.parsing import parse_document
 from galaxyco_ui.knowledge.types import Chunk, DocumentKind
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +59,184 @@ def extract_chunks(
     )
 
 
+class ExtractionTimeout(Exception):
+    """A document was still being read at the wall-clock limit; its process was killed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"extraction took longer than {seconds:g} s")
+        self.seconds = seconds
+
+
+class ExtractionPool:
+    """``size`` single-process executors ("slots"); a document has a slot to itself.
+
+    One process per document is what makes a wall-clock limit enforceable: a
+    ``ProcessPoolExecutor`` cannot stop a call that is running, and a process killed
+    inside a shared executor breaks the whole executor, failing every other document in
+    it. Here a slot whose document overran (or crashed, or whose caller was cancelled) is
+    killed and dropped, and the next document gets a fresh one; the others never notice.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._lock = threading.Lock()
+        self._idle: list[ProcessPoolExecutor] = []
+        self._slots: set[ProcessPoolExecutor] = set()  # idle and busy
+        self._closed = False
+
+    async def run(
+        self,
+        fn: Callable[[], T],
+        *,
+        limit_seconds: float,
+        heartbeat: Callable[[], Awaitable[object]] | None = None,
+        heartbeat_seconds: float = 30.0,
+    ) -> T:
+        """Run ``fn()`` in a slot of its own, waiting for a free one first.
+
+        Args:
+            fn: a picklable callable (a module-level function or a ``partial`` of one).
+            limit_seconds: wall-clock seconds the call may run, counted once it has a
+                slot with a started process.
+            heartbeat: awaited every ``heartbeat_seconds`` while waiting for a slot or
+                for the call, so the caller can show it is alive (maintenance re-queues
+                items whose progress stopped).
+
+        Raises:
+            ExtractionTimeout: the call overran; its process was killed and replaced.
+            BrokenProcessPool: the process died during the call (a crash; replaced too).
+            Exception: whatever ``fn`` raised.
+        """
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + heartbeat_seconds
+
+        async def beat_if_due() -> None:
+            nonlocal next_beat
+            if heartbeat is not None and loop.time() >= next_beat:
+                next_beat = loop.time() + heartbeat_seconds
+                await heartbeat()
+
+        while (checked_out := self._checkout()) is None:
+            await asyncio.sleep(_SLOT_POLL_SECONDS)
+            await beat_if_due()
+        slot, fresh = checked_out
+        healthy = False
+        future: asyncio.Future[T] | None = None
+        try:
+            if fresh:  # start its process (about a second) before the document's clock runs
+                await asyncio.wrap_future(slot.submit(_ready))
+            future = asyncio.wrap_future(slot.submit(fn))
+            deadline = loop.time() + limit_seconds
+            while not future.done():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise ExtractionTimeout(limit_seconds)
+                wait = min(remaining, max(next_beat - loop.time(), 0.0)) if heartbeat else remaining
+                await asyncio.wait({future}, timeout=wait)
+                await beat_if_due()
+            error = future.exception()
+            healthy = not isinstance(error, BrokenProcessPool)
+            if error is not None:
+                raise error
+            return future.result()
+        finally:
+            if future is not None and not future.done():
+                future.cancel()  # its process is killed next: nobody will read this future
+            self._checkin(slot, healthy=healthy)
+
+    async def warm(self) -> None:
+        """Start every slot's process now, so the first document does not wait ~1 s."""
+        with self._lock:
+            while len(self._slots) < self.size and not self._closed:
+                slot = _new_slot()
+                self._slots.add(slot)
+                self._idle.append(slot)
+            idle = list(self._idle)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(slot, _ready) for slot in idle))
+
+    def pids(self) -> list[int]:
+        """The process ids of the slots started so far."""
+        with self._lock:
+            return [p.pid for slot in self._slots for p in _processes(slot) if p.pid is not None]
+
+    def close(self, *, wait: bool = False) -> None:
+        """Stop every slot: idle ones end cleanly, busy ones are killed when they return."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for slot in idle:
+                self._slots.discard(slot)
+        for slot in idle:
+            slot.shutdown(wait=wait, cancel_futures=True)
+
+    def _checkout(self) -> tuple[ProcessPoolExecutor, bool] | None:
+        """An idle slot, or a new one (``True``: its process is not started yet), or None."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), False
+            if len(self._slots) < self.size:
+                slot = _new_slot()
+                self._slots.add(slot)
+                return slot, True
+            return None
+
+    def _checkin(self, slot: ProcessPoolExecutor, *, healthy: bool) -> None:
+        with self._lock:
+            keep = healthy and not self._closed
+            if keep:
+                self._idle.append(slot)
+            else:
+                self._slots.discard(slot)
+        if not keep:
+            _kill(slot)
+
+
+def _new_slot() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        # The owner's pid, not os.getppid() in the child: the owner may already be gone
+        # by the time a slow-starting child asks.
+        initargs=(os.getpid(),),
+    )
+
+
+def _processes(slot: ProcessPoolExecutor) -> list[multiprocessing.Process]:
+    # The executor's own process table: the only handle on a process stuck in a call.
+    return list((getattr(slot, "_processes", None) or {}).values())
+
+
+def _kill(slot: ProcessPoolExecutor) -> None:
+    """Stop a slot whatever its process is doing (a hung parser never returns)."""
+    processes = _processes(slot)
+    slot.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+
+
+_SLOT_POLL_SECONDS = 0.05
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
+_pool: ExtractionPool | None = None
 
 
-def get_pool(size: int) -> ProcessPoolExecutor:
-    """The process-wide extraction pool (created on first use, ``size`` processes)."""
-    global _pool, _pool_size
+def get_pool(size: int) -> ExtractionPool:
+    """The process-wide extraction pool (``size`` slots, started on first use)."""
+    global _pool
     with _lock:
-        if _pool is None or _pool_size != size:
+        if _pool is None or _pool.size != max(1, size):
             if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(
-                max_workers=max(1, size),
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                # The owner's pid, not os.getppid() in the child: the owner may already be
-                # gone by the time a slow-starting child asks.
-                initargs=(os.getpid(),),
-            )
-            _pool_size = size
-            # Stop the pool when this process ends. atexit alone is not enough: a server
-            # worker forked by multiprocessing (granian) ends through multiprocessing's
-            # exit hook, which runs these finalizers and then joins every child process;
-            # idle pool processes would be waited on forever.
-            multiprocessing.util.Finalize(None, _shutdown_at_exit, exitpriority=100)
+                _pool.close()
+            first = _pool is None
+            _pool = ExtractionPool(size)
+            if first:
+                # Stop the pool when this process ends. atexit alone is not enough: a
+                # server worker forked by multiprocessing (granian) ends through
+                # multiprocessing's exit hook, which runs these finalizers and then joins
+                # every child process; idle pool processes would be waited on forever.
+                multiprocessing.util.Finalize(None, _shutdown_at_exit, exitpriority=100)
         return _pool
 
 
@@ -119,19 +279,15 @@ def _ready() -> bool:
 
 async def warm_pool(size: int) -> None:
     """Start the pool's processes now, so the first upload does not wait ~1 s for them."""
-    import asyncio
-
-    pool = get_pool(size)
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(max(1, size))))
+    await get_pool(size).warm()
 
 
-def discard_pool(broken: ProcessPoolExecutor | None = None, *, wait: bool = False) -> None:
-    """Forget the pool (after a worker died, or at exit); the next call makes a new one."""
+def discard_pool(*, wait: bool = False) -> None:
+    """Stop and forget the pool (at exit, and in tests); the next call makes a new one."""
     global _pool
     with _lock:
-        if _pool is not None and (broken is None or _pool is broken):
-            _pool.shutdown(wait=wait, cancel_futures=True)
+        if _pool is not None:
+            _pool.close(wait=wait)
             _pool = None
 
 

@@ -40,6 +40,9 @@ INGEST_JOB = "ingest_item_job"
 OPTIMIZE_JOB = "optimize_workspace_job"
 # An item left "processing" this long without a progress update lost its worker.
 STALLED_AFTER = timedelta(minutes=10)
+# While a document is read, its item's updated_at is refreshed this often (well under
+# STALLED_AFTER, so a live extraction is never taken for a stalled one).
+EXTRACT_HEARTBEAT_SECONDS = 30.0
 _EMBED_BATCH = 64
 
 
@@ -112,8 +115,22 @@ def _finish(item_id: str, **values: Any) -> bool:
         return bool(done)
 
 
-async def _extract(path: Path, kind: DocumentKind) -> Extracted:
-    """Parse and chunk in the extraction process pool (see ``knowledge.extract``)."""
+def _heartbeat(item_id: str) -> None:
+    """Show the item's ingestion is alive (maintenance re-queues items whose updates stop)."""
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(KnowledgeItem)
+            .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
+            .values(updated_at=utcnow())
+        )
+
+
+async def _extract(item_id: str, path: Path, kind: DocumentKind) -> Extracted:
+    """Parse and chunk in the extraction process pool (see ``knowledge.extract``).
+
+    A long document keeps the item's ``updated_at`` fresh while it is read, so that
+    maintenance does not take it for one whose worker died and queue it a second time.
+    """
     settings = get_settings()
     pool = extract.get_pool(settings.knowledge_ingest_concurrency)
     call = functools.partial(
@@ -125,10 +142,22 @@ async def _extract(path: Path, kind: DocumentKind) -> Extracted:
         target_tokens=settings.knowledge_chunk_tokens,
         overlap=settings.knowledge_chunk_overlap,
     )
+
+    async def heartbeat() -> None:
+        await asyncio.to_thread(_heartbeat, item_id)
+
+    timeout = settings.knowledge_extract_timeout_seconds
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, call)
+        return await pool.run(
+            call, limit_seconds=timeout, heartbeat=heartbeat, heartbeat_seconds=EXTRACT_HEARTBEAT_SECONDS
+        )
+    except extract.ExtractionTimeout:
+        log.warning("extraction timed out", extra={"item_id": item_id, "seconds": timeout})
+        raise DocumentError(
+            f"Reading this document took longer than {timeout} s and was stopped. It may be far too "
+            "complex or malformed: try re-saving it in another program, or split it, and upload it again."
+        ) from None
     except BrokenProcessPool:
-        extract.discard_pool(pool)
         raise DocumentError(extract.crashed_message()) from None
 
 
@@ -143,7 +172,7 @@ async def ingest_item(item_id: str) -> str | None:
         path = storage.original_path(workspace_id, item.id)
         if not path.is_file():
             raise FileNotFoundError(path)
-        extracted = await _extract(path, DocumentKind(item.kind))
+        extracted = await _extract(item_id, path, DocumentKind(item.kind))
         await asyncio.to_thread(_progress, item_id, 50)
         rows = [
             ChunkRow(

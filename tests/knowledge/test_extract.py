@@ -1,7 +1,9 @@
-"""The extraction process pool: tuned for parsing, and gone when its owner is gone."""
+"""The extraction process pool: tuned for parsing, time-limited, and gone when its owner is gone."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import os
 import subprocess
@@ -10,14 +12,65 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from galaxyco_ui.knowledge import extract
+from tests.knowledge import slow_parsers
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_pool_processes_run_the_collector_rarely():
-    pool = extract.get_pool(1)
-    assert pool.submit(gc.get_threshold).result(timeout=60) == (100_000, 50, 100)
+@pytest.fixture
+def pool():  # type: ignore[no-untyped-def]
+    """A two-slot pool of this test's own, stopped after it."""
+    pool = extract.ExtractionPool(2)
+    yield pool
+    pool.close()
+
+
+async def test_pool_processes_run_the_collector_rarely(pool):
+    assert await pool.run(gc.get_threshold, limit_seconds=60) == (100_000, 50, 100)
+
+
+async def test_a_hung_parser_is_stopped_at_the_limit_and_its_process_replaced(pool):
+    await pool.warm()
+    before = set(pool.pids())
+    started = time.monotonic()
+    neighbour = asyncio.create_task(pool.run(functools.partial(time.sleep, 1.5), limit_seconds=30))
+
+    with pytest.raises(extract.ExtractionTimeout):
+        await pool.run(slow_parsers.hang, limit_seconds=1)
+
+    assert 1 <= time.monotonic() - started < 3
+    await neighbour  # the other document in the pool finished undisturbed
+    hung = (before - set(pool.pids())).pop()
+    assert await asyncio.to_thread(_exits_within, hung, 5), "the hung parser's process was left running"
+    # The pool still has two working slots, one of them a new process.
+    pids = await asyncio.gather(*(pool.run(slow_parsers.pid, limit_seconds=30) for _ in range(2)))
+    assert hung not in pids
+    assert len(set(pool.pids())) == 2
+
+
+async def test_a_long_call_sends_heartbeats_while_it_runs(pool):
+    beats: list[float] = []
+
+    async def heartbeat() -> None:
+        beats.append(time.monotonic())
+
+    await pool.run(
+        functools.partial(time.sleep, 1.2), limit_seconds=30, heartbeat=heartbeat, heartbeat_seconds=0.2
+    )
+
+    assert len(beats) >= 4
+
+
+async def test_a_crashed_process_fails_its_call_and_the_pool_goes_on(pool):
+    from concurrent.futures.process import BrokenProcessPool
+
+    with pytest.raises(BrokenProcessPool):
+        await pool.run(functools.partial(os._exit, 3), limit_seconds=30)
+
+    assert await pool.run(gc.get_threshold, limit_seconds=30) == (100_000, 50, 100)
 
 
 def test_pool_processes_exit_when_their_owner_is_killed(tmp_path: Path):
@@ -28,7 +81,7 @@ def test_pool_processes_exit_when_their_owner_is_killed(tmp_path: Path):
 
         async def main():
             await extract.warm_pool(2)
-            print(" ".join(str(p.pid) for p in extract._pool._processes.values()), flush=True)
+            print(" ".join(str(p) for p in extract.get_pool(2).pids()), flush=True)
             os._exit(9)  # no cleanup at all, as after SIGKILL or the OOM killer
 
         if __name__ == "__main__":
@@ -51,12 +104,16 @@ def test_pool_processes_exit_when_their_owner_is_killed(tmp_path: Path):
     done_output = log.read_text()
     pids = [int(p) for p in done_output.split()[:2] if p.isdigit()]
     assert len(pids) == 2, done_output
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.2)
-        alive = [pid for pid in pids if _running(pid)]
-    assert alive == [], "orphaned extraction processes kept running"
+    assert all(_exits_within(pid, 10) for pid in pids), "orphaned extraction processes kept running"
+
+
+def _exits_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _running(pid: int) -> bool:

@@ -19,12 +19,13 @@ from galaxyco_ui.config import get_settings
 from galaxyco_ui.devtools.docgen import make_docx, make_encrypted_pdf, make_pdf, make_zip_bomb_docx
 from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.knowledge import storage
+from galaxyco_ui.knowledge import extract, ingest, storage
 from galaxyco_ui.knowledge.index import get_index
-from galaxyco_ui.knowledge.ingest import maintain_once
+from galaxyco_ui.knowledge.ingest import maintain_once, requeue_stalled_items
 from galaxyco_ui.models import Agent, AuditEvent, ItemStatus, KnowledgeItem, utcnow
 from galaxyco_ui.services import knowledge, knowledge_search, knowledge_settings, provider_keys
 from tests.factories import Team, make_agent, set_columns
+from tests.knowledge import slow_parsers
 
 HANDBOOK_PAGES = [
     "Welcome to Acme. This handbook explains how we work together.",
@@ -159,6 +160,57 @@ async def test_each_broken_file_fails_alone_with_a_clear_message(team: Team, ing
     assert results["truncated"].status == ItemStatus.FAILED and "damaged" in results["truncated"].error
     hits = await knowledge_search.search(ctx=team.viewer, query="rollout Monday")
     assert [h.item_name for h in hits] == ["good.md"]
+
+
+async def test_a_document_whose_parser_hangs_fails_at_the_time_limit_and_the_next_one_is_read(
+    team: Team, ingested, monkeypatch
+):
+    monkeypatch.setattr(get_settings(), "knowledge_extract_timeout_seconds", 1)
+    collection = _collection(team.member)
+    monkeypatch.setattr(extract, "extract_chunks", slow_parsers.hang)
+    stuck = await _upload(team.member, collection, "stuck.md", b"# Stuck\n\nNever read.")
+
+    item = await ingested(stuck.item.id, timeout=15)
+
+    assert item.status == ItemStatus.FAILED
+    assert "took longer than 1 s" in item.error and "stopped" in item.error
+    monkeypatch.undo()  # the real parser again, still under the 1 s limit
+    monkeypatch.setattr(get_settings(), "knowledge_extract_timeout_seconds", 1)
+    fine = await _upload(team.member, collection, "fine.md", b"# Fine\n\nThe pool recovered.")
+    assert (await ingested(fine.item.id)).status == ItemStatus.READY
+
+
+async def test_maintenance_leaves_an_item_that_is_still_being_read_alone(team: Team, ingested, monkeypatch):
+    monkeypatch.setattr(ingest, "EXTRACT_HEARTBEAT_SECONDS", 0.2, raising=False)
+    monkeypatch.setattr(extract, "extract_chunks", slow_parsers.slow)  # ~3 s to read
+    collection = _collection(team.member)
+    dead = await _upload(team.member, collection, "dead.md", b"# Dead\n\nIts worker died.")
+    await ingested(dead.item.id)
+    set_columns(
+        KnowledgeItem,
+        dead.item.id,
+        status=ItemStatus.PROCESSING,
+        updated_at=utcnow() - timedelta(hours=1),
+    )
+    slow = await _upload(team.member, collection, "long.md", b"# Long\n\nTakes a while to read.")
+    for _ in range(200):  # until its ingestion has claimed it
+        if _status(slow.item.id) == ItemStatus.PROCESSING:
+            break
+        await asyncio.sleep(0.02)
+
+    await asyncio.sleep(2)  # well into the read: older than "stalled" below, unless it beats
+    requeued = requeue_stalled_items(stalled_after=timedelta(seconds=1))
+
+    assert requeued == [dead.item.id]
+    assert _status(slow.item.id) == ItemStatus.PROCESSING
+    assert (await ingested(slow.item.id)).status == ItemStatus.READY
+
+
+def _status(item_id: str) -> str:
+    with session_scope() as session:
+        item = session.get(KnowledgeItem, item_id)
+        assert item is not None
+        return item.status
 
 
 async def test_reindex_and_status_transitions(team: Team, ingested):

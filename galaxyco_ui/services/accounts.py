@@ -300,6 +300,14 @@ def sign_in_with_oauth(
                 )
             session.add(OAuthAccount(user_id=user.id, provider=provider, subject=subject, email=email))
         pending = user.totp_enabled
+        audit.record_for_user(
+            session,
+            user.id,
+            "user.signed_in",
+            summary=f"Signed in with {provider}" + (" (code still to check)" if pending else ""),
+            ip=ip,
+            data={"method": provider},
+        )
         ticket = _start_session(
             session,
             user,

@@ -98,3 +98,23 @@ def test_signing_out_is_audited():
     [event] = events("user.signed_out")
     assert (event.workspace_id, event.created_by) == (signed.auth.workspace_id, signed.user.id)
     assert event.meta == {"ip": "203.0.113.5"}
+
+
+def test_an_oauth_sign_in_is_audited_too():
+    user = make_user()
+    set_columns(User, user.id, email_verified=True)
+    accounts.sign_in_with_oauth(
+        provider="oidc",
+        subject="sub-1",
+        email=user.email,
+        email_verified=True,
+        name="Ada",
+        ip="203.0.113.5",
+    )
+    [event] = events("user.signed_in")
+    assert (event.created_by, event.summary, event.data) == (
+        user.id,
+        "Signed in with oidc",
+        {"method": "oidc"},
+    )
+    assert event.meta == {"ip": "203.0.113.5"}

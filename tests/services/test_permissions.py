@@ -387,6 +387,22 @@ ACTIONS = [
         prepare=_others_failed_run,
     ),
     Action(
+        "follow a run's live events",
+        EVERYONE,
+        lambda ctx, r: runs.read_run_events(ctx=ctx, run_id=r, after=None),
+        prepare=_others_queued_run,
+    ),
+    Action(
+        "follow the workspace's run changes",
+        EVERYONE,
+        lambda ctx, _: runs.read_workspace_run_events(ctx=ctx, after=None),
+    ),
+    Action(
+        "read the newest run change cursor",
+        EVERYONE,
+        lambda ctx, _: runs.workspace_run_events_cursor(ctx=ctx),
+    ),
+    Action(
         "start a run",
         EDITORS,
         lambda ctx, a: runs.start_run(ctx=ctx, agent_id=a, input="What is 2 + 2?"),

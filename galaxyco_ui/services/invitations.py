@@ -25,7 +25,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Invitation, User, UserSession, Workspace, WorkspaceMember, utcnow
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.team import parse_role
-from galaxyco_ui.services.validation import normalize_email
+from galaxyco_ui.services.validation import lookup_id, normalize_email
 from galaxyco_ui.services.workspaces import find_membership
 
 INVITE_PURPOSE = "invite"
@@ -151,8 +151,9 @@ def list_invitations(*, ctx: TenantContext) -> list[InvitationView]:
 
 def revoke_invitation(*, ctx: TenantContext, invitation_id: str) -> None:
     require(ctx, Permission.MANAGE_MEMBERS)
+    invitation_id = lookup_id(invitation_id)  # a NUL here would crash PostgreSQL
     with session_scope() as session:
-        inv = session.get(Invitation, invitation_id)
+        inv = session.get(Invitation, invitation_id) if invitation_id else None
         if inv is None or inv.workspace_id != ctx.workspace_id or inv.status != "pending":
             raise NotFoundError("That invitation")
         inv.status = "revoked"

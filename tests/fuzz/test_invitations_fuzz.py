@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from galaxyco_ui.errors import ConflictError, ValidationError
+from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.services import invitations
 from galaxyco_ui.services.validation import text_problem
 from tests.factories import make_team
@@ -33,8 +33,8 @@ roles = mostly(
 
 
 @fuzz(150)
-@given(emails, roles)
-def test_an_invite_of_any_email_is_created_once_or_refused_cleanly(email, role):
+@given(emails, roles, hostile_text(40) | st.integers())
+def test_an_invite_of_any_email_is_created_once_or_refused_cleanly(email, role, bogus_id):
     team = make_team()
     before = workspace_snapshot(team.workspace_id)
 
@@ -54,4 +54,8 @@ def test_an_invite_of_any_email_is_created_once_or_refused_cleanly(email, role):
         lambda: invitations.invite_member(ctx=team.admin, email=f"  {shouted}\t", role="member")
     )
     assert isinstance(again, ConflictError) and "email" in again.field_errors, (invited.email, again)
+    assert invitations.list_invitations(ctx=team.admin) == [invited]
+    # Revoking by an id a client made up leaves it pending.
+    _, revoked = outcome(lambda: invitations.revoke_invitation(ctx=team.admin, invitation_id=bogus_id))
+    assert isinstance(revoked, NotFoundError), revoked
     assert invitations.list_invitations(ctx=team.admin) == [invited]

@@ -542,3 +542,14 @@ def test_demoting_an_admin_below_managing_members_revokes_their_invitations(team
     with pytest.raises(ValidationError):
         invitations.accept_invitation(user_id=friend.id, token=token)
     assert _membership(team.workspace_id, friend.id) is None
+
+
+@pytest.mark.parametrize("invitation_id", ["inv\x00", "inv\udc80", "x" * 5000, 42])
+def test_revoking_an_invitation_id_that_could_never_exist_is_not_found_without_a_crash(team, invitation_id):
+    # Found by tests/fuzz: a NUL in the id reached PostgreSQL (DataError), a lone surrogate crashed both.
+    invitations.invite_member(ctx=team.admin, email="new@example.com", role="member")
+
+    with pytest.raises(NotFoundError):
+        invitations.revoke_invitation(ctx=team.admin, invitation_id=invitation_id)
+
+    assert [i.status for i in invitations.list_invitations(ctx=team.admin)] == ["pending"]

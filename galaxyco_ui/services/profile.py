@@ -23,7 +23,7 @@ from galaxyco_ui.infra.ratelimit import get_login_limiter
 from galaxyco_ui.models import RecoveryCode, User, UserSession, utcnow
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.accounts import TOTP_PURPOSE, check_second_factor
-from galaxyco_ui.services.validation import clean_name
+from galaxyco_ui.services.validation import clean_name, lookup_id
 
 
 class SessionView(BaseModel):
@@ -109,7 +109,8 @@ def describe_user_agent(user_agent: str) -> str:
 def revoke_session(*, user_id: str, session_id: str, ip: str = "") -> None:
     """Sign out one of the user's sessions. Raises ``NotFoundError`` for anyone else's."""
     with session_scope() as session:
-        row = session.get(UserSession, session_id)
+        key = lookup_id(session_id)
+        row = session.get(UserSession, key) if key else None
         if row is None or row.user_id != user_id:
             raise NotFoundError("That session")
         if row.revoked_at is None:

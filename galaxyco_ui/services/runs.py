@@ -27,6 +27,7 @@ from galaxyco_ui.runs.queue import get_run_queue
 from galaxyco_ui.runs.signals import get_cancel_signals
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
+from galaxyco_ui.services.validation import lookup_id
 
 MAX_INPUT_CHARS = 20_000
 PAGE_SIZE = 25
@@ -344,6 +345,7 @@ def _get_live_run(ctx: TenantContext, run_id: str) -> Run:
 
 
 def _run(session: Session, ctx: TenantContext, run_id: str) -> Run:
+    run_id = lookup_id(run_id)  # a NUL or lone surrogate would crash the database
     run = session.get(Run, run_id) if run_id else None
     if run is None or run.workspace_id != ctx.workspace_id:
         raise NotFoundError("That run")

@@ -34,6 +34,7 @@ from galaxyco_ui.errors import (
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Invitation, User, Workspace, WorkspaceMember, utcnow
 from galaxyco_ui.services import audit
+from galaxyco_ui.services.validation import lookup_id
 from galaxyco_ui.services.workspaces import find_membership
 
 INVITE_PURPOSE = "invite"
@@ -195,7 +196,8 @@ def parse_role(role: str, *, field: str) -> Role:
 
 
 def _member(session: Session, ctx: TenantContext, member_id: str) -> tuple[WorkspaceMember, User]:
-    member = session.get(WorkspaceMember, member_id)
+    key = lookup_id(member_id)
+    member = session.get(WorkspaceMember, key) if key else None
     if member is None or member.workspace_id != ctx.workspace_id:
         raise NotFoundError("That member")
     user = session.get(User, member.user_id)

@@ -11,7 +11,7 @@ from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import UserSession, Workspace, WorkspaceMember, utcnow
 from galaxyco_ui.services import audit
-from galaxyco_ui.services.validation import clean_name
+from galaxyco_ui.services.validation import clean_name, lookup_id
 
 
 class WorkspaceView(BaseModel):
@@ -118,13 +118,16 @@ def rename_workspace(*, ctx: TenantContext, name: str) -> WorkspaceView:
 
 
 def _live_workspace(session: Session, workspace_id: str) -> Workspace:
-    workspace = session.get(Workspace, workspace_id)
+    key = lookup_id(workspace_id)
+    workspace = session.get(Workspace, key) if key else None
     if workspace is None or workspace.deleted_at is not None:
         raise NotFoundError("That workspace")
     return workspace
 
 
 def _set_current(session: Session, *, session_id: str, user_id: str, workspace_id: str) -> WorkspaceView:
+    if lookup_id(workspace_id) is None:  # the browser sends this id: keep junk off the database
+        raise NotFoundError("That workspace")
     membership = find_membership(session, workspace_id=workspace_id, user_id=user_id)
     user_session = session.get(UserSession, session_id)
     if membership is None or user_session is None or user_session.user_id != user_id:

@@ -16,17 +16,12 @@ from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, ValidationError
 from galaxyco_ui.services import email_links
 from galaxyco_ui.services.email_links import VerifyOutcome
-from galaxyco_ui.states.session import client_ip, current_auth
+from galaxyco_ui.states.session import client_ip, current_auth, form_text
 
 SENT = (
     "If an account exists for {email}, we sent it a link to choose a new password. "
     "The link works once, for {minutes} minutes. Check your spam folder if it does not arrive."
 )
-
-
-def _field(form: object, key: str) -> str:
-    value = form.get(key) if isinstance(form, dict) else None
-    return value if isinstance(value, str) else ""
 
 
 def _token(state: rx.State) -> str:
@@ -52,7 +47,7 @@ class ForgotPasswordState(rx.State):
     async def request_link(self, form: dict):
         self.sent = self.error = ""
         self.field_errors = {}
-        email = _field(form, "email").strip()
+        email = form_text(form, "email").strip()
         try:
             await asyncio.to_thread(email_links.request_password_reset, email=email, ip=client_ip(self))
         except ValidationError as exc:
@@ -83,7 +78,7 @@ class ResetPasswordState(rx.State):
 
     @rx.event
     async def set_new_password(self, form: dict):
-        password, confirm = _field(form, "password"), _field(form, "confirm_password")
+        password, confirm = form_text(form, "password"), form_text(form, "confirm_password")
         if password != confirm:
             self.field_errors = {"confirm_password": "The two passwords do not match."}
             return

@@ -32,7 +32,7 @@ from galaxyco_ui.api.cookies import browser_binding_from_header, safe_next
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, TwoFactorRequiredError, ValidationError
 from galaxyco_ui.services import accounts, email_links, invitations
-from galaxyco_ui.states.session import client_ip, current_auth, session_token
+from galaxyco_ui.states.session import client_ip, current_auth, form_text, session_token
 
 NO_BROWSER_COOKIE = (
     "Your browser did not accept GalaxyCo's sign-in cookie. Allow cookies for this site, "
@@ -43,12 +43,6 @@ _GET_BROWSER_COOKIE = (
     "window.location.replace('/api/auth/browser?next=' + "
     "encodeURIComponent(window.location.pathname + window.location.search))"
 )
-
-
-def _field(form: object, key: str) -> str:
-    """A text field of a submitted form (anything else a client sends counts as empty)."""
-    value = form.get(key) if isinstance(form, dict) else None
-    return value if isinstance(value, str) else ""
 
 
 def _browser_binding(state: rx.State) -> str:
@@ -141,9 +135,9 @@ class AuthFormState(rx.State):
     async def sign_in(self, form: dict):
         self.error = self.notice = ""
         self.field_errors = {}
-        email = (_field(form, "email") or self.email).strip()
-        password = _field(form, "password") if not self.needs_code else self._pending_password
-        code = _field(form, "code")
+        email = (form_text(form, "email") or self.email).strip()
+        password = form_text(form, "password") if not self.needs_code else self._pending_password
+        code = form_text(form, "code")
         if not self.needs_code and (not email or not password):
             self.field_errors = {
                 k: v
@@ -186,7 +180,7 @@ class AuthFormState(rx.State):
     async def verify_second_factor(self, form: dict):
         """The code step after an OAuth sign-in: the pending session becomes usable."""
         self.error = ""
-        code = _field(form, "code").strip()
+        code = form_text(form, "code").strip()
         if not code:
             self.field_errors = {"code": "Enter the code from your authenticator app."}
             return None
@@ -215,9 +209,9 @@ class AuthFormState(rx.State):
         try:
             ticket = await asyncio.to_thread(
                 accounts.sign_up,
-                email=_field(form, "email"),
-                name=_field(form, "name"),
-                password=_field(form, "password"),
+                email=form_text(form, "email"),
+                name=form_text(form, "name"),
+                password=form_text(form, "password"),
                 ip=client_ip(self),
                 user_agent=self.router.headers.user_agent,
                 binding=binding,
@@ -228,7 +222,7 @@ class AuthFormState(rx.State):
         except GalaxyError as exc:
             self.error = exc.message
             return None
-        await asyncio.to_thread(_after_sign_up, _field(form, "email"), self.next_url)
+        await asyncio.to_thread(_after_sign_up, form_text(form, "email"), self.next_url)
         return _finish(ticket, self.next_url)
 
     @rx.event

@@ -18,7 +18,14 @@ from galaxyco_ui.errors import GalaxyError, ValidationError
 from galaxyco_ui.services import email_links
 from galaxyco_ui.services import profile as profile_service
 from galaxyco_ui.services.profile import SessionView
-from galaxyco_ui.states.session import SessionState, client_ip, current_auth, error_toast, login_redirect
+from galaxyco_ui.states.session import (
+    SessionState,
+    client_ip,
+    current_auth,
+    error_toast,
+    form_text,
+    login_redirect,
+)
 
 
 def qr_data_uri(text: str) -> str:
@@ -27,12 +34,6 @@ def qr_data_uri(text: str) -> str:
     buffer = io.BytesIO()
     image.save(buffer)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _field(form: object, key: str) -> str:
-    """A text field of a submitted form (anything else a client sends counts as empty)."""
-    value = form.get(key) if isinstance(form, dict) else None
-    return value if isinstance(value, str) else ""
 
 
 class ProfileState(rx.State):
@@ -92,22 +93,22 @@ class ProfileState(rx.State):
     @rx.event
     async def save_name(self, form: dict):
         return await self._do(
-            lambda auth: profile_service.update_profile(user_id=auth.user_id, name=_field(form, "name")),
+            lambda auth: profile_service.update_profile(user_id=auth.user_id, name=form_text(form, "name")),
             "Profile saved.",
             refresh_shell=True,
         )
 
     @rx.event
     async def change_password(self, form: dict):
-        if _field(form, "new_password") != _field(form, "confirm_password"):
+        if form_text(form, "new_password") != form_text(form, "confirm_password"):
             self.errors = {"confirm_password": "The two new passwords do not match."}
             return None
         ip = client_ip(self)
         return await self._do(
             lambda auth: profile_service.change_password(
                 user_id=auth.user_id,
-                current_password=_field(form, "current_password"),
-                new_password=_field(form, "new_password"),
+                current_password=form_text(form, "current_password"),
+                new_password=form_text(form, "new_password"),
                 current_session_id=auth.session_id,
                 ip=ip,
             ),
@@ -136,7 +137,7 @@ class ProfileState(rx.State):
             codes = await asyncio.to_thread(
                 profile_service.confirm_totp_setup,
                 user_id=auth.user_id,
-                code=_field(form, "code"),
+                code=form_text(form, "code"),
                 ip=client_ip(self),
             )
         except ValidationError as exc:
@@ -158,7 +159,7 @@ class ProfileState(rx.State):
             self.new_recovery_codes = await asyncio.to_thread(
                 profile_service.regenerate_recovery_codes,
                 user_id=auth.user_id,
-                code=_field(form, "code"),
+                code=form_text(form, "code"),
                 ip=client_ip(self),
             )
         except GalaxyError as exc:  # a wrong code, or too many of them
@@ -172,7 +173,9 @@ class ProfileState(rx.State):
     async def disable_totp(self, form: dict):
         ip = client_ip(self)
         return await self._do(
-            lambda auth: profile_service.disable_totp(user_id=auth.user_id, code=_field(form, "code"), ip=ip),
+            lambda auth: profile_service.disable_totp(
+                user_id=auth.user_id, code=form_text(form, "code"), ip=ip
+            ),
             "Two-factor authentication is off.",
             error_field="disable_code",
         )

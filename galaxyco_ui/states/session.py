@@ -79,6 +79,12 @@ def login_redirect(state: rx.State) -> rx.event.EventSpec:
     return rx.redirect(f"/login?next={quote(str(state.router.url.path) or '/agents')}")
 
 
+def form_text(form: object, key: str) -> str:
+    """A text field of a submitted form; anything else a client sends counts as empty."""
+    value = form.get(key) if isinstance(form, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def error_toast(exc: GalaxyError) -> rx.event.EventSpec:
     return rx.toast.error(exc.message, close_button=True)
 
@@ -184,11 +190,3 @@ class SessionState(rx.State):
         auth = current_auth(self)
         if auth is not None:
             self._fill(auth)
-
-
-def require_page_auth(state: rx.State) -> TenantContext | None:
-    """For page loaders: the context, or None when the shell is redirecting anyway."""
-    try:
-        return tenant_context(state)
-    except AuthenticationError:
-        return None

@@ -183,15 +183,7 @@ def sign_in(
         AuthenticationError: wrong email, password or code.
     """
     attempted = (email or "").strip().lower()
-    email_key = f"login:email:{attempted}"
-    ip_key = f"login:ip:{ip or 'unknown'}"
-    by_email, by_ip = get_login_limiter(), get_ip_limiter()
-    if wait := max(by_email.check(email_key), by_ip.check(ip_key)):
-        minutes = max(1, round(wait / 60))
-        raise RateLimitedError(
-            f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-            retry_after=wait,
-        )
+    email_key, ip_key = _check_sign_in_lock(attempted, ip)
 
     with session_scope() as session:
         user = _user_by_email(session, attempted)
@@ -204,7 +196,7 @@ def sign_in(
         elif user.totp_enabled and not check_second_factor(session, user, totp_code):
             failed_user_id, message, reason = user.id, BAD_CODE, "code"
         else:
-            by_email.reset(email_key)
+            get_login_limiter().reset(email_key)
             audit.record_for_user(
                 session, user.id, "user.signed_in", summary="Signed in with a password", ip=ip
             )
@@ -212,8 +204,8 @@ def sign_in(
                 session, user, None, ip=ip, user_agent=user_agent, method="password", binding=binding
             )
     # Failure: counted, and audited in a transaction of its own.
-    by_email.record_failure(email_key)
-    by_ip.record_failure(ip_key)
+    get_login_limiter().record_failure(email_key)
+    get_ip_limiter().record_failure(ip_key)
     _audit_failed_sign_in(failed_user_id, attempted, reason=reason, ip=ip)
     raise AuthenticationError(message)
 
@@ -347,14 +339,7 @@ def complete_second_factor(*, token: str, code: str, ip: str = "") -> None:
         if found is None:
             raise AuthenticationError("Your sign-in attempt expired. Please sign in again.")
         email = found[1].email
-    email_key, ip_key = f"login:email:{email}", f"login:ip:{ip or 'unknown'}"
-    by_email, by_ip = get_login_limiter(), get_ip_limiter()
-    if wait := max(by_email.check(email_key), by_ip.check(ip_key)):
-        minutes = max(1, round(wait / 60))
-        raise RateLimitedError(
-            f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-            retry_after=wait,
-        )
+    email_key, ip_key = _check_sign_in_lock(email, ip)
     with session_scope() as session:
         found = _pending_session(session, token)
         if found is None:
@@ -369,10 +354,10 @@ def complete_second_factor(*, token: str, code: str, ip: str = "") -> None:
             row.expires_at = now + timedelta(hours=get_settings().session_ttl_hours)
             row.last_seen_at = now
     if failed:
-        by_email.record_failure(email_key)
-        by_ip.record_failure(ip_key)
+        get_login_limiter().record_failure(email_key)
+        get_ip_limiter().record_failure(ip_key)
         raise AuthenticationError("That code is not valid. Use a current code or a recovery code.")
-    by_email.reset(email_key)
+    get_login_limiter().reset(email_key)
 
 
 def exchange_ticket(*, ticket: str, binding: str) -> str:
@@ -473,6 +458,22 @@ def _pending_session(session: Session, token: str) -> tuple[UserSession, User] |
     if user is None or user.deleted_at is not None:
         return None
     return row, user
+
+
+def _check_sign_in_lock(email: str, ip: str) -> tuple[str, str]:
+    """The limiter keys of this email and client address, once neither is locked.
+
+    Raises:
+        RateLimitedError: too many recent failures for the email or the address.
+    """
+    email_key, ip_key = f"login:email:{email}", f"login:ip:{ip or 'unknown'}"
+    if wait := max(get_login_limiter().check(email_key), get_ip_limiter().check(ip_key)):
+        minutes = max(1, round(wait / 60))
+        raise RateLimitedError(
+            f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            retry_after=wait,
+        )
+    return email_key, ip_key
 
 
 def _user_by_email(session: Session, email: str) -> User | None:

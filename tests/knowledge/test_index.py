@@ -12,8 +12,10 @@ import pytest
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.devtools.wire import hashed_embedding
 from galaxyco_ui.knowledge import index as index_module
+from galaxyco_ui.knowledge import index_maintenance
 from galaxyco_ui.knowledge.highlight import highlight, snippet
 from galaxyco_ui.knowledge.index import IndexMismatchError, KnowledgeIndex, get_index, reset_index
+from galaxyco_ui.knowledge.index_schema import commit
 from galaxyco_ui.knowledge.types import ChunkRow
 
 
@@ -351,7 +353,7 @@ def test_optimize_indexes_new_rows_and_keeps_results(index: KnowledgeIndex, ws: 
 def test_optimize_builds_the_vector_index_once_the_table_is_big_enough(
     index: KnowledgeIndex, ws: str, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(index_module, "VECTOR_INDEX_MIN_ROWS", 300)
+    monkeypatch.setattr(index_maintenance, "VECTOR_INDEX_MIN_ROWS", 300)
     coll = new_id()
     texts = [f"topic{i % 30} note {i}" for i in range(300)]
     vectors = [hashed_embedding(t, 32) for t in texts]
@@ -548,8 +550,8 @@ def test_commit_conflicts_are_retried_then_given_up(index: KnowledgeIndex, monke
         raise RuntimeError("lance error: disk full")
 
     loop = index_module._loop_thread()
-    assert loop.run(index._commit(conflicted)) == "committed" and calls == 3
+    assert loop.run(commit(conflicted)) == "committed" and calls == 3
     with pytest.raises(RuntimeError, match="conflict"):
-        loop.run(index._commit(always_conflicted))
+        loop.run(commit(always_conflicted))
     with pytest.raises(RuntimeError, match="disk full"):
-        loop.run(index._commit(broken))
+        loop.run(commit(broken))

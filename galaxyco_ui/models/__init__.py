@@ -4,7 +4,8 @@ from galaxyco_ui.models.agents import Agent
 from galaxyco_ui.models.audit import AuditEvent
 from galaxyco_ui.models.base import new_id, utcnow
 from galaxyco_ui.models.knowledge import ItemStatus, KnowledgeCollection, KnowledgeItem
-from galaxyco_ui.models.runs import ProviderKey, Run, RunStep, Schedule
+from galaxyco_ui.models.provider_keys import ProviderKey
+from galaxyco_ui.models.runs import Run, RunStep, Schedule
 from galaxyco_ui.models.users import OAuthAccount, RecoveryCode, User, UserSession
 from galaxyco_ui.models.workspaces import Invitation, Workspace, WorkspaceMember
 

@@ -11,6 +11,9 @@ from sqlmodel import Session, col, select
 from galaxyco_ui.auth.permissions import Permission, TenantContext, require
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import AuditEvent, User, Workspace, WorkspaceMember
+from galaxyco_ui.services.paging import older_than, page_cursor
+
+PAGE_SIZE = 50
 
 
 class AuditEventView(BaseModel):
@@ -21,6 +24,11 @@ class AuditEventView(BaseModel):
     target_type: str
     target_id: str
     created_at: datetime
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventView]
+    next_cursor: str  # "" when there is no older page
 
 
 def record(
@@ -84,30 +92,43 @@ def record_for_user(
         )
 
 
-def list_audit_events(
-    *, ctx: TenantContext, limit: int = 50, before: datetime | None = None
-) -> list[AuditEventView]:
-    """The workspace's newest audit events first, ``limit`` at most, older than ``before``."""
+def list_audit_events(*, ctx: TenantContext, limit: int = PAGE_SIZE, cursor: str = "") -> AuditPage:
+    """The workspace's audit events, newest first, ``limit`` (1 to 200) at most.
+
+    ``cursor`` is an earlier page's ``next_cursor``: the page continues after that page's
+    last event, by ``(created_at, id)`` so events of the same instant are each listed once.
+
+    Raises:
+        PermissionDeniedError: members and viewers.
+        ValidationError: ``cursor`` is not a cursor this function returned.
+    """
     require(ctx, Permission.VIEW_AUDIT_LOG)
+    limit = max(1, min(limit, 200))
     with session_scope() as session:
         query = (
             select(AuditEvent, User.name)
             .join(User, col(User.id) == col(AuditEvent.created_by), isouter=True)
             .where(AuditEvent.workspace_id == ctx.workspace_id)
-            .order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
-            .limit(min(limit, 200))
         )
-        if before is not None:
-            query = query.where(col(AuditEvent.created_at) < before)
-        return [
-            AuditEventView(
-                id=e.id,
-                action=e.action,
-                summary=e.summary,
-                actor_name=name or "System",
-                target_type=e.target_type,
-                target_id=e.target_id,
-                created_at=e.created_at,
-            )
-            for e, name in session.exec(query).all()
-        ]
+        if cursor:
+            query = query.where(older_than(cursor, col(AuditEvent.created_at), col(AuditEvent.id)))
+        rows = session.exec(
+            query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc()).limit(limit + 1)
+        ).all()
+        page, more = rows[:limit], len(rows) > limit
+        last = page[-1][0] if page else None
+        return AuditPage(
+            events=[
+                AuditEventView(
+                    id=e.id,
+                    action=e.action,
+                    summary=e.summary,
+                    actor_name=name or "System",
+                    target_type=e.target_type,
+                    target_id=e.target_id,
+                    created_at=e.created_at,
+                )
+                for e, name in page
+            ],
+            next_cursor=page_cursor(last.created_at, last.id) if more and last else "",
+        )

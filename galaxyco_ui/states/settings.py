@@ -20,6 +20,8 @@ class SettingsState(rx.State):
     can_view_audit: bool = False
     events: list[AuditEventView] = []
     more_events: bool = False
+    # Where the next page of events starts; backend-only (never sent to the browser).
+    _events_cursor: str = ""
     form_key: int = 0
 
     @rx.event
@@ -31,19 +33,20 @@ class SettingsState(rx.State):
         self.can_rename = can(ctx, Permission.RENAME_WORKSPACE)
         self.can_view_audit = can(ctx, Permission.VIEW_AUDIT_LOG)
         if self.can_view_audit:
-            self.events = audit.list_audit_events(ctx=ctx, limit=AUDIT_PAGE + 1)
-            self.more_events = len(self.events) > AUDIT_PAGE
-            self.events = self.events[:AUDIT_PAGE]
+            page = audit.list_audit_events(ctx=ctx, limit=AUDIT_PAGE)
+            self.events, self._events_cursor = page.events, page.next_cursor
+            self.more_events = bool(page.next_cursor)
         return None
 
     @rx.event
     @guarded
     def load_more(self, ctx: TenantContext):
-        if not self.events:
+        if not self._events_cursor:
             return None
-        older = audit.list_audit_events(ctx=ctx, limit=AUDIT_PAGE + 1, before=self.events[-1].created_at)
-        self.more_events = len(older) > AUDIT_PAGE
-        self.events = self.events + older[:AUDIT_PAGE]
+        older = audit.list_audit_events(ctx=ctx, limit=AUDIT_PAGE, cursor=self._events_cursor)
+        self._events_cursor = older.next_cursor
+        self.more_events = bool(older.next_cursor)
+        self.events = self.events + older.events
         return None
 
     @rx.event

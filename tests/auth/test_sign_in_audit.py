@@ -84,7 +84,7 @@ def test_failed_sign_ins_show_in_the_owners_audit_log_without_an_actor():
     signed = sign_in_as(user)
     ctx = TenantContext(user_id=user.id, workspace_id=signed.auth.workspace_id or "", role=Role.OWNER)
 
-    listed = audit.list_audit_events(ctx=ctx)
+    listed = audit.list_audit_events(ctx=ctx).events
 
     assert [e.action for e in listed[:2]] == ["user.signed_in", "user.sign_in_failed"]
     assert listed[1].actor_name == "System"

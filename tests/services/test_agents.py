@@ -15,7 +15,7 @@ from tests.factories import agent_data, make_agent, set_columns
 
 
 def _actions(ctx) -> list[str]:
-    return [e.action for e in audit.list_audit_events(ctx=ctx)]
+    return [e.action for e in audit.list_audit_events(ctx=ctx).events]
 
 
 def _event(action: str, target_id: str) -> AuditEvent:

@@ -458,7 +458,7 @@ def test_turning_2fa_on_and_off_is_audited_in_each_of_the_users_workspaces(team)
         assert [e.action for e in events] == ["user.2fa_enabled", "user.2fa_disabled"]
         assert {(e.created_by, e.target_type, e.target_id) for e in events} == {(user.id, "user", user.id)}
         assert all(e.meta == {"ip": "192.0.2.4"} for e in events)
-    summaries = [e.summary for e in audit.list_audit_events(ctx=team.owner)[:2]]
+    summaries = [e.summary for e in audit.list_audit_events(ctx=team.owner).events[:2]]
     assert summaries == ["Turned off two-factor authentication", "Turned on two-factor authentication"]
 
 
@@ -516,7 +516,7 @@ def test_account_events_of_a_member_stay_out_of_workspaces_they_are_not_in(team,
     user = make_user()
     add_member(team.workspace_id, Role.VIEWER, user=user)
     _with_totp(user)
-    assert "user.2fa_enabled" in [e.action for e in audit.list_audit_events(ctx=team.owner)]
-    assert "user.2fa_enabled" not in [e.action for e in audit.list_audit_events(ctx=other_team.owner)]
+    assert "user.2fa_enabled" in [e.action for e in audit.list_audit_events(ctx=team.owner).events]
+    assert "user.2fa_enabled" not in [e.action for e in audit.list_audit_events(ctx=other_team.owner).events]
     with session_scope() as session:
         assert session.exec(select(WorkspaceMember).where(WorkspaceMember.user_id == user.id)).all()

@@ -30,7 +30,7 @@ def _roles(team) -> dict[str, Role]:
 
 
 def _actions(team) -> list[str]:
-    return [e.action for e in audit.list_audit_events(ctx=team.owner)]
+    return [e.action for e in audit.list_audit_events(ctx=team.owner).events]
 
 
 def _membership(workspace_id: str, user_id: str) -> WorkspaceMember | None:
@@ -152,7 +152,7 @@ def test_the_invited_user_joins_with_the_role_of_the_invitation(team):
     assert _roles(team)[joiner.id] is Role.ADMIN
     assert invitations.preview_invitation(token=token).status == "accepted"
     assert invitations.list_invitations(ctx=team.owner) == []
-    event = audit.list_audit_events(ctx=team.owner)[0]
+    event = audit.list_audit_events(ctx=team.owner).events[0]
     assert (event.action, event.target_id) == ("invitation.accepted", invitation.id)
     assert "joined as Admin" in event.summary
 
@@ -246,7 +246,7 @@ def test_admin_changes_a_members_role_and_it_is_audited(team):
     view = team_service.change_role(ctx=team.admin, member_id=membership_id(team.member), role="viewer")
     assert (view.user_id, view.role) == (team.member.user_id, Role.VIEWER)
     assert _roles(team)[team.member.user_id] is Role.VIEWER
-    event = audit.list_audit_events(ctx=team.owner)[0]
+    event = audit.list_audit_events(ctx=team.owner).events[0]
     assert (event.action, event.target_id) == ("member.role_changed", team.member.user_id)
     assert "from Member to Viewer" in event.summary
 
@@ -304,7 +304,7 @@ def test_admin_removes_a_member_who_then_loses_the_workspace(team):
     removed = team.member
     team_service.remove_member(ctx=team.admin, member_id=membership_id(removed))
     assert removed.user_id not in _roles(team)
-    event = audit.list_audit_events(ctx=team.owner)[0]
+    event = audit.list_audit_events(ctx=team.owner).events[0]
     assert (event.action, event.target_id) == ("member.removed", removed.user_id)
 
 
@@ -356,7 +356,7 @@ def test_a_non_owner_leaves_and_it_is_audited(team, role):
     ctx = team.ctx(role)
     team_service.leave_workspace(ctx=ctx)
     assert ctx.user_id not in _roles(team)
-    event = audit.list_audit_events(ctx=team.owner)[0]
+    event = audit.list_audit_events(ctx=team.owner).events[0]
     assert (event.action, event.target_id) == ("member.left", ctx.user_id)
 
 

@@ -139,6 +139,6 @@ def test_invitation_list_shows_only_this_workspace(team, other_team, role):
 def test_audit_log_shows_only_this_workspace(team, other_team, foreign_agent, role):
     ours = make_agent(team.member, name="Ours")
     invitations.invite_member(ctx=other_team.owner, email="theirs@example.com", role="viewer")
-    events = audit.list_audit_events(ctx=team.ctx(role))
+    events = audit.list_audit_events(ctx=team.ctx(role)).events
     assert [(e.action, e.target_id) for e in events] == [("agent.created", ours.id)]
     assert all(foreign_agent.id not in (e.target_id, e.summary) for e in events)

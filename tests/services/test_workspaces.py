@@ -31,7 +31,7 @@ def test_the_personal_workspace_creation_is_audited():
     _, auth = _signed_up()
     assert auth.workspace_id is not None and auth.role is not None
     ctx = TenantContext(user_id=auth.user_id, workspace_id=auth.workspace_id, role=auth.role)
-    [event] = audit.list_audit_events(ctx=ctx)
+    [event] = audit.list_audit_events(ctx=ctx).events
     assert (event.action, event.target_id) == ("workspace.created", auth.workspace_id)
 
 
@@ -117,7 +117,7 @@ def test_owners_and_admins_rename_the_workspace_and_it_is_audited(team, role):
     view = workspaces.rename_workspace(ctx=team.ctx(role), name=" Acme  Labs ")
     assert view.name == "Acme Labs"
     assert workspaces.get_workspace(ctx=team.viewer).name == "Acme Labs"
-    [event] = audit.list_audit_events(ctx=team.owner)
+    [event] = audit.list_audit_events(ctx=team.owner).events
     assert (event.action, event.summary) == ("workspace.renamed", "Renamed workspace “Acme” to “Acme Labs”")
 
 

@@ -1,4 +1,5 @@
-"""Layouts for pages outside the app shell (sign-in, invites, 404)."""
+"""Page layout pieces: the centred card of pages outside the app shell (sign-in, invites,
+404), empty states, and the link back to the parent screen."""
 
 from __future__ import annotations
 
@@ -40,4 +41,13 @@ def empty_state(icon: str, title: str, body: str, action: rx.Component | None = 
             padding="2em",
         ),
         width="100%",
+    )
+
+
+def back_link(label: rx.Var | str, href: rx.Var | str) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.icon("arrow-left", size=14, aria_hidden="true"), rx.text(label, size="2"), align="center"
+        ),
+        href=href,
     )

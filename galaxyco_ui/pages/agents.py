@@ -7,9 +7,10 @@ import reflex as rx
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import field, select_input, text_area, text_input
 from galaxyco_ui.components.layout import empty_state
+from galaxyco_ui.components.run_panel import run_panel
+from galaxyco_ui.components.schedules import schedules_panel
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
-from galaxyco_ui.pages.agent_run import run_panel, schedules_panel
 from galaxyco_ui.providers.catalog import PROVIDERS
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState

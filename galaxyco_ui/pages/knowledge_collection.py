@@ -7,19 +7,13 @@ from reflex.vars import FunctionStringVar
 from reflex_base.event import parse_args_spec, passthrough_event_spec
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.layout import empty_state
+from galaxyco_ui.components.format import human_size, plural
+from galaxyco_ui.components.knowledge import collection_dialog, download_link, item_status, search_panel
+from galaxyco_ui.components.layout import back_link, empty_state
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.knowledge.storage import MAX_FILES_PER_UPLOAD, max_upload_bytes
-from galaxyco_ui.pages.knowledge import (
-    back_link,
-    collection_dialog,
-    human_size,
-    item_status,
-    plural,
-    search_panel,
-)
 from galaxyco_ui.services.knowledge import ItemView
 from galaxyco_ui.states.knowledge import CollectionFormState
 from galaxyco_ui.states.knowledge_collection import CollectionState
@@ -39,28 +33,6 @@ _DROPPED = parse_args_spec(passthrough_event_spec(list[rx.UploadFile]))[0][0]
 _REJECTED_META = FunctionStringVar.create(
     "(rs) => rs.map((r) => ({name: r.file.name, size: r.file.size, codes: r.errors.map((e) => e.code)}))"
 )
-
-
-def download_href(item_id: rx.Var) -> rx.Var:
-    return "/api/knowledge/items/" + item_id + "/original"
-
-
-def download_link(item_id: rx.Var, name: rx.Var, *, label: bool = False) -> rx.Component:
-    """The original file, from the authenticated API route (a full browser request)."""
-    content = (
-        rx.button(rx.icon("download", size=16), "Download", variant="soft", tab_index=-1)
-        if label
-        else rx.icon("download", size=16, aria_hidden="true")
-    )
-    return rx.el.a(
-        content,
-        href=download_href(item_id),
-        reload_document=True,
-        download=name,
-        aria_label="Download " + name,
-        title="Download the original",
-        class_name="gx-icon-link" if not label else "",
-    )
 
 
 def _limits_text() -> str:

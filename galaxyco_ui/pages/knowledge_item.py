@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.layout import empty_state
+from galaxyco_ui.components.format import human_size, plural
+from galaxyco_ui.components.knowledge import download_link, item_status
+from galaxyco_ui.components.layout import back_link, empty_state
 from galaxyco_ui.components.shell import shell
-from galaxyco_ui.pages.knowledge import back_link, human_size, item_status, plural
-from galaxyco_ui.pages.knowledge_collection import download_link
 from galaxyco_ui.services.knowledge import ChunkView
 from galaxyco_ui.states.knowledge_item import ItemState
 

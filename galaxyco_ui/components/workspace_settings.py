@@ -1,19 +1,14 @@
-"""/settings: the workspace's name, provider keys, knowledge settings and its audit log."""
+"""The General card of /settings: the workspace's name (read-only below admin)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from galaxyco_ui.components.forms import text_input
-from galaxyco_ui.components.shell import shell
-from galaxyco_ui.components.tables import data_table
-from galaxyco_ui.pages.knowledge_settings import knowledge_settings_card
-from galaxyco_ui.pages.providers import providers_card
-from galaxyco_ui.services.audit import AuditEventView
 from galaxyco_ui.states.settings import SettingsState
 
 
-def _general() -> rx.Component:
+def general_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("General", size="4", as_="h2"),
@@ -60,46 +55,4 @@ def _general() -> rx.Component:
             width="100%",
         ),
         width="100%",
-    )
-
-
-def _event_row(e: AuditEventView) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(rx.moment(e.created_at, format="YYYY-MM-DD HH:mm", size="2")),
-        rx.table.cell(rx.text(e.actor_name, size="2")),
-        rx.table.cell(rx.code(e.action, variant="ghost", size="1")),
-        rx.table.cell(rx.text(e.summary, size="2")),
-    )
-
-
-def _audit_log() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Audit log", size="4", as_="h2"),
-            rx.text(
-                "Every membership and settings change in this workspace, newest first.",
-                size="2",
-                color_scheme="gray",
-            ),
-            data_table(
-                ["When", "Who", "Action", "What happened"], SettingsState.events, _event_row, size="1"
-            ),
-            rx.cond(
-                SettingsState.more_events,
-                rx.button("Load older events", variant="soft", on_click=SettingsState.load_more),
-            ),
-            spacing="3",
-            width="100%",
-        ),
-        width="100%",
-    )
-
-
-def settings_page() -> rx.Component:
-    return shell(
-        "Settings",
-        _general(),
-        providers_card(),
-        knowledge_settings_card(),
-        rx.cond(SettingsState.can_view_audit, _audit_log()),
     )

@@ -49,6 +49,7 @@ test-e2e: setup chromium
 lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  # layers, no import cycles: [tool.importlinter] in pyproject.toml
 
 format: setup
 	$(BIN)/ruff format .

@@ -8,7 +8,7 @@ Generates ``--docs`` PDFs of ``--pages`` pages (about 350 words of varied prose 
    every row is in the full-text index. Pages/s = pages / (sum of stage times + optimize).
 2. **Through the product**: each PDF uploaded with ``services.knowledge.upload_item``
    (stored, hashed, sniffed, recorded) and ingested by the real background path
-   (``EmbeddedRunQueue``, ``KNOWLEDGE_INGEST_CONCURRENCY`` at once, or SAQ workers with
+   (``EmbeddedJobQueue``, ``KNOWLEDGE_INGEST_CONCURRENCY`` at once, or SAQ workers with
    ``--redis``), until every item is ``ready``; then ``optimize``. Wall clock, pages/s.
 
 No embedding model is configured (full-text only): that is what the target names.

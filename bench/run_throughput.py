@@ -123,7 +123,8 @@ def _timed_async(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def install_phase_timers() -> None:
     """Wrap the executor's phases (bench-only monkeypatching; nothing in galaxyco_ui changes)."""
     from galaxyco_ui.providers import openai_chat
-    from galaxyco_ui.runs import executor, store, worker
+    from galaxyco_ui.jobs.registry import replace_function
+    from galaxyco_ui.runs import executor, store
     from galaxyco_ui.runs.events import get_event_bus
 
     for name in ("claim_run", "append_step", "finish_run"):
@@ -133,8 +134,8 @@ def install_phase_timers() -> None:
     )
     openai_chat.OpenAIChat.aclose = _timed_async("provider.aclose()", openai_chat.OpenAIChat.aclose)  # type: ignore[method-assign]
     timed_run = _timed_async("execute_run total (wall)", executor.execute_run)
-    executor.execute_run = timed_run  # picked up by EmbeddedRunQueue at call time
-    worker.execute_run = timed_run  # and by the SAQ job function
+    # Both queues look the job's function up when it starts (embedded task, SAQ job).
+    replace_function(executor.RUN_JOB, timed_run)
     bus = get_event_bus()
     bus.publish = _timed_async("bus.publish (each)", bus.publish)  # type: ignore[method-assign]
     original_stream = executor.stream_with_retries

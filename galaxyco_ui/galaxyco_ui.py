@@ -4,6 +4,7 @@ import asyncio
 
 import reflex as rx
 
+from galaxyco_ui import job_catalog  # noqa: F401  (registers every background job: the embedded queue runs them)
 from galaxyco_ui.api import create_api
 from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
@@ -20,7 +21,7 @@ from galaxyco_ui.pages.not_found import not_found_page
 from galaxyco_ui.pages.profile import profile_page, security_page, sessions_page
 from galaxyco_ui.pages.run_detail import run_page
 from galaxyco_ui.pages.runs_list import runs_page
-from galaxyco_ui.pages.settings import settings_page
+from galaxyco_ui.pages.settings.index import settings_page
 from galaxyco_ui.pages.team import team_page
 from galaxyco_ui.runs.worker import scheduler_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState

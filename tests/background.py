@@ -16,9 +16,9 @@ import pytest
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.models import ItemStatus, KnowledgeItem, Run
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
-from galaxyco_ui.runs.queue import close_run_queue
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ async def engine() -> AsyncIterator[Callable[[str], Awaitable[Run]]]:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await worker_task
         await worker.queue.disconnect()
-    await close_run_queue()
+    await close_job_queue()
     await close_async_redis()
 
 

@@ -39,8 +39,8 @@ from sqlmodel import SQLModel  # noqa: E402
 from galaxyco_ui.config import get_settings, reset_settings  # noqa: E402
 from galaxyco_ui.infra import db  # noqa: E402
 from galaxyco_ui.infra.ratelimit import reset_login_limiter, reset_sliding_window  # noqa: E402
+from galaxyco_ui.jobs import reset_job_queue  # noqa: E402
 from galaxyco_ui.runs.events import reset_event_bus  # noqa: E402
-from galaxyco_ui.runs.queue import reset_run_queue  # noqa: E402
 from galaxyco_ui.runs.signals import reset_cancel_signals  # noqa: E402
 
 pytest_plugins = ["tests.factories", "tests.smtp_server", "tests.emulator", "tests.background"]
@@ -107,4 +107,4 @@ def _reset_process_state() -> None:
     reset_sliding_window()
     reset_event_bus()
     reset_cancel_signals()
-    reset_run_queue()
+    reset_job_queue()

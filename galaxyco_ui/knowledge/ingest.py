@@ -1,8 +1,9 @@
 """Background ingestion: original file → parsed text → chunks → (vectors) → index.
 
-``enqueue_ingest(item_id)`` hands an item to the configured queue: the SAQ queue the run
-workers read when Redis is configured, else an asyncio task in this process (at most
-``KNOWLEDGE_INGEST_CONCURRENCY`` at once). ``ingest_item(item_id)`` is the job itself;
+``enqueue_ingest(item_id)`` hands an item to the configured job queue (``jobs``): the SAQ
+queue the workers read when Redis is configured, else an asyncio task in this process (at
+most ``KNOWLEDGE_INGEST_CONCURRENCY`` at once). ``ingest_item(item_id)`` is the job itself
+(``ingest_item_job``; ``optimize_workspace`` is ``optimize_workspace_job``);
 like the run executor it takes an id, reloads everything, and does nothing when the
 item is not queued any more (deleted, or already taken by another worker).
 
@@ -27,6 +28,7 @@ from sqlmodel import col, select, update
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError
 from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.jobs import get_job_queue, job
 from galaxyco_ui.knowledge import extract, storage
 from galaxyco_ui.knowledge.extract import Extracted
 from galaxyco_ui.knowledge.index import get_index
@@ -53,9 +55,7 @@ async def enqueue_ingest(item_id: str) -> None:
     still winding down must not be dropped as a duplicate. Duplicates are harmless:
     only one job can claim the queued item.
     """
-    from galaxyco_ui.runs.queue import get_run_queue
-
-    await get_run_queue().enqueue_job(INGEST_JOB, key=f"ingest-{item_id}-{new_id()[:8]}", item_id=item_id)
+    await get_job_queue().enqueue(INGEST_JOB, key=f"ingest-{item_id}-{new_id()[:8]}", item_id=item_id)
 
 
 async def enqueue_optimize(workspace_id: str) -> None:
@@ -64,9 +64,7 @@ async def enqueue_optimize(workspace_id: str) -> None:
     Debounced: while one optimize job for the workspace waits (``KNOWLEDGE_OPTIMIZE_DELAY_SECONDS``),
     more ingested items join it instead of queuing their own.
     """
-    from galaxyco_ui.runs.queue import get_run_queue
-
-    await get_run_queue().enqueue_job(
+    await get_job_queue().enqueue(
         OPTIMIZE_JOB,
         key=f"optimize-{workspace_id}",
         delay=get_settings().knowledge_optimize_delay_seconds,
@@ -74,6 +72,7 @@ async def enqueue_optimize(workspace_id: str) -> None:
     )
 
 
+@job(OPTIMIZE_JOB)
 async def optimize_workspace(workspace_id: str) -> int:
     """Job: bring one workspace's index up to date; returns the rows that were unindexed."""
     index = get_index()
@@ -161,6 +160,7 @@ async def _extract(item_id: str, path: Path, kind: DocumentKind) -> Extracted:
         raise DocumentError(extract.crashed_message()) from None
 
 
+@job(INGEST_JOB)
 async def ingest_item(item_id: str) -> str | None:
     """Run the pipeline for one queued item; returns its final status (None if skipped)."""
     item = await asyncio.to_thread(_claim, item_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge.embeddings import Embedder, EmbeddingError, make_embedder, model_info
 from galaxyco_ui.models import Workspace
-from galaxyco_ui.runs.store import provider_config
+from galaxyco_ui.providers.credentials import provider_config
 
 
 def load_embedder(workspace_id: str) -> Embedder | None:

@@ -13,6 +13,9 @@
 
 No database transaction is open while the provider streams: every store call is a
 short transaction of its own, run in a worker thread.
+
+``execute_run`` is the job ``execute_run_job`` (``jobs.registry``); ``enqueue_run`` hands a
+run to the configured queue and ``abort_run`` takes it back out of a SAQ queue.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from galaxyco_ui.config import get_settings
+from galaxyco_ui.jobs import RUNS_POOL, get_job_queue, job
 from galaxyco_ui.providers.base import (
     ChatProvider,
     ChatRequest,
@@ -45,8 +50,7 @@ from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
 from galaxyco_ui.tools.base import ToolContext, ToolResult
-from galaxyco_ui.tools.knowledge_search import CITATION_INSTRUCTIONS
-from galaxyco_ui.tools.registry import run_tool, tool_specs
+from galaxyco_ui.tools.registry import run_tool, tool_instructions, tool_specs
 
 log = logging.getLogger("galaxyco.runs")
 
@@ -129,12 +133,36 @@ class Publisher:
         )
 
 
+RUN_JOB = "execute_run_job"
+ProviderFactory = Callable[[ProviderConfig], ChatProvider]  # tests pass a fake provider
+
+
+def _run_job_options() -> dict[str, Any]:
+    settings = get_settings()
+    return {
+        "timeout": settings.run_timeout_seconds + 60,
+        "heartbeat": settings.worker_lost_after_seconds,
+        "retries": 1,  # never re-executes a started run: the executor skips non-queued runs
+    }
+
+
+async def enqueue_run(run_id: str) -> None:
+    """Queue a run (the run must be ``queued``); a duplicate is harmless: the claim lets one through."""
+    await get_job_queue().enqueue(RUN_JOB, key=run_id, run_id=run_id)
+
+
+async def abort_run(run_id: str) -> None:
+    """Take a run's job out of the queue (SAQ); the executor itself stops on the cancel signal."""
+    await get_job_queue().abort(run_id)
+
+
+@job(RUN_JOB, pool=RUNS_POOL, options=_run_job_options)
 async def execute_run(
     run_id: str,
     *,
     bus: EventBus | None = None,
     signals: CancelSignals | None = None,
-    provider_factory=make_provider,  # type: ignore[no-untyped-def]
+    provider_factory: ProviderFactory = make_provider,
 ) -> str | None:
     """Run one queued run to a terminal state. Returns that state, or None if not queued."""
     claimed = await asyncio.to_thread(store.claim_run, run_id)
@@ -217,8 +245,8 @@ async def _watch(run_id: str, signals: CancelSignals, work: asyncio.Future[str])
 
 
 async def _agent_loop(
-    claimed: store.ClaimedRun, publisher: Publisher, totals: Totals, provider_factory
-) -> str:  # type: ignore[no-untyped-def]
+    claimed: store.ClaimedRun, publisher: Publisher, totals: Totals, provider_factory: ProviderFactory
+) -> str:
     snap = claimed.snapshot
     if claimed.provider is None:
         raise ProviderError(claimed.provider_problem)
@@ -229,7 +257,8 @@ async def _agent_loop(
     instructions = snap.get("instructions", "")
     if collection_ids:  # choosing collections gives the agent the search tool
         tools.append("knowledge_search")
-        instructions = f"{instructions}\n\n{CITATION_INSTRUCTIONS}".strip()
+    if tool_guidance := tool_instructions(tools):  # e.g. how to cite search results
+        instructions = f"{instructions}\n\n{tool_guidance}".strip()
     if instructions:
         messages.append(Message(role="system", content=instructions))
     messages.append(Message(role="user", content=claimed.input))

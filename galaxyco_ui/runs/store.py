@@ -12,16 +12,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, col, select, update
+from sqlmodel import col, select, update
 
-from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import Agent, ProviderKey, Run, RunStep, utcnow
+from galaxyco_ui.models import Agent, Run, RunStep, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
-from galaxyco_ui.providers.catalog import PROVIDER_LABELS
+from galaxyco_ui.providers.credentials import provider_config
 
-PROVIDER_KEY_PURPOSE = "provider-key"
 WORKER_LOST = "The worker running this run stopped responding (worker lost). Retry the run to start it again."
 
 
@@ -53,28 +51,6 @@ def agent_snapshot(agent: Agent) -> dict[str, Any]:
         "tools": list(agent.tools),
         "knowledge_collection_ids": list(agent.knowledge_collection_ids),
     }
-
-
-def provider_config(session: Session, workspace_id: str, provider: str) -> tuple[ProviderConfig | None, str]:
-    """The workspace's credentials for ``provider``, or ``(None, why not)``."""
-    key = session.exec(
-        select(ProviderKey).where(ProviderKey.workspace_id == workspace_id, ProviderKey.provider == provider)
-    ).first()
-    label = PROVIDER_LABELS.get(provider, provider)
-    if key is None:
-        return None, f"No {label} API key is set for this workspace. Add one in Settings → Providers."
-    try:
-        api_key = (
-            crypto.decrypt(key.api_key_encrypted, purpose=PROVIDER_KEY_PURPOSE)
-            if key.api_key_encrypted
-            else ""
-        )
-    except ValueError:
-        return (
-            None,
-            f"The stored {label} API key cannot be decrypted (was SECRET_KEY changed?). Enter it again.",
-        )
-    return ProviderConfig(provider=provider, api_key=api_key, base_url=key.base_url), ""
 
 
 def claim_run(run_id: str) -> ClaimedRun | None:

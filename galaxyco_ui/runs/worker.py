@@ -1,12 +1,16 @@
 """The run worker for the scale-out mode: ``python -m galaxyco_ui.runs.worker``.
 
 Start any number of these (on any machines) next to the app processes, all with the
-same ``DATABASE_URL`` and ``REDIS_URL``. Each executes queued runs and knowledge
-ingestion jobs from the SAQ queue, up to ``RUN_CONCURRENCY`` at a time, and runs the
+same ``DATABASE_URL`` and ``REDIS_URL``. Each executes the registered jobs (queued runs,
+knowledge ingestion: ``galaxyco_ui.job_catalog``) from the SAQ queue, up to
+``RUN_CONCURRENCY`` at a time, and runs the
 scheduler tick every few seconds: due schedules fire (claimed atomically, so several
 workers never double-fire) and runs whose worker died are failed as "worker lost".
 Knowledge maintenance (index optimize, stalled items) runs every
 ``KNOWLEDGE_MAINTENANCE_SECONDS`` in one worker at a time (a Redis lock).
+
+This module is an entry point (the app imports ``scheduler_loop`` from it too): like
+``galaxyco_ui.py`` it wires the layers together, so it may import the services.
 """
 
 from __future__ import annotations
@@ -15,42 +19,26 @@ import asyncio
 import contextlib
 import logging
 import sys
-from typing import Any
 
 from saq import Queue, Worker
+from saq.types import Context
 
+from galaxyco_ui import job_catalog  # noqa: F401  (registers every job before the worker lists them)
 from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
+from galaxyco_ui.infra.redis import get_async_redis
 from galaxyco_ui.infra.sentry import init_sentry
-from galaxyco_ui.knowledge.ingest import ingest_item, optimize_workspace
-from galaxyco_ui.runs.executor import execute_run
-from galaxyco_ui.runs.queue import QUEUE_NAME
+from galaxyco_ui.jobs.queue import QUEUE_NAME, saq_functions
+from galaxyco_ui.knowledge import extract
+from galaxyco_ui.knowledge.ingest import maintain_once
+from galaxyco_ui.services.schedules import tick
 
 log = logging.getLogger("galaxyco.worker")
 TICK_SECONDS = 5.0
 
 
-async def execute_run_job(ctx: dict[str, Any], *, run_id: str) -> str | None:
-    """SAQ job: run one queued run (a run that is not queued any more is skipped)."""
-    return await execute_run(run_id)
-
-
-async def ingest_item_job(ctx: dict[str, Any], *, item_id: str) -> str | None:
-    """SAQ job: parse, chunk and index one queued knowledge item."""
-    return await ingest_item(item_id)
-
-
-async def optimize_workspace_job(ctx: dict[str, Any], *, workspace_id: str) -> int:
-    """SAQ job: optimize one workspace's knowledge index after new items were indexed."""
-    return await optimize_workspace(workspace_id)
-
-
 async def knowledge_maintenance_loop() -> None:
     """Knowledge maintenance, one worker at a time: whoever holds the lock does the pass."""
-    from galaxyco_ui.infra.redis import get_async_redis
-    from galaxyco_ui.knowledge import extract
-    from galaxyco_ui.knowledge.ingest import maintain_once
-
     interval = get_settings().knowledge_maintenance_seconds
     await extract.warm_pool(get_settings().knowledge_ingest_concurrency)
     first = True
@@ -68,8 +56,6 @@ async def knowledge_maintenance_loop() -> None:
 
 async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
     """Fire due schedules and sweep lost runs, forever."""
-    from galaxyco_ui.services.schedules import tick
-
     while True:
         try:
             started = await tick()
@@ -80,15 +66,16 @@ async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
         await asyncio.sleep(interval)
 
 
-def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int = 10) -> Worker:
+def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int = 10) -> Worker[Context]:
     settings = get_settings()
     queue = Queue.from_url(settings.redis_url, name=QUEUE_NAME)
     return Worker(
         queue,
-        functions=[execute_run_job, ingest_item_job, optimize_workspace_job],
+        functions=saq_functions(),  # every registered job, by its registered name
         concurrency=concurrency or settings.run_concurrency,
-        # SAQ's own sweep finds jobs whose worker stopped heartbeating.
-        timers={"sweep": 5},
+        # SAQ's own sweep finds jobs whose worker stopped heartbeating. (saq 0.26's
+        # PartialTimersDict inherits required keys, so a partial dict cannot type-check.)
+        timers={"sweep": 5},  # type: ignore[arg-type]
         shutdown_grace_period_s=shutdown_grace_seconds,
     )
 

@@ -28,8 +28,8 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import ProviderKey, utcnow
 from galaxyco_ui.providers.base import ChatRequest, Message, ProviderConfig, ProviderError
 from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS, PROVIDERS
+from galaxyco_ui.providers.credentials import PROVIDER_KEY_PURPOSE, provider_config
 from galaxyco_ui.providers.factory import make_provider
-from galaxyco_ui.runs.store import PROVIDER_KEY_PURPOSE, provider_config
 from galaxyco_ui.services import audit
 from galaxyco_ui.tools import netguard
 from galaxyco_ui.tools.base import ToolError

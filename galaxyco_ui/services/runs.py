@@ -22,8 +22,9 @@ from galaxyco_ui.infra.ratelimit import get_sliding_window
 from galaxyco_ui.models import Run, RunStep, User, Workspace, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.runs import store
-from galaxyco_ui.runs.events import RunEvent, get_event_bus, run_stream, workspace_stream
-from galaxyco_ui.runs.queue import get_run_queue
+from galaxyco_ui.runs.events import RunEvent as RunEvent  # re-exported: what read_run_events returns
+from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
+from galaxyco_ui.runs.executor import abort_run, enqueue_run
 from galaxyco_ui.runs.signals import get_cancel_signals
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
@@ -114,7 +115,7 @@ async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
         await bus.publish(
             workspace_stream(ctx.workspace_id), "run", {"run_id": run_id, "status": "cancelled"}
         )
-    await get_run_queue().abort(run_id)
+    await abort_run(run_id)
 
 
 def get_run(*, ctx: TenantContext, run_id: str) -> RunView:
@@ -318,7 +319,7 @@ async def _announce_and_enqueue(workspace_id: str, view: RunView) -> None:
     bus = get_event_bus()
     await bus.publish(run_stream(view.id), "status", {"status": "queued"})
     await bus.publish(workspace_stream(workspace_id), "run", {"run_id": view.id, "status": "queued"})
-    await get_run_queue().enqueue(view.id)
+    await enqueue_run(view.id)
 
 
 def _request_cancel(ctx: TenantContext, run_id: str) -> bool:

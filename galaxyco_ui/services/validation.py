@@ -28,6 +28,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from galaxyco_ui.errors import ValidationError
 
+# The id and search-text rules live below the services (the knowledge search core uses
+# them too); services import them from here.
+from galaxyco_ui.infra.text import lookup_id as lookup_id
+from galaxyco_ui.infra.text import search_text as search_text
+
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
@@ -35,7 +40,6 @@ NUL_MESSAGE = "Remove the NUL character from this text: it cannot be saved."
 SURROGATE_MESSAGE = "This text holds an invalid character (an unpaired surrogate): remove it."
 CONTROL_MESSAGE = "Remove the control characters from this name."
 BIDI_MESSAGE = "Remove the text-direction control characters from this name."
-MAX_ID_CHARS = 64
 # Embeddings, overrides and isolates: they reorder how the rest of a label displays.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -96,17 +100,6 @@ def check_text(value: object, *, field: str) -> str:
     return value
 
 
-def lookup_id(value: object) -> str | None:
-    """``value`` if it could be the id of a stored row, else None (the caller answers "not found").
-
-    Ids are short ASCII strings; anything else (a NUL, a lone surrogate, a number, a
-    megabyte of text) would only reach the database to crash it or be scanned for nothing.
-    """
-    if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS and value.isascii() and "\x00" not in value:
-        return value
-    return None
-
-
 def one_line(value: str) -> str:
     """A label on one line: whitespace runs collapsed, ends trimmed.
 
@@ -121,19 +114,6 @@ def one_line(value: str) -> str:
     if not _BIDI_CONTROLS.isdisjoint(value):
         raise ValueError(BIDI_MESSAGE)
     return value
-
-
-def search_text(value: object, *, max_chars: int) -> str:
-    """A search box's text as a query: whitespace collapsed, cut to ``max_chars``.
-
-    A search never fails on odd input: characters that cannot be stored (NUL, lone
-    surrogates) cannot be in what it searches either, so they are dropped; a non-string
-    searches for nothing.
-    """
-    if not isinstance(value, str):
-        return ""
-    value = value.replace("\x00", " ").encode("utf-8", "ignore").decode("utf-8")
-    return " ".join(value.split())[:max_chars].strip()
 
 
 def name_key(name: str) -> str:

@@ -19,9 +19,8 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.errors import GalaxyError, NotFoundError
-from galaxyco_ui.runs.events import RunEvent
 from galaxyco_ui.services import runs
-from galaxyco_ui.services.runs import RunView
+from galaxyco_ui.services.runs import RunEvent, RunView
 from galaxyco_ui.states.guard import guarded, session_context
 from galaxyco_ui.states.live import RECHECK_SECONDS, UI_UPDATE_INTERVAL, client_connected
 

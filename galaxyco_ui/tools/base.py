@@ -89,6 +89,8 @@ class Tool(ABC):
         parameters: JSON Schema (an ``object``) for the arguments.
         timeout_seconds: the registry cancels a call that takes longer.
         max_result_chars: the registry truncates longer content, with a marker.
+        instructions: what an agent that has this tool is told in its system prompt
+            (how to use the results, e.g. to cite them); empty for most tools.
     """
 
     name: str
@@ -96,6 +98,7 @@ class Tool(ABC):
     parameters: dict[str, Any]
     timeout_seconds: float = 10.0
     max_result_chars: int = 20_000
+    instructions: str = ""
 
     @abstractmethod
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:

@@ -1,16 +1,18 @@
 """knowledge_search: the agent's way into its knowledge collections.
 
 Searches only the collections the agent was given (``ToolContext.collection_ids``) in
-the run's workspace, through the same ``services.knowledge_search.search_chunks`` the search
-console uses. Each passage comes back numbered ``[n]`` (numbers are stable for the
-whole run, ``ToolContext.sources``) so the answer can cite it; ``data["sources"]`` lets
-the run page turn those numbers into links to the item and chunk.
+the run's workspace, through the search core ``knowledge.search.search_chunks`` that the
+search console's service uses too. Each passage comes back numbered ``[n]`` (numbers are
+stable for the whole run, ``ToolContext.sources``) so the answer can cite it
+(``instructions`` tells the agent how); ``data["sources"]`` lets the run page turn those
+numbers into links to the item and chunk.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from galaxyco_ui.knowledge.search import search_chunks
 from galaxyco_ui.tools.base import Tool, ToolContext, ToolError, ToolResult
 from galaxyco_ui.tools.catalog import tool_info
 
@@ -51,10 +53,9 @@ class KnowledgeSearchTool(Tool):
     }
     timeout_seconds = 20.0
     max_result_chars = 20_000
+    instructions = CITATION_INSTRUCTIONS
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        from galaxyco_ui.services.knowledge_search import search_chunks
-
         query = str(arguments["query"]).strip()
         if not query:
             raise ToolError("The query is empty. Say what to look for.")

@@ -87,6 +87,11 @@ class ToolRegistry:
                 )
         return tuple(specs.values())
 
+    def tool_instructions(self, names: Iterable[str]) -> str:
+        """What the named tools add to the agent's system prompt (unknown names add nothing)."""
+        found = (self._tools[name].instructions for name in dict.fromkeys(names) if name in self._tools)
+        return "\n\n".join(text for text in found if text)
+
     async def run_tool(self, name: str, arguments: Any, ctx: ToolContext) -> ToolResult:
         """Validate, run, time-limit and truncate one tool call; never raises.
 
@@ -181,6 +186,11 @@ def get_tool(name: str) -> Tool:
 def tool_specs(names: Iterable[str]) -> tuple[ToolSpec, ...]:
     """Describe the named production tools to a model; raises ``ToolError`` for an unknown name."""
     return default_registry.tool_specs(names)
+
+
+def tool_instructions(names: Iterable[str]) -> str:
+    """What the named production tools add to the agent's system prompt ("" for none)."""
+    return default_registry.tool_instructions(names)
 
 
 async def run_tool(name: str, arguments: Any, ctx: ToolContext) -> ToolResult:

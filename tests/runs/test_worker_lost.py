@@ -18,11 +18,11 @@ from galaxyco_ui.config import get_settings, reset_settings
 from galaxyco_ui.devtools.script import Script
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.jobs import close_job_queue, get_job_queue
 from galaxyco_ui.models import Run, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream
 from galaxyco_ui.runs.executor import execute_run
-from galaxyco_ui.runs.queue import close_run_queue, get_run_queue
 from galaxyco_ui.services import runs, schedules
 from tests.factories import make_agent
 
@@ -68,7 +68,7 @@ def lost_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
 async def clients() -> AsyncIterator[None]:
     """Closes this loop's queue and Redis clients (no in-process worker: the subprocess is it)."""
     yield
-    await close_run_queue()
+    await close_job_queue()
     await close_async_redis()
 
 
@@ -194,7 +194,7 @@ async def test_a_run_whose_worker_is_killed_fails_as_worker_lost_and_is_not_reru
     assert [e.data["status"] for e in final] == ["failed"]
     assert runs.get_run(ctx=team.viewer, run_id=view.id).status == "failed"
     # SAQ will not retry the abandoned job, and were it delivered again the executor skips it.
-    job = await get_run_queue().queue.job(view.id)  # type: ignore[attr-defined]
+    job = await get_job_queue().queue.job(view.id)  # type: ignore[attr-defined]
     assert job is not None and job.attempts == 1 and not job.retryable
     assert await execute_run(view.id) is None
     assert len(emulator.requests) == 1 and load_run(view.id).step_count == 0

@@ -1,0 +1,94 @@
+"""The search core: the one place the knowledge index is queried, for people and for agents.
+
+``search_chunks`` embeds the query (when the workspace has an embedding model), asks the
+index, and names each hit's item and collection. It is below the services, so the
+``knowledge_search`` tool calls it directly; ``services.knowledge_search.search`` is the
+tenant-checked entry point for people (permission, collection lookup, highlighting).
+
+Every input is treated as hostile: the query is cleaned (characters no index can hold are
+dropped), collection ids are narrowed to the workspace's own collections before the index
+is asked (a foreign or made-up id simply matches nothing), and hits whose item was deleted
+meanwhile are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlmodel import Session, col, select
+
+from galaxyco_ui.errors import GalaxyError
+from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.infra.text import lookup_id, search_text
+from galaxyco_ui.knowledge.index import get_index
+from galaxyco_ui.knowledge.types import SearchHit
+from galaxyco_ui.knowledge.workspace import load_embedder
+from galaxyco_ui.models import KnowledgeCollection, KnowledgeItem
+
+log = logging.getLogger("galaxyco.knowledge")
+
+MAX_QUERY_CHARS = 500
+
+
+def existing_collection_ids(session: Session, workspace_id: str, ids: list[str]) -> list[str]:
+    """The subset of ``ids`` that are collections of the workspace, in the given order."""
+    ids = [i for i in ids if lookup_id(i)]
+    if not ids:
+        return []
+    found = set(
+        session.exec(
+            select(KnowledgeCollection.id).where(
+                KnowledgeCollection.workspace_id == workspace_id, col(KnowledgeCollection.id).in_(ids)
+            )
+        ).all()
+    )
+    return [i for i in ids if i in found]
+
+
+async def search_chunks(
+    *, workspace_id: str, query: str, collection_ids: list[str] | None, limit: int
+) -> list[tuple[SearchHit, tuple[str, str]]]:
+    """Search the workspace's index; returns each hit with (item name, collection name).
+
+    ``collection_ids`` None searches the whole workspace; otherwise only those of the
+    workspace's collections (none left: no hits).
+    """
+    # NUL and lone surrogates dropped: they cannot be in the index, and a query holding
+    # them must not fail on the way to it.
+    query = search_text(query, max_chars=MAX_QUERY_CHARS)
+    if not query:
+        return []
+    if collection_ids is not None:
+        with session_scope() as session:
+            collection_ids = existing_collection_ids(session, workspace_id, collection_ids)
+        if not collection_ids:
+            return []
+    vector = None
+    try:
+        embedder = await asyncio.to_thread(load_embedder, workspace_id)
+        if embedder is not None:
+            vector = (await embedder.embed([query], kind="query"))[0]
+    except GalaxyError as error:  # the provider is down or the key gone: full text still answers
+        log.warning("query embedding failed; full-text only", extra={"error": error.message})
+    hits = await asyncio.to_thread(
+        get_index().search,
+        workspace_id,
+        query,
+        collection_ids=collection_ids,
+        query_vector=vector,
+        limit=limit,
+    )
+    if not hits:
+        return []
+    with session_scope() as session:
+        rows = session.exec(
+            select(KnowledgeItem.id, KnowledgeItem.name, KnowledgeCollection.name)
+            .join(KnowledgeCollection, col(KnowledgeCollection.id) == col(KnowledgeItem.collection_id))
+            .where(
+                KnowledgeItem.workspace_id == workspace_id,
+                col(KnowledgeItem.id).in_({h.row.item_id for h in hits}),
+            )
+        ).all()
+    names = {item_id: (item_name, coll_name) for item_id, item_name, coll_name in rows}
+    return [(hit, names[hit.row.item_id]) for hit in hits if hit.row.item_id in names]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Protocol
+from typing import Protocol, cast
+
+import redis
 
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.infra.redis import get_redis
@@ -65,12 +67,13 @@ class MemoryFailureLimiter:
 class RedisFailureLimiter:
     """Redis limiter: a sorted set per key as the sliding window, a TTL key as the lock."""
 
-    def __init__(self, client, max_failures: int, window: int, lockout: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client: redis.Redis, max_failures: int, window: int, lockout: int) -> None:
         self.client = client
         self.max_failures, self.window, self.lockout = max_failures, window, lockout
 
     def check(self, key: str) -> int:
-        ttl = self.client.pttl(f"throttle:lock:{key}")
+        # redis-py annotates the sync client's replies as "Awaitable | Any" (shared with asyncio).
+        ttl = cast("int | None", self.client.pttl(f"throttle:lock:{key}"))
         return 0 if ttl is None or ttl <= 0 else max(1, (ttl + 999) // 1000)
 
     def record_failure(self, key: str) -> int:
@@ -162,7 +165,7 @@ class MemorySlidingWindow:
 class RedisSlidingWindow:
     """The same window as a sorted set, checked and updated atomically by a Lua script."""
 
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client: redis.Redis) -> None:
         self._script = client.register_script(_REDIS_WINDOW_SCRIPT)
 
     def hit(self, key: str, *, limit: int, window_seconds: int) -> float:

@@ -97,7 +97,9 @@ def init_sentry() -> bool:
         # IPs or cookies), and naming it warns in sentry-sdk >= 2.7x, whose replacement
         # (data_collection) would disable the recursive EventScrubber below.
         event_scrubber=EventScrubber(recursive=True),
-        before_send=_before_send,  # type: ignore[arg-type]
+        # The SDK types events as TypedDicts; the scrubber reads and rewrites them as the
+        # plain dicts they are at runtime, whatever keys they hold.
+        before_send=_before_send,  # type: ignore[arg-type]  # dict[str, Any], not Event
     )
     _active_dsn = settings.sentry_dsn
     logger.info("Sentry error reporting enabled", extra={"sentry_environment": settings.sentry_environment})

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import httpx2
 
 from galaxyco_ui.providers.base import (
@@ -28,16 +29,17 @@ from galaxyco_ui.providers.base import (
 )
 from galaxyco_ui.providers.catalog import PROVIDER_LABELS
 
-try:  # google-genai may use the classic httpx; both raise the same family of errors.
-    import httpx as _httpx
-except ImportError:  # pragma: no cover - httpx ships with reflex
-    _httpx = None  # type: ignore[assignment]
-
-_TIMEOUT_TYPES: tuple[type[BaseException], ...] = (httpx2.TimeoutException, TimeoutError)
-_TRANSPORT_TYPES: tuple[type[BaseException], ...] = (httpx2.TransportError, ConnectionError)
-if _httpx is not None:
-    _TIMEOUT_TYPES += (_httpx.TimeoutException,)
-    _TRANSPORT_TYPES += (_httpx.TransportError,)
+# google-genai uses the classic httpx, the other SDKs httpx2: both families are mapped.
+_TIMEOUT_TYPES: tuple[type[BaseException], ...] = (
+    httpx2.TimeoutException,
+    httpx.TimeoutException,
+    TimeoutError,
+)
+_TRANSPORT_TYPES: tuple[type[BaseException], ...] = (
+    httpx2.TransportError,
+    httpx.TransportError,
+    ConnectionError,
+)
 
 _MAX_VENDOR_MESSAGE = 300
 
@@ -227,10 +229,10 @@ def body_message(body: Any) -> str:
     """Extract a human message from a vendor JSON error body (``{"error": {"message": ...}}``)."""
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(body.get("message"), str):
-            return body["message"]
+        for holder in (inner, body):
+            message = holder.get("message") if isinstance(holder, dict) else None
+            if isinstance(message, str):
+                return message
     if isinstance(body, str):
         return body
     return ""

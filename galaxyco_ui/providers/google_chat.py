@@ -14,9 +14,9 @@ has no field for them); the Gemini 2.5 models in the catalog do not require them
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from google import genai
 from google.genai import errors as genai_errors
@@ -155,8 +155,13 @@ class GoogleChat:
         started = False
         system, contents = to_gemini_contents(request.messages)
         try:
-            stream = await self._client.aio.models.generate_content_stream(
-                model=request.model, contents=contents, config=self._config(request, system)
+            # Annotated as an AsyncIterator, the stream is the SDK's async generator: closing
+            # it early (aclosing) ends the HTTP response instead of leaving it to the GC.
+            stream = cast(
+                "AsyncGenerator[types.GenerateContentResponse, None]",
+                await self._client.aio.models.generate_content_stream(
+                    model=request.model, contents=contents, config=self._config(request, system)
+                ),
             )
             calls = 0
             usage: Usage | None = None

@@ -68,7 +68,14 @@ class AgentInput(BaseModel):
     @field_validator("tags", mode="before")
     @classmethod
     def _clean_tags(cls, v: object) -> list[str]:
-        items = v.split(",") if isinstance(v, str) else list(v or [])  # type: ignore[call-overload]
+        if isinstance(v, str):
+            items: list[object] = list(v.split(","))
+        elif isinstance(v, list | tuple | set):
+            items = list(v)
+        elif not v:
+            items = []
+        else:  # a number or an object from a hostile client: a message, not a crash
+            raise ValueError("Enter the tags as text, separated by commas.")
         tags: list[str] = []
         for item in items:
             tag = " ".join(str(item).split()).lower()
@@ -240,8 +247,8 @@ def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
 
 def live_agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
     """The workspace's agent ``agent_id`` if it exists and is not deleted, else ``NotFoundError``."""
-    agent_id = lookup_id(agent_id)
-    agent = session.get(Agent, agent_id) if agent_id else None
+    key = lookup_id(agent_id)
+    agent = session.get(Agent, key) if key else None
     if agent is None or agent.workspace_id != ctx.workspace_id or agent.deleted_at is not None:
         raise NotFoundError("That agent")
     return agent

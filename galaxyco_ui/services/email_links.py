@@ -32,7 +32,7 @@ from enum import StrEnum
 from urllib.parse import quote
 
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col, select
 
 from galaxyco_ui.auth import passwords
@@ -300,7 +300,7 @@ def _password_fingerprint(password_hash: str | None) -> str:
     return hmac.new(key, (password_hash or "").encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _same_hash(password_hash: str | None):  # type: ignore[no-untyped-def]
+def _same_hash(password_hash: str | None) -> ColumnElement[bool]:
     column = col(User.password_hash)
     return column.is_(None) if password_hash is None else column == password_hash
 

@@ -151,9 +151,9 @@ def list_invitations(*, ctx: TenantContext) -> list[InvitationView]:
 
 def revoke_invitation(*, ctx: TenantContext, invitation_id: str) -> None:
     require(ctx, Permission.MANAGE_MEMBERS)
-    invitation_id = lookup_id(invitation_id)  # a NUL here would crash PostgreSQL
+    key = lookup_id(invitation_id)  # a NUL here would crash PostgreSQL
     with session_scope() as session:
-        inv = session.get(Invitation, invitation_id) if invitation_id else None
+        inv = session.get(Invitation, key) if key else None
         if inv is None or inv.workspace_id != ctx.workspace_id or inv.status != "pending":
             raise NotFoundError("That invitation")
         inv.status = "revoked"

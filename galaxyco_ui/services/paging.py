@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import ColumnElement
 
 from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.services.validation import lookup_id

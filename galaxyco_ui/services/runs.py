@@ -296,9 +296,7 @@ def _lock_workspace_runs(session: Session, workspace_id: str) -> None:
     other start waits for it (``busy_timeout``) and then counts this one's run.
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.exec(  # type: ignore[call-overload]
-            update(Workspace).where(col(Workspace.id) == workspace_id).values(name=Workspace.name)
-        )
+        session.exec(update(Workspace).where(col(Workspace.id) == workspace_id).values(name=Workspace.name))
     else:
         session.exec(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()).first()
 
@@ -346,8 +344,8 @@ def _get_live_run(ctx: TenantContext, run_id: str) -> Run:
 
 
 def _run(session: Session, ctx: TenantContext, run_id: str) -> Run:
-    run_id = lookup_id(run_id)  # a NUL or lone surrogate would crash the database
-    run = session.get(Run, run_id) if run_id else None
+    key = lookup_id(run_id)  # a NUL or lone surrogate would crash the database
+    run = session.get(Run, key) if key else None
     if run is None or run.workspace_id != ctx.workspace_id:
         raise NotFoundError("That run")
     return run

@@ -56,7 +56,7 @@ class ScheduleView(BaseModel):
 
 def describe(cron: str) -> str:
     try:
-        return get_description(cron)
+        return str(get_description(cron))
     except Exception:  # cron_descriptor raises several types for odd but valid input
         return cron
 
@@ -225,7 +225,7 @@ def claim_due(now: datetime, *, limit: int = 100) -> list[tuple[Schedule, Tenant
     for schedule in due:
         following = next_fire(schedule.cron, schedule.timezone, now)
         with session_scope() as session:
-            won = session.exec(  # type: ignore[call-overload]
+            won = session.exec(
                 update(Schedule)
                 .where(col(Schedule.id) == schedule.id, col(Schedule.next_fire_at) == schedule.next_fire_at)
                 .values(next_fire_at=following, last_fired_at=now, updated_at=now)
@@ -298,8 +298,8 @@ def _record_last_run(schedule_id: str, run_id: str) -> None:
 
 
 def _schedule(session: Session, ctx: TenantContext, schedule_id: str) -> Schedule:
-    schedule_id = lookup_id(schedule_id)
-    schedule = session.get(Schedule, schedule_id) if schedule_id else None
+    key = lookup_id(schedule_id)
+    schedule = session.get(Schedule, key) if key else None
     if schedule is None or schedule.workspace_id != ctx.workspace_id or schedule.deleted_at is not None:
         raise NotFoundError("That schedule")
     return schedule

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import pydantic
 from email_validator import EmailNotValidError, validate_email
+from pydantic_core import ErrorDetails
 
 from galaxyco_ui.errors import ValidationError
 
@@ -136,7 +137,7 @@ def _bounds(model: type[pydantic.BaseModel], field: str) -> dict[str, object]:
     }
 
 
-def _message(err: dict, bounds: dict[str, object] | None = None) -> str:  # type: ignore[type-arg]
+def _message(err: ErrorDetails, bounds: dict[str, object] | None = None) -> str:
     kind, ctx = err["type"], {**(err.get("ctx") or {}), **(bounds or {})}
     if kind == "string_too_short":
         return (

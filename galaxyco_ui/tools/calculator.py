@@ -90,7 +90,9 @@ def _divide(a: Number, b: Number) -> Number:
     if isinstance(a, int) and isinstance(b, int):
         quotient, remainder = divmod(a, b)
         return quotient if remainder == 0 else Decimal(a) / Decimal(b)
-    return a / b
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        return a / b
+    return float(a) / float(b)  # _unify left two floats
 
 
 def _floor_divmod(a: Number, b: Number) -> tuple[Number, Number]:
@@ -101,7 +103,9 @@ def _floor_divmod(a: Number, b: Number) -> tuple[Number, Number]:
     if isinstance(a, Decimal) and isinstance(b, Decimal):
         quotient = (a / b).to_integral_value(rounding=decimal.ROUND_FLOOR)
         return quotient, a - b * quotient
-    return divmod(a, b)
+    if isinstance(a, int) and isinstance(b, int):
+        return divmod(a, b)
+    return divmod(float(a), float(b))  # _unify left two floats
 
 
 def _power(base: Number, exponent: Number) -> Number:
@@ -121,7 +125,9 @@ def _power(base: Number, exponent: Number) -> Number:
         return base**exponent
     if base < 0 and not float(exponent).is_integer():
         raise ToolError("A negative number cannot be raised to a fractional power")
-    return base**exponent
+    if isinstance(base, Decimal) and isinstance(exponent, Decimal):
+        return base**exponent
+    return float(base) ** float(exponent)  # _unify left two floats
 
 
 def _arithmetic(operation: Callable[[Any, Any], Number]) -> Callable[[Number, Number], Number]:

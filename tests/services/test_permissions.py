@@ -26,6 +26,7 @@ from galaxyco_ui.auth.permissions import (
 from galaxyco_ui.errors import PermissionDeniedError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.models import (
     Agent,
@@ -41,7 +42,6 @@ from galaxyco_ui.models import (
     utcnow,
 )
 from galaxyco_ui.runs import store
-from galaxyco_ui.runs.queue import close_run_queue
 from galaxyco_ui.services import (
     agents,
     audit,
@@ -601,7 +601,7 @@ async def _perform(action: Action, ctx: TenantContext, target: object) -> object
             result = await result
         return result
     finally:
-        await close_run_queue()  # embedded: waits for the executor (it fails: no provider key)
+        await close_job_queue()  # embedded: waits for the executor (it fails: no provider key)
         await close_async_redis()
 
 

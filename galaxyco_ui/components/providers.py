@@ -93,7 +93,9 @@ def _provider_row(p: ProviderKeyView) -> rx.Component:
             width="100%",
         ),
         on_submit=ProvidersState.save,
-        reset_on_submit=True,
+        # A refused save keeps what was typed; a successful one bumps form_key, which
+        # mounts a fresh form (the pasted key is never left in the page).
+        reset_on_submit=False,
         key=ProvidersState.form_key,
         width="100%",
     )

@@ -47,6 +47,8 @@ from galaxyco_ui.services import (
     audit,
     invitations,
     knowledge,
+    knowledge_collections,
+    knowledge_items,
     knowledge_search,
     knowledge_settings,
     provider_keys,
@@ -643,7 +645,9 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         runs,
         schedules,
         provider_keys,
-        knowledge,
+        knowledge,  # re-exports the two below; a function defined here is checked too
+        knowledge_collections,
+        knowledge_items,
         knowledge_search,
         knowledge_settings,
     ):

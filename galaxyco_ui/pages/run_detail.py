@@ -8,7 +8,7 @@ from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.markdown import untrusted_markdown
 from galaxyco_ui.components.runs import status_badge
 from galaxyco_ui.components.shell import shell
-from galaxyco_ui.states.run_detail import RunState
+from galaxyco_ui.states.run_detail import RunState, TimelineItem
 
 
 def _stat(label: str, value: rx.Var | str) -> rx.Component:
@@ -19,16 +19,16 @@ def _stat(label: str, value: rx.Var | str) -> rx.Component:
     )
 
 
-def _tool_card(item: dict) -> rx.Component:
+def _tool_card(item: TimelineItem) -> rx.Component:
     return rx.el.details(
         rx.el.summary(
             rx.hstack(
                 rx.icon("wrench", size=14, aria_hidden="true"),
-                rx.text("Tool: ", rx.code(item["name"]), size="2", weight="medium"),
+                rx.text("Tool: ", rx.code(item.name), size="2", weight="medium"),
                 rx.cond(
-                    item["done"],
+                    item.done,
                     rx.cond(
-                        item["is_error"],
+                        item.is_error,
                         rx.badge("error", color_scheme="red"),
                         rx.badge("done", color_scheme="green"),
                     ),
@@ -41,12 +41,12 @@ def _tool_card(item: dict) -> rx.Component:
         ),
         rx.vstack(
             rx.text("Arguments", size="1", color_scheme="gray"),
-            rx.code_block(item["arguments"], language="json", width="100%"),
+            rx.code_block(item.arguments, language="json", width="100%"),
             rx.cond(
-                item["done"],
+                item.done,
                 rx.vstack(
                     rx.text("Result", size="1", color_scheme="gray"),
-                    rx.el.pre(item["result"], class_name="gx-pre"),
+                    rx.el.pre(item.result, class_name="gx-pre"),
                     width="100%",
                     spacing="1",
                 ),
@@ -56,15 +56,15 @@ def _tool_card(item: dict) -> rx.Component:
             padding_top="0.5em",
         ),
         class_name="gx-tool-card",
-        open=~item["done"],
+        open=~item.done,
     )
 
 
-def _timeline_item(item: dict) -> rx.Component:
+def _timeline_item(item: TimelineItem) -> rx.Component:
     return rx.cond(
-        item["kind"] == "tool",
+        item.kind == "tool",
         _tool_card(item),
-        untrusted_markdown(item["text"], class_name="gx-answer"),
+        untrusted_markdown(item.text, class_name="gx-answer"),
     )
 
 

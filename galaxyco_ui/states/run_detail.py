@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import reflex as rx
+from pydantic import BaseModel
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.errors import GalaxyError, NotFoundError
@@ -46,36 +47,39 @@ def link_citations(text: str, sources: dict[int, str]) -> str:
     )
 
 
-# Timeline items are dicts: kind ("text" | "tool"), id, step, text, name, arguments,
-# result, is_error, done.
+class TimelineItem(BaseModel):
+    """One row of the run's timeline: a finished model turn's text, or a tool call.
+
+    ``kind`` is "text" (``text`` holds the turn's Markdown, citations linked) or "tool"
+    (``name``, ``arguments`` as indented JSON, and once ``done`` its ``result`` and
+    ``is_error``). ``id`` is the tool call's id, or ``text-<step>``.
+    """
+
+    kind: str
+    id: str
+    step: int
+    text: str = ""
+    name: str = ""
+    arguments: str = ""
+    result: str = ""
+    is_error: bool = False
+    done: bool = False
 
 
-def _tool_item(call_id: str, name: str, arguments: Any, step: int) -> dict[str, Any]:
-    return {
-        "kind": "tool",
-        "id": call_id,
-        "name": name,
-        "step": step,
-        "text": "",
-        "arguments": json.dumps(arguments, indent=2, ensure_ascii=False),
-        "result": "",
-        "is_error": False,
-        "done": False,
-    }
+def _tool_item(call_id: str, name: str, arguments: Any, step: int) -> TimelineItem:
+    # The id and name come from the model (through the provider SDK): a missing one
+    # shows as empty rather than failing the row's validation.
+    return TimelineItem(
+        kind="tool",
+        id=str(call_id or ""),
+        name=str(name or ""),
+        step=step,
+        arguments=json.dumps(arguments, indent=2, ensure_ascii=False),
+    )
 
 
-def _text_item(text: str, step: int) -> dict[str, Any]:
-    return {
-        "kind": "text",
-        "id": f"text-{step}",
-        "name": "",
-        "step": step,
-        "text": text,
-        "arguments": "",
-        "result": "",
-        "is_error": False,
-        "done": True,
-    }
+def _text_item(text: str, step: int) -> TimelineItem:
+    return TimelineItem(kind="text", id=f"text-{step}", step=step, text=text, done=True)
 
 
 class RunState(rx.State):
@@ -94,7 +98,7 @@ class RunState(rx.State):
     output_tokens: int = 0
     cost: str = ""
     elapsed_ms: int = 0
-    timeline: list[dict[str, Any]] = []
+    timeline: list[TimelineItem] = []
     # Knowledge passages the run cited, numbered as the model saw them: n, item_name,
     # page, heading, href.
     sources: list[dict[str, Any]] = []
@@ -136,7 +140,7 @@ class RunState(rx.State):
         if fresh:
             self.sources = sorted([*self.sources, *fresh], key=lambda src: src["n"])
 
-    def _text(self, text: str, step: int) -> dict[str, Any]:
+    def _text(self, text: str, step: int) -> TimelineItem:
         return _text_item(link_citations(text, self._source_links()), step)
 
     @rx.var
@@ -185,7 +189,7 @@ class RunState(rx.State):
         self._started_at = time.monotonic() - self.elapsed_ms / 1000
 
     def _timeline_from_steps(self, steps: list[runs.StepView]) -> None:
-        items: list[dict[str, Any]] = []
+        items: list[TimelineItem] = []
         self.sources = []
         for step in steps:
             if step.kind == "tool_result":
@@ -204,8 +208,10 @@ class RunState(rx.State):
                 )
             elif step.kind == "tool_result":
                 for item in reversed(items):
-                    if item["kind"] == "tool" and item["id"] == step.data.get("id"):
-                        item.update(result=step.content, is_error=bool(step.data.get("is_error")), done=True)
+                    if item.kind == "tool" and item.id == step.data.get("id"):
+                        item.result = step.content
+                        item.is_error = bool(step.data.get("is_error"))
+                        item.done = True
                         break
         self.timeline = items
 
@@ -240,13 +246,14 @@ class RunState(rx.State):
                 self._add_sources({"name": data.get("name"), **(data.get("data") or {})})
                 timeline = timeline if timeline is not None else list(self.timeline)
                 for i in range(len(timeline) - 1, -1, -1):
-                    if timeline[i]["kind"] == "tool" and timeline[i]["id"] == data.get("id"):
-                        timeline[i] = {
-                            **timeline[i],
-                            "result": data.get("content", ""),
-                            "is_error": bool(data.get("is_error")),
-                            "done": True,
-                        }
+                    if timeline[i].kind == "tool" and timeline[i].id == data.get("id"):
+                        timeline[i] = timeline[i].model_copy(
+                            update={
+                                "result": data.get("content", ""),
+                                "is_error": bool(data.get("is_error")),
+                                "done": True,
+                            }
+                        )
                         break
             elif event.type == "usage":
                 self.input_tokens = int(data.get("input_tokens", 0))

@@ -299,6 +299,8 @@ class Emulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running: call start()")
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows it; an IPv4 TCP server gives a str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     @property

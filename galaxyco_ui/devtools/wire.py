@@ -281,7 +281,7 @@ class AnthropicWire:
     def stream(plan: Plan, model: str, body: dict[str, Any]) -> Iterator[Frame]:
         u = plan.usage
         start_usage = {"input_tokens": u.input_tokens if u else 0, "output_tokens": 1}
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_emu{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage,
         }  # fmt: skip

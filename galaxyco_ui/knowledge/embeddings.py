@@ -330,7 +330,7 @@ class GoogleEmbedder:
             for batch in _batches(texts, BATCH_SIZE):
                 reply = await client.aio.models.embed_content(
                     model=self._model,
-                    contents=batch,  # type: ignore[arg-type]
+                    contents=list[types.PartUnion](batch),  # the SDK's part list (lists are invariant)
                     config=config,
                 )
                 vectors += [normalize(e.values or []) for e in reply.embeddings or []]

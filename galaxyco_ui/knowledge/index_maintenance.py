@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lancedb.table import AsyncTable
@@ -52,7 +52,8 @@ async def needs_optimize(table: AsyncTable) -> bool:
     """Unindexed rows, a vector index that is due, or many small fragments."""
     if await unindexed_rows(table) > 0 or await vector_index_due(table):
         return True
-    stats = await table.stats()
+    # Annotated as the TableStatistics dataclass, the binding's reply is a plain dict.
+    stats: dict[str, Any] = await table.stats()  # type: ignore[assignment]
     return int(stats["fragment_stats"]["num_small_fragments"]) > SMALL_FRAGMENTS_BEFORE_OPTIMIZE
 
 

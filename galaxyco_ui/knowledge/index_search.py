@@ -103,7 +103,7 @@ async def search_table(
             )
         log.warning("query vector dimension mismatch; full text only", extra={"expected": dimensions})
     if mode == "vector":
-        if not usable:
+        if not usable or vector is None:  # (usable implies a vector; this says so to mypy)
             return []
         result = await nearest(table, vector, where, limit, [*ROW_COLUMNS, "_distance"])
         return hits(result, "vector")
@@ -143,7 +143,9 @@ async def full_text(
         return None
     from lancedb.query import MatchQuery
 
-    query = table.query().nearest_to_text(MatchQuery(terms, "text"))
+    # lancedb gives MatchQuery's options positional pydantic.Field defaults, which the
+    # dataclass transform does not read: mypy takes them for required arguments.
+    query = table.query().nearest_to_text(MatchQuery(terms, "text"))  # type: ignore[call-arg]
     if where:
         query = query.where(where)
     return await query.limit(limit).select(columns).to_arrow()

@@ -84,7 +84,7 @@ async def optimize_workspace(workspace_id: str) -> int:
 
 def _claim(item_id: str) -> KnowledgeItem | None:
     with session_scope() as session:
-        claimed = session.exec(  # type: ignore[call-overload]
+        claimed = session.exec(
             update(KnowledgeItem)
             .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.QUEUED)
             .values(status=ItemStatus.PROCESSING, progress=1, error="", updated_at=utcnow())
@@ -96,7 +96,7 @@ def _claim(item_id: str) -> KnowledgeItem | None:
 
 def _progress(item_id: str, percent: int) -> None:
     with session_scope() as session:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(KnowledgeItem)
             .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
             .values(progress=percent, updated_at=utcnow())
@@ -106,7 +106,7 @@ def _progress(item_id: str, percent: int) -> None:
 def _finish(item_id: str, **values: Any) -> bool:
     """Write the outcome; False when the item was deleted meanwhile."""
     with session_scope() as session:
-        done = session.exec(  # type: ignore[call-overload]
+        done = session.exec(
             update(KnowledgeItem)
             .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
             .values(updated_at=utcnow(), **values)
@@ -117,7 +117,7 @@ def _finish(item_id: str, **values: Any) -> bool:
 def _heartbeat(item_id: str) -> None:
     """Show the item's ingestion is alive (maintenance re-queues items whose updates stop)."""
     with session_scope() as session:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(KnowledgeItem)
             .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
             .values(updated_at=utcnow())
@@ -262,7 +262,7 @@ def requeue_stalled_items(
             )
         ).all()
         if stalled:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 update(KnowledgeItem)
                 .where(col(KnowledgeItem.id).in_(stalled), col(KnowledgeItem.status) == ItemStatus.PROCESSING)
                 .values(status=ItemStatus.QUEUED, progress=0, updated_at=utcnow())

@@ -222,14 +222,14 @@ def check_central_directory(path: Path) -> None:
         try:
             # zipfile's own reader of the end record (and its zip64 form), so that the
             # bytes walked here are exactly the ones ZipFile will parse.
-            end = zipfile._EndRecData(file)  # type: ignore[attr-defined]
+            end = zipfile._EndRecData(file)  # type: ignore[attr-defined]  # private: not in typeshed
         except OSError:
             end = None
         if not end:
             raise DocumentError(DOCX_DAMAGED)
         size, location = end[_ECD_SIZE], end[_ECD_LOCATION]
         start = location - size  # where ZipFile looks (it tolerates data before the zip)
-        if end[0] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+        if end[0] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]  # private: not in typeshed
             start -= _ZIP64_END_RECORDS
         if start < 0:
             raise DocumentError(DOCX_DAMAGED)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import redis.asyncio as aioredis
+
 from galaxyco_ui.infra.redis import get_async_redis
 
 STREAM_MAXLEN = 20_000  # executors batch text deltas (~20 events/s), so this is minutes of output
@@ -219,7 +221,7 @@ class RedisEventBus:
         return str(newest[0][0]) if newest else None
 
 
-def _redis():  # type: ignore[no-untyped-def]
+def _redis() -> aioredis.Redis:
     client = get_async_redis()
     if client is None:
         raise RuntimeError("RedisEventBus needs REDIS_URL")

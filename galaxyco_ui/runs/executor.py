@@ -322,7 +322,9 @@ async def _model_turn(
         elif isinstance(event, Finish):
             finish = event.reason
     await publisher.flush(step)
-    config: ProviderConfig = claimed.provider  # type: ignore[assignment]
+    config = claimed.provider
+    if config is None:  # _agent_loop refuses such a run before its first turn
+        raise ProviderError(claimed.provider_problem)
     if usage is not None:
         totals.add(config.provider, request.model, usage)
         await publisher.emit("usage", **totals.as_event())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import redis.asyncio as aioredis
+
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.infra.redis import get_async_redis
 
@@ -51,7 +53,7 @@ class RedisCancelSignals:
         await _client().delete(self._key(run_id))
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client() -> aioredis.Redis:
     client = get_async_redis()
     if client is None:
         raise RuntimeError("RedisCancelSignals needs REDIS_URL")

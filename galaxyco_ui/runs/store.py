@@ -61,7 +61,7 @@ def claim_run(run_id: str) -> ClaimedRun | None:
     """
     now = utcnow()
     with session_scope() as session:
-        won = session.exec(  # type: ignore[call-overload]
+        won = session.exec(
             update(Run)
             .where(col(Run.id) == run_id, col(Run.status) == "queued")
             .values(status="running", started_at=now, heartbeat_at=now, updated_at=now)

@@ -22,9 +22,9 @@ def parse(path: Path, max_pages: int, max_chars: int) -> ParsedDocument:
     reader = PdfReader(path, strict=False)
     if reader.is_encrypted:
         try:
-            opened = reader.decrypt("")  # owner-only restrictions open without a password
+            opened = bool(reader.decrypt(""))  # owner-only restrictions open without a password
         except Exception:
-            opened = 0
+            opened = False
         if not opened:
             raise DocumentError(ENCRYPTED)
     page_count = len(reader.pages)
@@ -45,7 +45,8 @@ def parse(path: Path, max_pages: int, max_chars: int) -> ParsedDocument:
             raise too_long(max_chars)
         sections.append(Section(text=text, heading=headings[number - 1], page=number))
     try:
-        title = " ".join(str((reader.metadata or {}).get("/Title") or "").split())
+        metadata = reader.metadata
+        title = " ".join(str((metadata.get("/Title") if metadata else None) or "").split())
     except Exception:
         title = ""
     return ParsedDocument(kind=DocumentKind.PDF, sections=sections, page_count=page_count, title=title)

@@ -150,8 +150,8 @@ def collection_choices(*, ctx: TenantContext) -> list[tuple[str, str]]:
 
 def collection_in_workspace(session: Session, ctx: TenantContext, collection_id: str) -> KnowledgeCollection:
     """The workspace's collection ``collection_id``, else ``NotFoundError``."""
-    collection_id = lookup_id(collection_id)
-    collection = session.get(KnowledgeCollection, collection_id) if collection_id else None
+    key = lookup_id(collection_id)
+    collection = session.get(KnowledgeCollection, key) if key else None
     if collection is None or collection.workspace_id != ctx.workspace_id:
         raise NotFoundError("That collection")
     return collection

@@ -71,7 +71,8 @@ def item_statuses(*, ctx: TenantContext, item_ids: list[str]) -> dict[str, tuple
         return {}
     with session_scope() as session:
         rows = session.exec(
-            select(
+            # sqlmodel types select() for at most four columns; this one takes five.
+            select(  # type: ignore[call-overload]
                 KnowledgeItem.id,
                 KnowledgeItem.status,
                 KnowledgeItem.progress,
@@ -235,9 +236,9 @@ def context_for_item(
     Raises:
         NotFoundError: no such item, or the user is not a member of its workspace.
     """
-    item_id = lookup_id(item_id)
+    key = lookup_id(item_id)
     with session_scope() as session:
-        item = session.get(KnowledgeItem, item_id) if item_id else None
+        item = session.get(KnowledgeItem, key) if key else None
         membership = (
             find_membership(session, workspace_id=item.workspace_id, user_id=user_id)
             if item is not None
@@ -272,8 +273,8 @@ def open_original(*, ctx: TenantContext, item_id: str) -> tuple[Path, str, str]:
 
 
 def _item(session: Session, ctx: TenantContext, item_id: str) -> KnowledgeItem:
-    item_id = lookup_id(item_id)
-    item = session.get(KnowledgeItem, item_id) if item_id else None
+    key = lookup_id(item_id)
+    item = session.get(KnowledgeItem, key) if key else None
     if item is None or item.workspace_id != ctx.workspace_id:
         raise NotFoundError("That document")
     return item

@@ -22,7 +22,7 @@ from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, requir
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.knowledge import storage
+from galaxyco_ui.knowledge import ingest, storage
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.knowledge.sniffing import detect_kind
 from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentError, DocumentKind
@@ -99,9 +99,7 @@ async def upload_item(
         _store_upload, ctx=ctx, collection_id=collection_id, filename=filename, source=source
     )
     if not outcome.duplicate:
-        from galaxyco_ui.knowledge.ingest import enqueue_ingest
-
-        await enqueue_ingest(outcome.item.id)
+        await ingest.enqueue_ingest(outcome.item.id)
     return outcome
 
 
@@ -192,9 +190,7 @@ async def reindex_item(*, ctx: TenantContext, item_id: str) -> ItemView:
         item.updated_at = utcnow()
         session.add(item)
         view = item_view_loaded(session, ctx, item)
-    from galaxyco_ui.knowledge.ingest import enqueue_ingest
-
-    await enqueue_ingest(item_id)
+    await ingest.enqueue_ingest(item_id)
     return view
 
 

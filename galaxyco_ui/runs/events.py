@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from galaxyco_ui.config import get_settings
 from galaxyco_ui.infra.redis import get_async_redis
 
 STREAM_MAXLEN = 20_000  # executors batch text deltas (~20 events/s), so this is minutes of output
@@ -235,8 +236,6 @@ def get_event_bus() -> EventBus:
     """The process-wide bus: Redis Streams when REDIS_URL is set, in-process otherwise."""
     global _bus
     if _bus is None:
-        from galaxyco_ui.config import get_settings
-
         settings = get_settings()
         _bus = (
             RedisEventBus()

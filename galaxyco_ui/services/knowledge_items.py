@@ -25,7 +25,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import ingest, storage
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.knowledge.sniffing import detect_kind
-from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentError, DocumentKind
+from galaxyco_ui.knowledge.types import KIND_LABELS, KIND_MEDIA_TYPES, DocumentError, DocumentKind
 from galaxyco_ui.models import ItemStatus, KnowledgeItem, User, utcnow
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.knowledge_collections import collection_in_workspace
@@ -257,8 +257,6 @@ def open_original(*, ctx: TenantContext, item_id: str) -> tuple[Path, str, str]:
     Raises:
         NotFoundError: no such item in this workspace, or its file is gone.
     """
-    from galaxyco_ui.knowledge.types import KIND_MEDIA_TYPES
-
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
         item = _item(session, ctx, item_id)

@@ -11,9 +11,12 @@ from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.knowledge import ingest
+from galaxyco_ui.knowledge.embeddings import EMBEDDING_MODELS, local_model_available
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentKind
 from galaxyco_ui.models import ItemStatus, KnowledgeItem, ProviderKey, Workspace, utcnow
+from galaxyco_ui.providers.catalog import PROVIDER_LABELS
 from galaxyco_ui.services import audit
 
 
@@ -34,9 +37,6 @@ class KnowledgeSettingsView(BaseModel):
 
 def get_knowledge_settings(*, ctx: TenantContext) -> KnowledgeSettingsView:
     """The workspace's embedding model and the upload limits, for Settings → Knowledge."""
-    from galaxyco_ui.knowledge.embeddings import EMBEDDING_MODELS, local_model_available
-    from galaxyco_ui.providers.catalog import PROVIDER_LABELS
-
     require(ctx, Permission.VIEW_WORKSPACE)
     settings = get_settings()
     with session_scope() as session:
@@ -81,8 +81,6 @@ async def set_embedding_model(*, ctx: TenantContext, model_id: str) -> int:
     Raises:
         ValidationError: unknown model, or its provider key / local package is missing.
     """
-    from galaxyco_ui.knowledge.ingest import enqueue_ingest
-
     require(ctx, Permission.MANAGE_SETTINGS)
     choice = next((c for c in get_knowledge_settings(ctx=ctx).choices if c.id == model_id), None)
     if choice is None:
@@ -120,5 +118,5 @@ async def set_embedding_model(*, ctx: TenantContext, model_id: str) -> int:
         queued = [item.id for item in items]
     await asyncio.to_thread(get_index().drop_workspace, ctx.workspace_id)
     for item_id in queued:
-        await enqueue_ingest(item_id)
+        await ingest.enqueue_ingest(item_id)
     return len(queued)

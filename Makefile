@@ -50,6 +50,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports  # layers, no import cycles: [tool.importlinter] in pyproject.toml
+	$(BIN)/mypy  # types: [tool.mypy] in pyproject.toml (strict on services, runs, jobs, providers)
 
 format: setup
 	$(BIN)/ruff format .

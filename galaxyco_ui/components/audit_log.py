@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.audit import AuditEventView
 from galaxyco_ui.states.settings import SettingsState
 
 
-def _event_row(e: AuditEventView) -> rx.Component:
+def _event_row(e: ObjectVar[AuditEventView]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.moment(e.created_at, format="YYYY-MM-DD HH:mm", size="2")),
         rx.table.cell(rx.text(e.actor_name, size="2")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.vars import ArrayVar, ObjectVar
 
 from galaxyco_ui.components.forms import text_area, text_input
 from galaxyco_ui.services.knowledge_search import SearchResultView
@@ -49,7 +50,7 @@ def item_status(item: Any) -> rx.Component:
 
 
 def download_href(item_id: rx.Var) -> rx.Var:
-    return "/api/knowledge/items/" + item_id + "/original"
+    return "/api/knowledge/items/" + item_id.to(str) + "/original"
 
 
 def download_link(item_id: rx.Var, name: rx.Var, *, label: bool = False) -> rx.Component:
@@ -64,7 +65,7 @@ def download_link(item_id: rx.Var, name: rx.Var, *, label: bool = False) -> rx.C
         href=download_href(item_id),
         reload_document=True,
         download=name,
-        aria_label="Download " + name,
+        aria_label="Download " + name.to(str),
         title="Download the original",
         class_name="gx-icon-link" if not label else "",
     )
@@ -72,27 +73,27 @@ def download_link(item_id: rx.Var, name: rx.Var, *, label: bool = False) -> rx.C
 
 def chunk_link(item_id: rx.Var, ordinal: rx.Var) -> rx.Var:
     """The item page scrolled to one chunk (the form run citations use too)."""
-    n = ordinal.to_string()  # type: ignore[attr-defined]
-    return "/knowledge/items/" + item_id + "?chunk=" + n + "#chunk-" + n
+    n = ordinal.to_string()
+    return "/knowledge/items/" + item_id.to(str) + "?chunk=" + n + "#chunk-" + n
 
 
 # ---------------------------------------------------------------- search
 
 
-def _segment(segment: rx.Var) -> rx.Component:
-    return rx.cond(segment[1], rx.el.mark(segment[0]), rx.text.span(segment[0]))  # type: ignore[index]
+def _segment(segment: ArrayVar) -> rx.Component:
+    return rx.cond(segment[1], rx.el.mark(segment[0]), rx.text.span(segment[0]))
 
 
-def _result(r: SearchResultView, *, show_collection: bool) -> rx.Component:
+def _result(r: ObjectVar[SearchResultView], *, show_collection: bool) -> rx.Component:
     where = rx.hstack(
         rx.link(r.item_name, href=chunk_link(r.item_id, r.ordinal), weight="medium"),
-        rx.badge("in " + r.collection_name, variant="outline", color_scheme="gray")
+        rx.badge("in " + r.collection_name.to(str), variant="outline", color_scheme="gray")
         if show_collection
         else rx.fragment(),
-        rx.cond(r.page.is_not_none(), rx.text("page ", r.page.to_string(), size="1", color_scheme="gray")),  # type: ignore[union-attr]
+        rx.cond(r.page.is_not_none(), rx.text("page ", r.page.to_string(), size="1", color_scheme="gray")),
         rx.cond(r.heading != "", rx.text(r.heading, size="1", color_scheme="gray", class_name="gx-clamp")),
         rx.spacer(),
-        rx.text("score ", r.score.to_string(), size="1", color_scheme="gray", class_name="gx-code"),  # type: ignore[attr-defined]
+        rx.text("score ", r.score.to_string(), size="1", color_scheme="gray", class_name="gx-code"),
         align="center",
         spacing="2",
         wrap="wrap",

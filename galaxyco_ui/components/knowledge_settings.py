@@ -92,7 +92,7 @@ def knowledge_settings_card() -> rx.Component:
                 rx.el.dd(
                     rx.text(s.max_upload_mb.to_string() + " MB per file", size="2"),
                     class_name="gx-meta-value",
-                ),  # type: ignore[attr-defined]
+                ),
                 rx.el.dt("Accepted types", class_name="gx-meta-label"),
                 rx.el.dd(rx.text(s.allowed_types, size="2"), class_name="gx-meta-value"),
                 class_name="gx-meta",

@@ -56,12 +56,12 @@ function gxSafeUrl(value) {
 }
 """
 
-_CHILDREN = Var(_js_expr="children", _var_type=str)
-_HREF = Var(_js_expr="props.href", _var_type=str)
-_SRC = Var(_js_expr="props.src", _var_type=str)
-_ALT = Var(_js_expr='(props.alt || "image")', _var_type=str)
-_IMAGE_NAME = Var(_js_expr='("Image: " + (props.alt || "untitled"))', _var_type=str)
-_TITLE = Var(_js_expr="props.title", _var_type=str)
+_CHILDREN: Var[str] = Var(_js_expr="children", _var_type=str)
+_HREF: Var[str] = Var(_js_expr="props.href", _var_type=str)
+_SRC: Var[str] = Var(_js_expr="props.src", _var_type=str)
+_ALT: Var[str] = Var(_js_expr='(props.alt || "image")', _var_type=str)
+_IMAGE_NAME: Var[str] = Var(_js_expr='("Image: " + (props.alt || "untitled"))', _var_type=str)
+_TITLE: Var[str] = Var(_js_expr="props.title", _var_type=str)
 
 
 def _new_tab(url: Var) -> Var:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.forms import form_error, text_area
 from galaxyco_ui.components.runs import status_badge
@@ -53,9 +54,9 @@ def run_panel() -> rx.Component:
     )
 
 
-def _recent_row(run: RunView) -> rx.Component:
+def _recent_row(run: ObjectVar[RunView]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(rx.moment(run.created_at, from_now=True), href="/runs/" + run.id)),
+        rx.table.cell(rx.link(rx.moment(run.created_at, from_now=True), href="/runs/" + run.id.to(str))),
         rx.table.cell(status_badge(run.status)),
         rx.table.cell(rx.text(run.trigger, size="2")),
         rx.table.cell(rx.text(run.started_by, size="2")),
@@ -64,7 +65,7 @@ def _recent_row(run: RunView) -> rx.Component:
 
 def _recent_runs() -> rx.Component:
     return rx.cond(
-        AgentRunState.recent.length() > 0,  # type: ignore[attr-defined]
+        AgentRunState.recent.length() > 0,
         rx.vstack(
             rx.text("Recent runs", size="2", weight="medium"),
             data_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import text_input
@@ -11,7 +12,7 @@ from galaxyco_ui.services.schedules import ScheduleView
 from galaxyco_ui.states.agent_run import AgentRunState
 
 
-def _schedule_row(s: ScheduleView) -> rx.Component:
+def _schedule_row(s: ObjectVar[ScheduleView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(
             rx.vstack(
@@ -41,7 +42,7 @@ def _schedule_row(s: ScheduleView) -> rx.Component:
                     confirm_dialog(
                         rx.button("Delete", size="1", variant="soft", color_scheme="red"),
                         title="Delete this schedule?",
-                        body="The agent will no longer run on “" + s.description + "”.",
+                        body="The agent will no longer run on “" + s.description.to(str) + "”.",
                         confirm_label="Delete schedule",
                         on_confirm=AgentRunState.delete_schedule(s.id),
                     ),
@@ -99,7 +100,7 @@ def schedules_panel() -> rx.Component:
         rx.vstack(
             rx.heading("Schedules", size="4", as_="h2"),
             rx.cond(
-                AgentRunState.schedules.length() > 0,  # type: ignore[attr-defined]
+                AgentRunState.schedules.length() > 0,
                 data_table(
                     ["When", "Input", "Next runs", ""], AgentRunState.schedules, _schedule_row, size="1"
                 ),

@@ -17,7 +17,7 @@ NAV = (
 
 
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
-    active = rx.State.router.url.path.startswith(href)  # type: ignore[attr-defined]
+    active = rx.State.router.url.path.startswith(href)
     return rx.link(
         rx.hstack(
             rx.icon(icon, size=18, aria_hidden="true"), rx.text(label, size="3"), spacing="3", align="center"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
-from reflex.vars import FunctionStringVar
+from reflex.vars import FunctionStringVar, FunctionVar, ObjectVar
 from reflex_base.event import parse_args_spec, passthrough_event_spec
 
 from galaxyco_ui.components.format import human_size
@@ -19,11 +19,11 @@ from galaxyco_ui.states.knowledge_upload import (
 
 # What the backend needs of a drop, computed in the browser (File objects do not
 # serialise): each accepted file's name and size, and why each rejected one was refused.
-_FILES_META = FunctionStringVar.create("(fs) => fs.map((f) => ({name: f.name, size: f.size}))")
+_FILES_META: FunctionVar = FunctionStringVar.create("(fs) => fs.map((f) => ({name: f.name, size: f.size}))")
 # The accepted files as the drop zone's onDrop receives them. rx.upload does not accept
 # a lambda in a list of on_drop events, so the argument is named directly.
 _DROPPED = parse_args_spec(passthrough_event_spec(list[rx.UploadFile]))[0][0]
-_REJECTED_META = FunctionStringVar.create(
+_REJECTED_META: FunctionVar = FunctionStringVar.create(
     "(rs) => rs.map((r) => ({name: r.file.name, size: r.file.size, codes: r.errors.map((e) => e.code)}))"
 )
 
@@ -63,27 +63,30 @@ def upload_zone() -> rx.Component:
         no_keyboard=True,
         disabled=CollectionState.uploading,
         on_drop=[
-            CollectionState.begin_upload(_FILES_META.call(_DROPPED)),
+            CollectionState.begin_upload(_FILES_META.call(_DROPPED)),  # type: ignore[operator]  # rx.event handler: untyped to mypy
             CollectionState.handle_upload(
-                rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=CollectionState.upload_progress)
+                rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=CollectionState.upload_progress)  # type: ignore[arg-type]  # rx.event handler: untyped to mypy
             ),
         ],
-        on_drop_rejected=lambda rejected: CollectionState.rejected_files(_REJECTED_META.call(rejected)),
+        on_drop_rejected=lambda rejected: CollectionState.rejected_files(_REJECTED_META.call(rejected)),  # type: ignore[operator]  # rx.event handler: untyped to mypy
         drag_active_style={"border_color": "var(--accent-9)", "background": "var(--accent-a3)"},
         class_name="gx-dropzone",
     )
 
 
-def _upload_state(row: UploadRow) -> rx.Component:
+def _upload_state(row: ObjectVar[UploadRow]) -> rx.Component:
     return rx.match(
         row.state,
         (
             "uploading",
             rx.hstack(
                 rx.progress(
-                    value=row.progress, max=100, width="160px", aria_label="Upload progress of " + row.name
+                    value=row.progress,
+                    max=100,
+                    width="160px",
+                    aria_label="Upload progress of " + row.name.to(str),
                 ),
-                rx.text(row.progress.to_string() + "%", size="1", color_scheme="gray", class_name="gx-code"),  # type: ignore[attr-defined]
+                rx.text(row.progress.to_string() + "%", size="1", color_scheme="gray", class_name="gx-code"),
                 align="center",
                 spacing="2",
             ),
@@ -116,7 +119,7 @@ def _upload_state(row: UploadRow) -> rx.Component:
                 rx.text("Already in this collection", size="2", color_scheme="amber", weight="medium"),
                 rx.cond(
                     row.item_id != "",
-                    rx.link("open it", href="/knowledge/items/" + row.item_id, size="2"),
+                    rx.link("open it", href="/knowledge/items/" + row.item_id.to(str), size="2"),
                 ),
                 align="center",
                 spacing="1",
@@ -131,7 +134,7 @@ def _upload_state(row: UploadRow) -> rx.Component:
     )
 
 
-def _upload_row(row: UploadRow) -> rx.Component:
+def _upload_row(row: ObjectVar[UploadRow]) -> rx.Component:
     return rx.el.li(
         rx.hstack(
             rx.icon("file-text", size=16, aria_hidden="true", class_name="gx-muted"),
@@ -150,7 +153,7 @@ def _upload_row(row: UploadRow) -> rx.Component:
 
 def upload_panel() -> rx.Component:
     return rx.cond(
-        CollectionState.uploads.length() > 0,  # type: ignore[attr-defined]
+        CollectionState.uploads.length() > 0,
         rx.box(
             rx.hstack(
                 rx.heading(

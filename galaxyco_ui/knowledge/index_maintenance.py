@@ -53,7 +53,7 @@ async def needs_optimize(table: AsyncTable) -> bool:
     if await unindexed_rows(table) > 0 or await vector_index_due(table):
         return True
     # Annotated as the TableStatistics dataclass, the binding's reply is a plain dict.
-    stats: dict[str, Any] = await table.stats()  # type: ignore[assignment]
+    stats: dict[str, Any] = await table.stats()  # type: ignore[assignment]  # see above
     return int(stats["fragment_stats"]["num_small_fragments"]) > SMALL_FRAGMENTS_BEFORE_OPTIMIZE
 
 

@@ -145,7 +145,7 @@ async def full_text(
 
     # lancedb gives MatchQuery's options positional pydantic.Field defaults, which the
     # dataclass transform does not read: mypy takes them for required arguments.
-    query = table.query().nearest_to_text(MatchQuery(terms, "text"))  # type: ignore[call-arg]
+    query = table.query().nearest_to_text(MatchQuery(terms, "text"))  # type: ignore[call-arg]  # see above
     if where:
         query = query.where(where)
     return await query.limit(limit).select(columns).to_arrow()

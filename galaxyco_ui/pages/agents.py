@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ArrayVar, ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import field, select_input, text_area, text_input
@@ -27,11 +28,11 @@ def _new_button() -> rx.Component:
     )
 
 
-def _agent_row(agent: AgentView) -> rx.Component:
+def _agent_row(agent: ObjectVar[AgentView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(
             rx.vstack(
-                rx.link(agent.name, href="/agents/" + agent.id, weight="medium"),
+                rx.link(agent.name, href="/agents/" + agent.id.to(str), weight="medium"),
                 rx.text(agent.description, size="1", color_scheme="gray", class_name="gx-clamp"),
                 spacing="1",
             )
@@ -55,7 +56,7 @@ def agents_page() -> rx.Component:
                 id="agent-search",
                 placeholder="Search by name, description, model or tag",
                 value=AgentsState.search,
-                on_change=AgentsState.set_search.debounce(250),
+                on_change=AgentsState.set_search.debounce(250),  # type: ignore[attr-defined]  # rx.event handler: untyped to mypy
                 width="100%",
                 size="3",
             ),
@@ -99,7 +100,7 @@ def agents_page() -> rx.Component:
         toolbar,
         rx.cond(
             AgentsState.loaded,
-            rx.cond(AgentsState.agents.length() > 0, table, empty),  # type: ignore[attr-defined]
+            rx.cond(AgentsState.agents.length() > 0, table, empty),
             rx.center(rx.spinner(), width="100%"),
         ),
         actions=_new_button(),
@@ -110,7 +111,9 @@ def agents_page() -> rx.Component:
 
 
 def _err(name: str) -> rx.Var:
-    return AgentEditorState.errors.get(name, "")
+    # A dict var: mypy resolves reflex's typed rx.Field[dict] to an array var, so this one
+    # stays a plain annotation, which mypy reads as the dict it holds at runtime.
+    return AgentEditorState.errors.get(name, "")  # type: ignore[return-value]  # an ObjectVar here
 
 
 def _tools_field() -> rx.Component:
@@ -143,8 +146,8 @@ def _tools_field() -> rx.Component:
     )
 
 
-def _knowledge_option(collection: rx.Var) -> rx.Component:
-    cid = collection[0]
+def _knowledge_option(collection: ArrayVar) -> rx.Component:
+    cid = collection[0].to(str)
     return rx.el.label(
         rx.el.input(
             type="checkbox",
@@ -170,7 +173,7 @@ def _knowledge_field() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.cond(
-                AgentEditorState.collections.length() > 0,  # type: ignore[attr-defined]
+                AgentEditorState.collections.length() > 0,
                 rx.vstack(rx.foreach(AgentEditorState.collections, _knowledge_option), spacing="2"),
                 rx.text(
                     "No collections yet. ",

@@ -11,7 +11,7 @@ from galaxyco_ui.states.auth import AuthFormState
 
 def _oauth_buttons() -> rx.Component:
     return rx.cond(
-        AuthFormState.oauth_providers.length() > 0,  # type: ignore[attr-defined]
+        AuthFormState.oauth_providers.length() > 0,
         rx.vstack(
             rx.foreach(
                 AuthFormState.oauth_providers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.format import human_size, plural
@@ -23,16 +24,22 @@ def _new_button() -> rx.Component:
     )
 
 
-def _counts(c: CollectionView) -> rx.Component:
+def _counts(c: ObjectVar[CollectionView]) -> rx.Component:
     return rx.cond(
-        c.item_count > 0,
+        c.item_count.to(int) > 0,
         rx.hstack(
-            rx.cond(c.ready_count > 0, rx.badge(c.ready_count.to_string() + " ready", color_scheme="green")),  # type: ignore[attr-defined]
             rx.cond(
-                c.pending_count > 0,
-                rx.badge(c.pending_count.to_string() + " processing", color_scheme="blue"),  # type: ignore[attr-defined]
+                c.ready_count.to(int) > 0,
+                rx.badge(c.ready_count.to_string() + " ready", color_scheme="green"),
             ),
-            rx.cond(c.failed_count > 0, rx.badge(c.failed_count.to_string() + " failed", color_scheme="red")),  # type: ignore[attr-defined]
+            rx.cond(
+                c.pending_count.to(int) > 0,
+                rx.badge(c.pending_count.to_string() + " processing", color_scheme="blue"),
+            ),
+            rx.cond(
+                c.failed_count.to(int) > 0,
+                rx.badge(c.failed_count.to_string() + " failed", color_scheme="red"),
+            ),
             spacing="1",
             wrap="wrap",
         ),
@@ -40,7 +47,7 @@ def _counts(c: CollectionView) -> rx.Component:
     )
 
 
-def _collection_actions(c: CollectionView) -> rx.Component:
+def _collection_actions(c: ObjectVar[CollectionView]) -> rx.Component:
     return rx.cond(
         c.can_edit,
         rx.hstack(
@@ -48,21 +55,21 @@ def _collection_actions(c: CollectionView) -> rx.Component:
                 rx.icon("pencil", size=16),
                 variant="ghost",
                 color_scheme="gray",
-                aria_label="Edit " + c.name,
+                aria_label="Edit " + c.name.to(str),
                 title="Rename or describe",
-                on_click=CollectionFormState.open_edit(c.id, c.name, c.description),
+                on_click=CollectionFormState.open_edit(c.id, c.name, c.description),  # type: ignore[operator]  # rx.event handler: untyped to mypy
             ),
             confirm_dialog(
                 rx.icon_button(
                     rx.icon("trash-2", size=16),
                     variant="ghost",
                     color_scheme="red",
-                    aria_label="Delete " + c.name,
+                    aria_label="Delete " + c.name.to(str),
                     title="Delete",
                 ),
                 title="Delete this collection?",
                 body="“"
-                + c.name
+                + c.name.to(str)
                 + "” and the "
                 + plural(c.item_count, "document")
                 + " in it will be deleted, "
@@ -77,11 +84,11 @@ def _collection_actions(c: CollectionView) -> rx.Component:
     )
 
 
-def _collection_row(c: CollectionView) -> rx.Component:
+def _collection_row(c: ObjectVar[CollectionView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(
             rx.vstack(
-                rx.link(c.name, href="/knowledge/" + c.id, weight="medium"),
+                rx.link(c.name, href="/knowledge/" + c.id.to(str), weight="medium"),
                 rx.cond(
                     c.description != "",
                     rx.text(c.description, size="1", color_scheme="gray", class_name="gx-clamp"),
@@ -127,7 +134,7 @@ def knowledge_page() -> rx.Component:
         rx.cond(
             KnowledgeState.loaded,
             rx.cond(
-                KnowledgeState.collections.length() > 0,  # type: ignore[attr-defined]
+                KnowledgeState.collections.length() > 0,
                 rx.vstack(search, table, spacing="5", width="100%"),
                 empty,
             ),

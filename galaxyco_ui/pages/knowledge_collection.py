@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.format import human_size, plural
@@ -11,14 +14,20 @@ from galaxyco_ui.components.layout import back_link, empty_state
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.components.upload import limits_text, upload_panel, upload_zone
-from galaxyco_ui.services.knowledge import ItemView
+from galaxyco_ui.services.knowledge import CollectionView, ItemView
 from galaxyco_ui.states.knowledge import CollectionFormState
 from galaxyco_ui.states.knowledge_collection import CollectionState
 
 # ---------------------------------------------------------------- items
 
 
-def _item_actions(item: ItemView) -> rx.Component:
+def _collection() -> ObjectVar[CollectionView]:
+    # At runtime the state var is an ObjectVar; mypy reads a model-typed state var as the
+    # model (reflex's typed rx.Field overloads resolve scalars and lists only, under mypy).
+    return cast("ObjectVar[CollectionView]", CollectionState.collection)
+
+
+def _item_actions(item: ObjectVar[ItemView]) -> rx.Component:
     return rx.hstack(
         rx.cond(
             item.can_edit & (item.status != "queued") & (item.status != "processing"),
@@ -26,7 +35,7 @@ def _item_actions(item: ItemView) -> rx.Component:
                 rx.icon("refresh-cw", size=16),
                 variant="ghost",
                 color_scheme="gray",
-                aria_label="Re-index " + item.name,
+                aria_label="Re-index " + item.name.to(str),
                 title="Re-index",
                 on_click=CollectionState.reindex(item.id),
             ),
@@ -39,11 +48,15 @@ def _item_actions(item: ItemView) -> rx.Component:
                     rx.icon("trash-2", size=16),
                     variant="ghost",
                     color_scheme="red",
-                    aria_label="Delete " + item.name,
+                    aria_label="Delete " + item.name.to(str),
                     title="Delete",
                 ),
                 title="Delete this document?",
-                body="“" + item.name + "” and its " + plural(item.chunk_count, "chunk") + " will be deleted; "
+                body="“"
+                + item.name.to(str)
+                + "” and its "
+                + plural(item.chunk_count, "chunk")
+                + " will be deleted; "
                 "agents will no longer find it. This cannot be undone.",
                 confirm_label="Delete document",
                 on_confirm=CollectionState.delete_item(item.id),
@@ -57,19 +70,24 @@ def _item_actions(item: ItemView) -> rx.Component:
 
 
 def _dash_or(value: rx.Var) -> rx.Component:
-    return rx.text(rx.cond(value.is_not_none(), value.to_string(), "—"), size="2")  # type: ignore[attr-defined]
+    return rx.text(rx.cond(value.is_not_none(), value.to_string(), "—"), size="2")
 
 
-def _item_row(item: ItemView) -> rx.Component:
+def _item_row(item: ObjectVar[ItemView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(
-            rx.link(item.name, href="/knowledge/items/" + item.id, weight="medium", class_name="gx-item-name")
+            rx.link(
+                item.name,
+                href="/knowledge/items/" + item.id.to(str),
+                weight="medium",
+                class_name="gx-item-name",
+            )
         ),
         rx.table.cell(rx.text(item.kind_label, size="2")),
         rx.table.cell(rx.text(human_size(item.size_bytes), size="2", white_space="nowrap")),
         rx.table.cell(rx.text(item.uploaded_by_name, size="2")),
         rx.table.cell(item_status(item)),
-        rx.table.cell(rx.text(rx.cond(item.status == "ready", item.chunk_count.to_string(), "—"), size="2")),  # type: ignore[attr-defined]
+        rx.table.cell(rx.text(rx.cond(item.status == "ready", item.chunk_count.to_string(), "—"), size="2")),
         rx.table.cell(_dash_or(item.page_count)),
         rx.table.cell(rx.moment(item.created_at, from_now=True, size="2")),
         rx.table.cell(_item_actions(item)),
@@ -91,7 +109,7 @@ def _items() -> rx.Component:
         "Members and admins can upload documents to this collection.",
     )
     return rx.cond(
-        CollectionState.items.length() > 0,  # type: ignore[attr-defined]
+        CollectionState.items.length() > 0,
         data_table(
             ["Name", "Type", "Size", "Uploaded by", "Status", "Chunks", "Pages", "Uploaded", ""],
             CollectionState.items,
@@ -106,7 +124,7 @@ def _items() -> rx.Component:
 
 
 def _header_actions() -> rx.Component:
-    c = CollectionState.collection
+    c = _collection()
     return rx.cond(
         CollectionState.found & c.can_edit,
         rx.hstack(
@@ -114,13 +132,13 @@ def _header_actions() -> rx.Component:
                 rx.icon("pencil", size=16),
                 "Edit",
                 variant="soft",
-                on_click=CollectionFormState.open_edit(c.id, c.name, c.description),
+                on_click=CollectionFormState.open_edit(c.id, c.name, c.description),  # type: ignore[operator]  # rx.event handler: untyped to mypy
             ),
             confirm_dialog(
                 rx.button(rx.icon("trash-2", size=16), "Delete", color_scheme="red", variant="soft"),
                 title="Delete this collection?",
                 body="“"
-                + c.name
+                + c.name.to(str)
                 + "” and the "
                 + plural(c.item_count, "document")
                 + " in it will be deleted, "
@@ -135,7 +153,7 @@ def _header_actions() -> rx.Component:
 
 
 def _summary() -> rx.Component:
-    c = CollectionState.collection
+    c = _collection()
     return rx.vstack(
         back_link("All collections", "/knowledge"),
         rx.cond(c.description != "", rx.text(c.description, size="3")),
@@ -143,7 +161,7 @@ def _summary() -> rx.Component:
             plural(c.item_count, "document"),
             " · ",
             human_size(c.size_bytes),
-            rx.cond(c.created_by_name != "", " · created by " + c.created_by_name, ""),
+            rx.cond(c.created_by_name != "", " · created by " + c.created_by_name.to(str), ""),
             size="2",
             color_scheme="gray",
         ),
@@ -184,7 +202,7 @@ def collection_page() -> rx.Component:
         ),
         rx.heading("Documents", size="4", as_="h2"),
         _items(),
-        rx.cond(CollectionState.items.length() > 0, search),  # type: ignore[attr-defined]
+        rx.cond(CollectionState.items.length() > 0, search),
         spacing="4",
         width="100%",
     )

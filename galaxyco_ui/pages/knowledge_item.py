@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.format import human_size, plural
 from galaxyco_ui.components.knowledge import download_link, item_status
 from galaxyco_ui.components.layout import back_link, empty_state
 from galaxyco_ui.components.shell import shell
-from galaxyco_ui.services.knowledge import ChunkView
+from galaxyco_ui.services.knowledge import ChunkView, ItemView
 from galaxyco_ui.states.knowledge_item import ItemState
 
 
@@ -23,12 +26,19 @@ def _text(value: rx.Var | str) -> rx.Component:
     return rx.text(value, size="2")
 
 
+def _item() -> ObjectVar[ItemView]:
+    # At runtime the state var is an ObjectVar; mypy reads a model-typed state var as the
+    # model (reflex's typed rx.Field overloads resolve scalars and lists only, under mypy).
+    return cast("ObjectVar[ItemView]", ItemState.item)
+
+
 def _metadata() -> rx.Component:
-    item = ItemState.item
+    item = _item()
     return rx.card(
         rx.el.dl(
             _meta(
-                "Collection", rx.link(item.collection_name, href="/knowledge/" + item.collection_id, size="2")
+                "Collection",
+                rx.link(item.collection_name, href="/knowledge/" + item.collection_id.to(str), size="2"),
             ),
             _meta("Type", _text(item.kind_label)),
             _meta("Size", _text(human_size(item.size_bytes))),
@@ -42,13 +52,13 @@ def _metadata() -> rx.Component:
                 ),
             ),
             _meta("Status", item_status(item)),
-            _meta("Chunks", _text(item.chunk_count.to_string())),  # type: ignore[attr-defined]
-            _meta("Pages", _text(rx.cond(item.page_count.is_not_none(), item.page_count.to_string(), "—"))),  # type: ignore[union-attr]
-            _meta("Characters", _text(item.char_count.to_string())),  # type: ignore[attr-defined]
+            _meta("Chunks", _text(item.chunk_count.to_string())),
+            _meta("Pages", _text(rx.cond(item.page_count.is_not_none(), item.page_count.to_string(), "—"))),
+            _meta("Characters", _text(item.char_count.to_string())),
             _meta(
                 "Indexed",
                 rx.cond(
-                    item.indexed_at.is_not_none(),  # type: ignore[union-attr]
+                    item.indexed_at.is_not_none(),
                     rx.text(rx.moment(item.indexed_at, format="YYYY-MM-DD HH:mm"), size="2"),
                     _text("not yet"),
                 ),
@@ -64,7 +74,7 @@ def _metadata() -> rx.Component:
 
 
 def _actions() -> rx.Component:
-    item = ItemState.item
+    item = _item()
     return rx.cond(
         ItemState.found & ItemState.loaded,
         rx.hstack(
@@ -85,7 +95,7 @@ def _actions() -> rx.Component:
                     rx.button(rx.icon("trash-2", size=16), "Delete", color_scheme="red", variant="soft"),
                     title="Delete this document?",
                     body="“"
-                    + item.name
+                    + item.name.to(str)
                     + "” and its "
                     + plural(item.chunk_count, "chunk")
                     + " will be deleted; "
@@ -100,27 +110,27 @@ def _actions() -> rx.Component:
     )
 
 
-def _chunk(chunk: ChunkView) -> rx.Component:
+def _chunk(chunk: ObjectVar[ChunkView]) -> rx.Component:
     selected = chunk.ordinal == ItemState.selected_chunk
     return rx.el.li(
         rx.hstack(
             rx.badge(
                 "#", chunk.ordinal.to_string(), variant="soft", color_scheme="gray", class_name="gx-code"
-            ),  # type: ignore[attr-defined]
+            ),
             rx.cond(
                 chunk.page.is_not_none(),
                 rx.text("page ", chunk.page.to_string(), size="1", color_scheme="gray"),
-            ),  # type: ignore[union-attr]
+            ),
             rx.cond(chunk.heading != "", rx.text(chunk.heading, size="1", weight="medium")),
             rx.spacer(),
-            rx.text(chunk.token_count.to_string() + " tokens", size="1", color_scheme="gray"),  # type: ignore[attr-defined]
+            rx.text(chunk.token_count.to_string() + " tokens", size="1", color_scheme="gray"),
             align="center",
             spacing="2",
             wrap="wrap",
             width="100%",
         ),
         rx.el.p(chunk.text, class_name="gx-chunk-text"),
-        id="chunk-" + chunk.ordinal.to_string(),  # type: ignore[attr-defined]
+        id="chunk-" + chunk.ordinal.to_string(),
         tab_index=-1,
         aria_current=rx.cond(selected, "true", "false"),
         class_name=rx.cond(selected, "gx-chunk gx-chunk-selected", "gx-chunk"),
@@ -165,7 +175,7 @@ def _chunks() -> rx.Component:
             color_scheme="gray",
         ),
         rx.cond(
-            ItemState.chunks.length() > 0,  # type: ignore[attr-defined]
+            ItemState.chunks.length() > 0,
             rx.el.ol(rx.foreach(ItemState.chunks, _chunk), class_name="gx-chunks"),
             rx.text(
                 rx.match(

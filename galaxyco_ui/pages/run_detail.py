@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.markdown import untrusted_markdown
@@ -68,10 +71,10 @@ def _timeline_item(item: TimelineItem) -> rx.Component:
     )
 
 
-def _source(src: dict) -> rx.Component:
+def _source(src: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.el.li(
         rx.link(
-            rx.text.strong("[", src["n"].to_string(), "] "),  # type: ignore[attr-defined]
+            rx.text.strong("[", src["n"].to_string(), "] "),
             src["item_name"],
             href=src["href"],
         ),
@@ -83,7 +86,7 @@ def _source(src: dict) -> rx.Component:
 
 def _sources() -> rx.Component:
     return rx.cond(
-        RunState.sources.length() > 0,  # type: ignore[attr-defined]
+        RunState.sources.length() > 0,
         rx.card(
             rx.vstack(
                 rx.heading("Sources", size="3", as_="h3"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.forms import field
 from galaxyco_ui.components.layout import empty_state
@@ -23,26 +24,26 @@ STATUSES = [
 TRIGGERS = [("", "Any trigger"), ("manual", "Manual"), ("schedule", "Schedule"), ("api", "API")]
 
 
-def _duration(run: RunView) -> rx.Component:
+def _duration(run: ObjectVar[RunView]) -> rx.Component:
     return rx.cond(
         run.duration_ms,
-        rx.text((run.duration_ms / 1000).to_string() + " s", size="2"),  # type: ignore[operator]
+        rx.text((run.duration_ms.to(int) / 1000).to_string() + " s", size="2"),
         rx.text("—", size="2"),
     )
 
 
-def _run_row(run: RunView) -> rx.Component:
+def _run_row(run: ObjectVar[RunView]) -> rx.Component:
     return rx.table.row(
-        rx.table.row_header_cell(rx.link(run.agent_name, href="/runs/" + run.id, weight="medium")),
+        rx.table.row_header_cell(rx.link(run.agent_name, href="/runs/" + run.id.to(str), weight="medium")),
         rx.table.cell(status_badge(run.status)),
         rx.table.cell(rx.text(run.trigger, size="2")),
         rx.table.cell(rx.text(run.started_by, size="2")),
         rx.table.cell(rx.moment(run.created_at, from_now=True, size="2")),
         rx.table.cell(_duration(run)),
-        rx.table.cell(rx.text(run.input_tokens + run.output_tokens, size="2")),
+        rx.table.cell(rx.text(run.input_tokens.to(int) + run.output_tokens.to(int), size="2")),
         rx.table.cell(
             rx.cond(
-                run.cost_usd.is_not_none(),  # type: ignore[union-attr]
+                run.cost_usd.is_not_none(),
                 rx.text("$", run.cost_usd, size="2"),
                 rx.text(rx.cond(run.status == "succeeded", "unknown", "—"), size="2"),
             )
@@ -51,9 +52,9 @@ def _run_row(run: RunView) -> rx.Component:
     )
 
 
-def _active_row(run: RunView) -> rx.Component:
+def _active_row(run: ObjectVar[RunView]) -> rx.Component:
     return rx.table.row(
-        rx.table.row_header_cell(rx.link(run.agent_name, href="/runs/" + run.id, weight="medium")),
+        rx.table.row_header_cell(rx.link(run.agent_name, href="/runs/" + run.id.to(str), weight="medium")),
         rx.table.cell(status_badge(run.status)),
         rx.table.cell(rx.text(run.started_by, size="2")),
         rx.table.cell(rx.moment(run.created_at, from_now=True, size="2")),
@@ -120,7 +121,7 @@ def runs_page() -> rx.Component:
         rx.vstack(
             rx.heading("Running now", size="4", as_="h2"),
             rx.cond(
-                RunsState.active.length() > 0,  # type: ignore[attr-defined]
+                RunsState.active.length() > 0,
                 data_table(
                     ["Agent", "Status", "Started by", "Queued"], RunsState.active, _active_row, size="1"
                 ),
@@ -135,7 +136,7 @@ def runs_page() -> rx.Component:
         rx.heading("History", size="4", as_="h2"),
         _filters(),
         rx.cond(
-            RunsState.runs.length() > 0,  # type: ignore[attr-defined]
+            RunsState.runs.length() > 0,
             data_table(
                 ["Agent", "Status", "Trigger", "Started by", "When", "Duration", "Tokens", "Cost"],
                 RunsState.runs,
@@ -154,7 +155,7 @@ def runs_page() -> rx.Component:
                 variant="soft",
                 on_click=RunsState.newer,
                 disabled=RunsState.page_cursors.length() == 0,
-            ),  # type: ignore[attr-defined]
+            ),
             rx.button(
                 "Older", variant="soft", on_click=RunsState.older, disabled=RunsState.next_cursor == ""
             ),

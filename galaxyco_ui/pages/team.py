@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import select_input, text_input
@@ -31,7 +32,7 @@ def role_badge(role: rx.Var) -> rx.Component:
     )
 
 
-def _role_cell(m: MemberView) -> rx.Component:
+def _role_cell(m: ObjectVar[MemberView]) -> rx.Component:
     # Owners' roles change only through an owner; admins see them read-only.
     editable = (
         SessionState.can_manage_members
@@ -41,11 +42,13 @@ def _role_cell(m: MemberView) -> rx.Component:
     return rx.cond(
         editable,
         rx.box(
-            rx.el.label("Role for " + m.name, html_for="role-" + m.id, class_name="gx-sr-only"),
+            rx.el.label(
+                "Role for " + m.name.to(str), html_for="role-" + m.id.to(str), class_name="gx-sr-only"
+            ),
             rx.el.select(
                 rx.cond(SessionState.can_transfer_ownership, rx.el.option("Owner", value="owner")),
                 *[rx.el.option(label, value=value) for value, label in ROLE_OPTIONS],
-                id="role-" + m.id,
+                id="role-" + m.id.to(str),
                 value=m.role,
                 on_change=lambda role: TeamState.change_role(m.id, role),
                 class_name="gx-select",
@@ -56,14 +59,14 @@ def _role_cell(m: MemberView) -> rx.Component:
     )
 
 
-def _member_actions(m: MemberView) -> rx.Component:
+def _member_actions(m: ObjectVar[MemberView]) -> rx.Component:
     return rx.hstack(
         rx.cond(
             SessionState.can_transfer_ownership & ~m.is_you & (m.role != "owner"),
             confirm_dialog(
                 rx.button("Make owner", size="1", variant="soft"),
                 title="Transfer ownership?",
-                body=m.name + " becomes the owner of this workspace and you become an admin.",
+                body=m.name.to(str) + " becomes the owner of this workspace and you become an admin.",
                 confirm_label="Transfer ownership",
                 on_confirm=TeamState.transfer(m.id),
             ),
@@ -74,10 +77,14 @@ def _member_actions(m: MemberView) -> rx.Component:
             & ((m.role != "owner") | SessionState.can_transfer_ownership),
             confirm_dialog(
                 rx.button(
-                    "Remove", size="1", variant="soft", color_scheme="red", aria_label="Remove " + m.name
+                    "Remove",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    aria_label="Remove " + m.name.to(str),
                 ),
                 title="Remove this member?",
-                body=m.name + " (" + m.email + ") will lose access to this workspace.",
+                body=m.name.to(str) + " (" + m.email.to(str) + ") will lose access to this workspace.",
                 confirm_label="Remove member",
                 on_confirm=TeamState.remove(m.id),
             ),
@@ -97,7 +104,7 @@ def _member_actions(m: MemberView) -> rx.Component:
     )
 
 
-def _member_row(m: MemberView) -> rx.Component:
+def _member_row(m: ObjectVar[MemberView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(
             rx.hstack(
@@ -170,7 +177,7 @@ def _invite_form() -> rx.Component:
                                 rx.icon("copy", size=14),
                                 "Copy link",
                                 size="1",
-                                on_click=TeamState.copy_link(TeamState.last_invite_link),
+                                on_click=TeamState.copy_link(TeamState.last_invite_link),  # type: ignore[operator]  # rx.event handler: untyped to mypy
                             ),
                             rx.icon_button(
                                 rx.icon("x", size=14),
@@ -203,7 +210,7 @@ def _invite_form() -> rx.Component:
     )
 
 
-def _invitation_row(inv: InvitationView) -> rx.Component:
+def _invitation_row(inv: ObjectVar[InvitationView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(inv.email),
         rx.table.cell(role_badge(inv.role)),
@@ -218,7 +225,7 @@ def _invitation_row(inv: InvitationView) -> rx.Component:
                         "Copy link",
                         size="1",
                         variant="soft",
-                        on_click=TeamState.copy_link(inv.link),
+                        on_click=TeamState.copy_link(inv.link),  # type: ignore[operator]  # rx.event handler: untyped to mypy
                     ),
                     rx.button(
                         "Revoke",
@@ -226,7 +233,7 @@ def _invitation_row(inv: InvitationView) -> rx.Component:
                         variant="soft",
                         color_scheme="red",
                         on_click=TeamState.revoke(inv.id),
-                        aria_label="Revoke invitation for " + inv.email,
+                        aria_label="Revoke invitation for " + inv.email.to(str),
                     ),
                     spacing="2",
                     justify="end",
@@ -242,7 +249,7 @@ def team_page() -> rx.Component:
         ["Name", "Email", "Role", "Joined", ""], TeamState.members, _member_row, variant="surface"
     )
     invitations = rx.cond(
-        TeamState.invitations.length() > 0,  # type: ignore[attr-defined]
+        TeamState.invitations.length() > 0,
         rx.vstack(
             rx.heading("Pending invitations", size="4", as_="h2"),
             data_table(

@@ -75,7 +75,7 @@ def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int 
         concurrency=concurrency or settings.run_concurrency,
         # SAQ's own sweep finds jobs whose worker stopped heartbeating. (saq 0.26's
         # PartialTimersDict inherits required keys, so a partial dict cannot type-check.)
-        timers={"sweep": 5},  # type: ignore[arg-type]
+        timers={"sweep": 5},  # type: ignore[arg-type]  # see the comment above
         shutdown_grace_period_s=shutdown_grace_seconds,
     )
 

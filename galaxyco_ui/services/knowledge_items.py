@@ -72,7 +72,7 @@ def item_statuses(*, ctx: TenantContext, item_ids: list[str]) -> dict[str, tuple
     with session_scope() as session:
         rows = session.exec(
             # sqlmodel types select() for at most four columns; this one takes five.
-            select(  # type: ignore[call-overload]
+            select(  # type: ignore[call-overload]  # five columns: see above
                 KnowledgeItem.id,
                 KnowledgeItem.status,
                 KnowledgeItem.progress,

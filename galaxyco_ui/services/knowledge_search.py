@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from galaxyco_ui.auth.permissions import Permission, TenantContext, require
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge.highlight import highlight, snippet
-from galaxyco_ui.knowledge.search import MAX_QUERY_CHARS, search_chunks
+from galaxyco_ui.knowledge.search import MAX_QUERY_CHARS as MAX_QUERY_CHARS  # states cut queries to it
+from galaxyco_ui.knowledge.search import search_chunks
 from galaxyco_ui.knowledge.types import SearchHit
 from galaxyco_ui.services.knowledge import collection_in_workspace
 from galaxyco_ui.services.validation import search_text

@@ -17,8 +17,8 @@ class AgentRunState(rx.State):
     can_run: bool = False
     can_schedule: bool = False
     run_error: str = ""
-    recent: list[RunView] = []
-    schedules: list[ScheduleView] = []
+    recent: rx.Field[list[RunView]] = rx.field(default_factory=list)
+    schedules: rx.Field[list[ScheduleView]] = rx.field(default_factory=list)
     schedule_errors: dict[str, str] = {}
     schedule_form_key: int = 0
     starting: bool = False

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import reflex as rx
 
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.services import agents, knowledge
-from galaxyco_ui.services.agents import AgentView
+from galaxyco_ui.services.agents import AgentView, SortKey
 from galaxyco_ui.states.guard import guarded
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
@@ -25,7 +27,7 @@ NEW_AGENT_DEFAULTS = {
 
 
 class AgentsState(rx.State):
-    agents: list[AgentView] = []
+    agents: rx.Field[list[AgentView]] = rx.field(default_factory=list)
     search: str = ""
     sort: str = "updated"
     loaded: bool = False
@@ -33,7 +35,8 @@ class AgentsState(rx.State):
     @rx.event
     @guarded(load=True)
     def load(self, ctx: TenantContext):
-        self.agents = agents.list_agents(ctx=ctx, search=self.search, sort=self.sort)  # type: ignore[arg-type]
+        sort = cast(SortKey, self.sort)  # set_sort admits only SortKey values
+        self.agents = agents.list_agents(ctx=ctx, search=self.search, sort=sort)
         self.loaded = True
         return None
 
@@ -56,10 +59,10 @@ class AgentEditorState(rx.State):
     not_found: bool = False
     can_edit: bool = False
     form: dict[str, str] = {}
-    tools: list[str] = []
+    tools: rx.Field[list[str]] = rx.field(default_factory=list)
     # (id, name) of the workspace's knowledge collections, and those the agent searches.
-    collections: list[tuple[str, str]] = []
-    knowledge_ids: list[str] = []
+    collections: rx.Field[list[tuple[str, str]]] = rx.field(default_factory=list)
+    knowledge_ids: rx.Field[list[str]] = rx.field(default_factory=list)
     errors: dict[str, str] = {}
     created_by_name: str = ""
     updated_label: str = ""

@@ -27,6 +27,7 @@ import logging
 from urllib.parse import quote, urlsplit
 
 import reflex as rx
+from reflex_base.event import EventSpec  # rx.event.EventSpec is not a type to mypy
 
 from galaxyco_ui.api.cookies import browser_binding_from_header, safe_next
 from galaxyco_ui.config import get_settings
@@ -68,7 +69,7 @@ def _after_sign_up(email: str, next_url: str) -> None:
         log.exception("could not verify or mail the verification link after a sign-up")
 
 
-def _finish(ticket: str, next_url: str) -> rx.event.EventSpec:
+def _finish(ticket: str, next_url: str) -> EventSpec:
     """Full navigation (not client routing): the cookie is set by a backend route."""
     url = f"/api/auth/session?ticket={quote(ticket)}&next={quote(next_url)}"
     return rx.call_script(f"window.location.assign({json.dumps(url)})")
@@ -81,7 +82,7 @@ class AuthFormState(rx.State):
     needs_code: bool = False
     next_url: str = "/agents"
     email: str = ""
-    oauth_providers: list[list[str]] = []
+    oauth_providers: rx.Field[list[list[str]]] = rx.field(default_factory=list)
     busy: bool = False
     # The forms show once this browser has its pre-auth cookie (see the module docstring).
     browser_ready: bool = False

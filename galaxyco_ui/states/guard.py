@@ -127,8 +127,8 @@ def _guard(
                 yield fail(self, exc)
 
     elif inspect.iscoroutinefunction(fn):
-
-        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        # (misc: mypy refuses a coroutine and an async generator variant of one name.)
+        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]  # see above
             try:
                 caller = resolve(self)
             except GalaxyError as exc:
@@ -143,7 +143,7 @@ def _guard(
 
     else:
 
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 caller = resolve(self)
             except GalaxyError as exc:
@@ -160,7 +160,7 @@ def _guard(
     if len(params) < 2:
         raise TypeError(f"{fn.__qualname__}: a guarded handler takes (self, ctx, ...)")
     hidden = params[1].name
-    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[params[0], *params[2:]])  # type: ignore[attr-defined]
+    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[params[0], *params[2:]])  # type: ignore[attr-defined]  # inspect reads it; not a declared attribute
     wrapper.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != hidden}
     setattr(wrapper, GUARD_MARKER, True)
     return wrapper

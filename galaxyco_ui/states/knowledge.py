@@ -16,7 +16,7 @@ SEARCH_LIMIT = 10
 
 
 class KnowledgeState(rx.State):
-    collections: list[CollectionView] = []
+    collections: rx.Field[list[CollectionView]] = rx.field(default_factory=list)
     can_create: bool = False
     loaded: bool = False
     query: str = ""

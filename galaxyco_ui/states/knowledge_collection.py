@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
@@ -45,9 +46,9 @@ class CollectionState(rx.State):
         updated_at=datetime(1970, 1, 1, tzinfo=UTC),
         can_edit=False,
     )
-    items: list[ItemView] = []
+    items: rx.Field[list[ItemView]] = rx.field(default_factory=list)
     can_upload: bool = False
-    uploads: list[UploadRow] = []
+    uploads: rx.Field[list[UploadRow]] = rx.field(default_factory=list)
     uploading: bool = False
     query: str = ""
     results: list[SearchResultView] = []
@@ -87,11 +88,11 @@ class CollectionState(rx.State):
     def refresh_header(self, ctx: TenantContext):
         self.collection = knowledge.get_collection(ctx=ctx, collection_id=self.collection_id)
 
-    def _watch(self):  # type: ignore[no-untyped-def]
+    def _watch(self) -> EventSpec | None:
         """Start (or restart) following the items still being indexed."""
         self._generation += 1
         if self.pending_count or self.uploading:
-            return CollectionState.watch(self._generation)
+            return CollectionState.watch(self._generation)  # type: ignore[misc]  # rx.event handler: untyped to mypy
         return None
 
     @rx.event(background=True)
@@ -121,9 +122,9 @@ class CollectionState(rx.State):
                 if uploading:
                     continue
                 return
-            if (fresh := session_context(self)) is None:
+            if (current := session_context(self)) is None:
                 return
-            ctx = fresh
+            ctx = current
             statuses = await asyncio.to_thread(knowledge.item_statuses, ctx=ctx, item_ids=pending)
             finished = [i for i, (status, *_rest) in statuses.items() if status not in PENDING]
             # Finished rows are re-read whole (pages, indexed at); the rest take the status only.

@@ -70,7 +70,7 @@ class ItemState(rx.State):
     found: bool = True
     loaded: bool = False
     item: ItemView = _blank_item()
-    chunks: list[ChunkView] = []
+    chunks: rx.Field[list[ChunkView]] = rx.field(default_factory=list)
     chunk_total: int = 0
     chunk_offset: int = 0
     selected_chunk: int = -1
@@ -110,7 +110,7 @@ class ItemState(rx.State):
         self._generation += 1
         events = [rx.call_script(_SELECTED_CHUNK_JS, callback=ItemState.select_chunk)]
         if self.pending:
-            events.append(ItemState.watch(self._generation))
+            events.append(ItemState.watch(self._generation))  # type: ignore[misc]  # rx.event handler: untyped to mypy
         return events
 
     def _load_chunks(self, ctx: TenantContext, *, around: int = -1, offset: int | None = None) -> None:
@@ -150,7 +150,7 @@ class ItemState(rx.State):
         self.item = await knowledge.reindex_item(ctx=ctx, item_id=self.item_id)
         self._generation += 1
         yield rx.toast.success("Re-indexing. The chunks below are replaced when it finishes.")
-        yield ItemState.watch(self._generation)
+        yield ItemState.watch(self._generation)  # type: ignore[misc]  # rx.event handler: untyped to mypy
 
     @rx.event
     @guarded

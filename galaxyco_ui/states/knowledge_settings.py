@@ -14,7 +14,7 @@ from galaxyco_ui.states.guard import guarded
 class KnowledgeSettingsState(rx.State):
     embedding_model: str = ""
     choices: list[EmbeddingChoice] = []
-    max_upload_mb: int = 0
+    max_upload_mb: rx.Field[int] = rx.field(0)
     allowed_types: str = ""
     can_manage: bool = False
     error: str = ""

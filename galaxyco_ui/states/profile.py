@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from collections.abc import Callable
+from typing import Any
 
 import qrcode
 import qrcode.image.svg
@@ -17,6 +19,7 @@ import reflex as rx
 from galaxyco_ui.errors import GalaxyError, ValidationError
 from galaxyco_ui.services import email_links
 from galaxyco_ui.services import profile as profile_service
+from galaxyco_ui.services.accounts import AuthSession
 from galaxyco_ui.services.profile import SessionView
 from galaxyco_ui.states.session import (
     SessionState,
@@ -47,9 +50,9 @@ class ProfileState(rx.State):
     # Two-factor setup
     setup_secret: str = ""
     setup_qr: str = ""
-    new_recovery_codes: list[str] = []
+    new_recovery_codes: rx.Field[list[str]] = rx.field(default_factory=list)
     # Sessions
-    sessions: list[SessionView] = []
+    sessions: rx.Field[list[SessionView]] = rx.field(default_factory=list)
     # Email verification (services/email_links.py)
     email_verified: bool = True
     can_send_verification: bool = False
@@ -203,7 +206,14 @@ class ProfileState(rx.State):
             ProfileState.load,
         ]
 
-    async def _do(self, action, done: str, *, refresh_shell: bool = False, error_field: str = ""):  # type: ignore[no-untyped-def]
+    async def _do(
+        self,
+        action: Callable[[AuthSession], object],
+        done: str,
+        *,
+        refresh_shell: bool = False,
+        error_field: str = "",
+    ) -> Any:
         """Run ``action(auth)`` in a thread for the signed-in user, then toast and reload."""
         auth = current_auth(self)
         if auth is None:

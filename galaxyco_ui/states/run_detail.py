@@ -85,7 +85,7 @@ def _text_item(text: str, step: int) -> TimelineItem:
 class RunState(rx.State):
     run_id: str = ""
     found: bool = True
-    status: str = ""
+    status: rx.Field[str] = rx.field("")
     agent_id: str = ""
     agent_name: str = ""
     model: str = ""
@@ -101,7 +101,7 @@ class RunState(rx.State):
     timeline: list[TimelineItem] = []
     # Knowledge passages the run cited, numbered as the model saw them: n, item_name,
     # page, heading, href.
-    sources: list[dict[str, Any]] = []
+    sources: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     live_text: str = ""
     live_step: int = -1
     can_cancel: bool = False
@@ -172,7 +172,7 @@ class RunState(rx.State):
         if view.status in TERMINAL:
             self._timeline_from_steps(runs.get_steps(ctx=ctx, run_id=run_id))
             return None
-        return RunState.follow(self._generation)
+        return RunState.follow(self._generation)  # type: ignore[misc]  # rx.event handler: untyped to mypy
 
     def _apply_view(self, view: RunView) -> None:
         self.status, self.agent_id, self.agent_name = view.status, view.agent_id, view.agent_name

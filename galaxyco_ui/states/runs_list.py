@@ -26,18 +26,20 @@ def _date(value: str, *, end: bool = False) -> datetime | None:
 
 
 class RunsState(rx.State):
-    active: list[RunView] = []
-    runs: list[RunView] = []
+    active: rx.Field[list[RunView]] = rx.field(default_factory=list)
+    runs: rx.Field[list[RunView]] = rx.field(default_factory=list)
     next_cursor: str = ""
-    page_cursors: list[str] = []  # cursors of the pages before this one ("" = first)
-    status: str = ""
-    agent_id: str = ""
-    trigger: str = ""
-    member: str = ""
+    page_cursors: rx.Field[list[str]] = rx.field(
+        default_factory=list
+    )  # cursors of the pages before this one ("" = first)
+    status: rx.Field[str] = rx.field("")
+    agent_id: rx.Field[str] = rx.field("")
+    trigger: rx.Field[str] = rx.field("")
+    member: rx.Field[str] = rx.field("")
     since: str = ""
     until: str = ""
-    agent_options: list[list[str]] = []
-    member_options: list[list[str]] = []
+    agent_options: rx.Field[list[list[str]]] = rx.field(default_factory=list)
+    member_options: rx.Field[list[list[str]]] = rx.field(default_factory=list)
     loaded: bool = False
     _generation: int = 0
     _cursor: str = ""
@@ -51,7 +53,7 @@ class RunsState(rx.State):
         self._refresh(ctx)
         self.loaded = True
         self._generation += 1
-        return RunsState.watch(self._generation)
+        return RunsState.watch(self._generation)  # type: ignore[misc]  # rx.event handler: untyped to mypy
 
     def _refresh(self, ctx: TenantContext) -> None:
         page = runs.list_runs(

@@ -11,6 +11,7 @@ from http.cookies import CookieError, SimpleCookie
 from urllib.parse import quote
 
 import reflex as rx
+from reflex_base.event import EventSpec  # rx.event.EventSpec is not a type to mypy
 
 from galaxyco_ui.auth.permissions import ROLE_LABELS, Permission, Role, TenantContext, can
 from galaxyco_ui.auth.tokens import SESSION_COOKIE
@@ -75,7 +76,7 @@ def client_ip(state: rx.State) -> str:
     )
 
 
-def login_redirect(state: rx.State) -> rx.event.EventSpec:
+def login_redirect(state: rx.State) -> EventSpec:
     return rx.redirect(f"/login?next={quote(str(state.router.url.path) or '/agents')}")
 
 
@@ -85,7 +86,7 @@ def form_text(form: object, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def error_toast(exc: GalaxyError) -> rx.event.EventSpec:
+def error_toast(exc: GalaxyError) -> EventSpec:
     return rx.toast.error(exc.message, close_button=True)
 
 

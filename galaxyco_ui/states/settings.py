@@ -18,7 +18,7 @@ class SettingsState(rx.State):
     name_error: str = ""
     can_rename: bool = False
     can_view_audit: bool = False
-    events: list[AuditEventView] = []
+    events: rx.Field[list[AuditEventView]] = rx.field(default_factory=list)
     more_events: bool = False
     # Where the next page of events starts; backend-only (never sent to the browser).
     _events_cursor: str = ""

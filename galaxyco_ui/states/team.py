@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import reflex as rx
 
@@ -16,8 +17,8 @@ from galaxyco_ui.states.session import SessionState, error_toast
 
 
 class TeamState(rx.State):
-    members: list[MemberView] = []
-    invitations: list[InvitationView] = []
+    members: rx.Field[list[MemberView]] = rx.field(default_factory=list)
+    invitations: rx.Field[list[InvitationView]] = rx.field(default_factory=list)
     invite_errors: dict[str, str] = {}
     last_invite_link: str = ""
     last_invite_email: str = ""
@@ -89,7 +90,7 @@ class TeamState(rx.State):
         team.leave_workspace(ctx=ctx)
         return [rx.toast.success("You left the workspace."), rx.redirect("/agents", replace=True)]
 
-    def _act(self, action: Callable[[], object], done: str) -> list[rx.event.EventSpec]:
+    def _act(self, action: Callable[[], object], done: str) -> list[Any]:  # specs and handlers
         try:
             action()
         except GalaxyError as exc:

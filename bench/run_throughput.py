@@ -122,8 +122,8 @@ def _timed_async(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def install_phase_timers() -> None:
     """Wrap the executor's phases (bench-only monkeypatching; nothing in galaxyco_ui changes)."""
-    from galaxyco_ui.providers import openai_chat
     from galaxyco_ui.jobs.registry import replace_function
+    from galaxyco_ui.providers import openai_chat
     from galaxyco_ui.runs import executor, store
     from galaxyco_ui.runs.events import get_event_bus
 

@@ -28,6 +28,7 @@ from galaxyco_ui.runs.executor import abort_run, enqueue_run
 from galaxyco_ui.runs.signals import get_cancel_signals
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
+from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.validation import lookup_id
 
 MAX_INPUT_CHARS = 20_000
@@ -173,21 +174,12 @@ def list_runs(
         if until is not None:
             query = query.where(col(Run.created_at) < until)
         if cursor:
-            created, _, last_id = cursor.partition("|")
-            try:
-                at = datetime.fromisoformat(created)
-                if at.tzinfo is None:  # the column only compares with aware datetimes
-                    raise ValueError(created)
-            except ValueError:
-                raise ValidationError({"cursor": "That page link is not valid any more."}) from None
-            query = query.where(
-                (col(Run.created_at) < at) | ((col(Run.created_at) == at) & (col(Run.id) < last_id))
-            )
+            query = query.where(older_than(cursor, col(Run.created_at), col(Run.id)))
         rows = session.exec(
             query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit + 1)
         ).all()
         page, more = rows[:limit], len(rows) > limit
-        next_cursor = f"{page[-1].created_at.isoformat()}|{page[-1].id}" if more and page else ""
+        next_cursor = page_cursor(page[-1].created_at, page[-1].id) if more and page else ""
         return RunPage(runs=_views(session, ctx, list(page)), next_cursor=next_cursor)
 
 

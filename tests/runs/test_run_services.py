@@ -151,7 +151,14 @@ def test_pages_respect_the_filters(team, history):
 
 
 @pytest.mark.parametrize(
-    "cursor", ["garbage", "2025-13-01T00:00:00+00:00|abc", "|", "2025-06-01T12:00:00|abc"]
+    "cursor",
+    [
+        "garbage",
+        "2025-13-01T00:00:00+00:00|abc",
+        "|",
+        "2025-06-01T12:00:00|abc",
+        "2025-06-01T12:00:00+00:00|a\x00b",  # a NUL would reach (and crash) PostgreSQL
+    ],
 )
 def test_a_garbage_cursor_is_refused_as_invalid(team, history, cursor):
     with pytest.raises(ValidationError) as caught:

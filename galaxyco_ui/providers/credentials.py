@@ -37,4 +37,10 @@ def provider_config(session: Session, workspace_id: str, provider: str) -> tuple
             None,
             f"The stored {label} API key cannot be decrypted (was SECRET_KEY changed?). Enter it again.",
         )
+    if not api_key and provider != "openai_compatible":  # local endpoints may need no key
+        return (
+            None,
+            f"No {label} API key is stored (changing the base URL removes it). "
+            "Paste the key again in Settings → Providers.",
+        )
     return ProviderConfig(provider=provider, api_key=api_key, base_url=key.base_url), ""

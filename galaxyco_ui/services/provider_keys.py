@@ -189,9 +189,12 @@ def remove_provider_key(*, ctx: TenantContext, provider: str) -> None:
 async def check_provider_key(*, ctx: TenantContext, provider: str, model: str = "") -> ProviderKeyView:
     """Make a real, minimal call with the stored key and record the outcome."""
     require(ctx, Permission.MANAGE_PROVIDER_KEYS)
-    config = await asyncio.to_thread(_config, ctx, provider)
-    model = model or next(p.suggested_models[0] for p in PROVIDERS if p.key == provider)
-    ok, message = await _probe(config, model)
+    config, problem = await asyncio.to_thread(_config, ctx, provider)
+    if config is None:  # e.g. the key was removed when the base URL changed
+        ok, message = False, problem
+    else:
+        model = model or next(p.suggested_models[0] for p in PROVIDERS if p.key == provider)
+        ok, message = await _probe(config, model)
     with session_scope() as session:
         row = _row(session, ctx, provider)
         if row is None:
@@ -208,12 +211,16 @@ def _row(session: Session, ctx: TenantContext, provider: str) -> ProviderKey | N
     ).first()
 
 
-def _config(ctx: TenantContext, provider: str) -> ProviderConfig:
+def _config(ctx: TenantContext, provider: str) -> tuple[ProviderConfig | None, str]:
+    """The stored credentials, or ``(None, what to fix)``.
+
+    Raises:
+        NotFoundError: the workspace has no row for this provider.
+    """
     with session_scope() as session:
-        config, _problem = provider_config(session, ctx.workspace_id, provider)
-    if config is None:
-        raise NotFoundError("That provider key")
-    return config
+        if _row(session, ctx, provider) is None:
+            raise NotFoundError("That provider key")
+        return provider_config(session, ctx.workspace_id, provider)
 
 
 async def _probe(config: ProviderConfig, model: str) -> tuple[bool, str]:

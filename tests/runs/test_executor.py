@@ -123,6 +123,22 @@ async def test_a_run_without_a_provider_key_fails_clearly(team, engine):
     assert run.error == "No Anthropic API key is set for this workspace. Add one in Settings → Providers."
 
 
+async def test_a_run_whose_key_was_removed_by_a_base_url_change_fails_clearly_and_sends_nothing(
+    team, emulator, engine
+):
+    provider_keys.set_provider_key(ctx=team.admin, provider="openai", api_key="sk-old-key-4242")
+    provider_keys.set_provider_key(
+        ctx=team.admin, provider="openai", api_key="", base_url=emulator.openai_base_url
+    )
+    agent = make_agent(team.member, provider="openai", model="gpt-4.1-mini")
+
+    run = await engine((await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi")).id)
+
+    assert run.status == "failed"
+    assert "No OpenAI API key is stored" in run.error and "Settings → Providers" in run.error
+    assert emulator.requests == []
+
+
 async def test_cancel_stops_a_streaming_run_within_a_second(wired, emulator, engine):
     team, agent = wired
     emulator.enqueue(Script.slow("word " * 200, tokens_per_second=10))

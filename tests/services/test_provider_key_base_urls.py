@@ -74,9 +74,20 @@ def test_changing_the_base_url_without_a_new_key_removes_the_stored_key(team, em
     assert "the stored key was removed" in view.notice
     listed = {p.provider: p for p in provider_keys.list_provider_keys(ctx=team.admin)}["openai"]
     assert not listed.has_key and listed.base_url == emulator.openai_base_url
-    # Nothing of the old key is left to send to the new address.
-    config = provider_keys._config(team.admin, "openai")
-    assert config.api_key == "" and config.base_url == emulator.openai_base_url
+    # Nothing of the old key is left to send to the new address, and what is missing is said.
+    config, problem = provider_keys._config(team.admin, "openai")
+    assert config is None and "Paste the key again" in problem
+
+
+async def test_testing_a_provider_whose_key_was_removed_says_to_paste_it_again(team, emulator: Emulator):
+    provider_keys.set_provider_key(ctx=team.admin, provider="openai", api_key=SECRET)
+    provider_keys.set_provider_key(
+        ctx=team.admin, provider="openai", api_key="", base_url=emulator.openai_base_url
+    )
+    view = await provider_keys.check_provider_key(ctx=team.admin, provider="openai", model="gpt-4.1-mini")
+    assert view.last_test_ok is False
+    assert "No OpenAI API key is stored" in view.last_test_message
+    assert emulator.requests == []  # nothing was sent without a key
 
 
 def test_a_new_key_with_the_new_base_url_is_kept(team, emulator: Emulator):

@@ -162,7 +162,9 @@ def _invite_form() -> rx.Component:
                     width="100%",
                 ),
                 on_submit=TeamState.invite,
-                reset_on_submit=True,
+                # A refused invite keeps the typed address; a sent one bumps the key,
+                # which mounts an empty form.
+                reset_on_submit=False,
                 key=TeamState.invite_form_key,
                 width="100%",
             ),

@@ -1,6 +1,14 @@
 """SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
 from galaxyco_ui.models.agents import Agent
+from galaxyco_ui.models.api import (
+    AgentHook,
+    ApiKey,
+    IdempotencyRecord,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from galaxyco_ui.models.audit import AuditEvent
 from galaxyco_ui.models.base import new_id, utcnow
 from galaxyco_ui.models.knowledge import ItemStatus, KnowledgeCollection, KnowledgeItem
@@ -11,6 +19,9 @@ from galaxyco_ui.models.workspaces import Invitation, Workspace, WorkspaceMember
 
 __all__ = [
     "Agent",
+    "AgentHook",
+    "ApiKey",
+    "IdempotencyRecord",
     "AuditEvent",
     "Invitation",
     "ItemStatus",
@@ -24,6 +35,9 @@ __all__ = [
     "Schedule",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workspace",
     "WorkspaceMember",
     "new_id",

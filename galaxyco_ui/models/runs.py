@@ -12,7 +12,7 @@ from galaxyco_ui.models.base import TenantMixin, new_id, utcnow
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-TRIGGERS = ("manual", "schedule", "api")
+TRIGGERS = ("manual", "schedule", "api", "webhook")
 
 
 class Run(TenantMixin, table=True):

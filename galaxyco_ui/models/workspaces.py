@@ -18,6 +18,8 @@ class Workspace(TimestampMixin, MetadataMixin, table=True):
     created_by: str | None = Field(default=None, foreign_key="users.id", max_length=32)
     # "" = full-text search only; else an id from ``knowledge.embeddings.EMBEDDING_MODELS``.
     embedding_model: str = Field(default="", max_length=80)
+    # API requests per minute per key; None = the operator's API_MAX_REQUESTS_PER_MINUTE.
+    api_requests_per_minute: int | None = None
     deleted_at: datetime | None = None
 
 

@@ -96,6 +96,8 @@ class TenantContext:
     role: Role
     session_id: str | None = None
     ip: str = ""
+    # Set when the caller is a workspace API key (then ``user_id`` is the key's creator).
+    api_key_id: str | None = None
 
 
 def can(ctx: TenantContext, permission: Permission, *, owner_id: str | None = None) -> bool:

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     run_concurrency: int = 16  # runs executing at once in this process (embedded) or worker
     workspace_max_concurrent_runs: int = 10
     user_run_starts_per_minute: int = 30
+    # Platform API: requests per minute per API key. Workspaces choose their own limit
+    # up to this maximum (and get it when they chose none).
+    api_max_requests_per_minute: int = 600
     worker_lost_after_seconds: int = 15
     # In-process event bus (embedded mode): a finished run's stream is kept this long
     # for late readers, and at most this many streams are kept at all.

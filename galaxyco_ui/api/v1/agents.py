@@ -1,0 +1,72 @@
+"""``/agents``: list, create, read, update and delete the workspace's agents."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from galaxyco_ui.api.v1.deps import ApiContext
+from galaxyco_ui.api.v1.idempotency import idempotent
+from galaxyco_ui.api.v1.paging import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from galaxyco_ui.services import agents
+from galaxyco_ui.services.agents import AgentInput, AgentView
+
+router = APIRouter(prefix="/agents", tags=["agents"])
+
+
+class AgentPatch(BaseModel):
+    """Only the fields sent change; the rest keep their values."""
+
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    provider: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+    instructions: str | None = Field(default=None, max_length=40_000)
+    temperature: float | None = None
+    max_steps: int | None = None
+    max_output_tokens: int | None = None
+    tools: list[str] | None = Field(default=None, max_length=50)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    knowledge_collection_ids: list[str] | None = Field(default=None, max_length=50)
+
+
+@router.get("", response_model=Page[AgentView], summary="List agents")
+async def list_agents(
+    ctx: ApiContext,
+    search: Annotated[str, Query(max_length=100, description="Matches name, description, model, tags.")] = "",
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = "",
+) -> Page[AgentView]:
+    rows = await asyncio.to_thread(agents.list_agents, ctx=ctx, search=search)
+    return page_of(rows, cursor, limit)
+
+
+@router.post("", status_code=201, response_model=AgentView, summary="Create an agent")
+async def create_agent(request: Request, ctx: ApiContext, body: AgentInput) -> Response:
+    data: dict[str, Any] = body.model_dump()
+    return await idempotent(request, ctx, lambda: asyncio.to_thread(agents.create_agent, ctx=ctx, data=data))
+
+
+@router.get("/{agent_id}", response_model=AgentView, summary="Get an agent")
+async def get_agent(ctx: ApiContext, agent_id: str) -> AgentView:
+    return await asyncio.to_thread(agents.get_agent, ctx=ctx, agent_id=agent_id)
+
+
+@router.patch("/{agent_id}", response_model=AgentView, summary="Update an agent")
+async def update_agent(ctx: ApiContext, agent_id: str, body: AgentPatch) -> AgentView:
+    def update() -> AgentView:
+        current = agents.get_agent(ctx=ctx, agent_id=agent_id)
+        data: dict[str, object] = {name: getattr(current, name) for name in AgentInput.model_fields}
+        data.update(body.model_dump(exclude_unset=True, exclude_none=True))
+        return agents.update_agent(ctx=ctx, agent_id=agent_id, data=data)
+
+    return await asyncio.to_thread(update)
+
+
+@router.delete("/{agent_id}", status_code=204, summary="Delete an agent")
+async def delete_agent(ctx: ApiContext, agent_id: str) -> Response:
+    await asyncio.to_thread(agents.delete_agent, ctx=ctx, agent_id=agent_id)
+    return Response(status_code=204)

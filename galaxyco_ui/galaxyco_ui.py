@@ -27,6 +27,7 @@ from galaxyco_ui.runs.worker import scheduler_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
 from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
+from galaxyco_ui.states.api_keys import ApiKeysState
 from galaxyco_ui.states.auth import AuthFormState
 from galaxyco_ui.states.invite import InviteState
 from galaxyco_ui.states.knowledge import KnowledgeState
@@ -103,7 +104,7 @@ app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=ti
 app.add_page(
     settings_page,
     route="/settings",
-    on_load=[shell, SettingsState.load, ProvidersState.load, KnowledgeSettingsState.load],
+    on_load=[shell, SettingsState.load, ProvidersState.load, KnowledgeSettingsState.load, ApiKeysState.load],
     title=title("Settings"),
 )
 app.add_page(

@@ -370,8 +370,13 @@ def _clamp(per_minute: int | None, operator_max: int) -> int:
     return operator_max if per_minute is None else max(1, min(per_minute, operator_max))
 
 
+def key_roles_for(role: Role) -> list[Role]:
+    """The roles a key made by someone with ``role`` may have, highest first."""
+    return [r for r in API_KEY_ROLES if _RANK[r] <= _RANK[role]]
+
+
 def _key_role(ctx: TenantContext, role: object) -> Role:
-    allowed = [r for r in API_KEY_ROLES if _RANK[r] <= _RANK[ctx.role]]
+    allowed = key_roles_for(ctx.role)
     if not isinstance(role, str) or role not in {r.value for r in API_KEY_ROLES}:
         labels = ", ".join(ROLE_LABELS[r].lower() for r in allowed)
         raise ValidationError({"role": f"Choose one of: {labels}."})

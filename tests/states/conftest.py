@@ -13,7 +13,7 @@ import pytest
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import KnowledgeItem, Run, RunStep, User, utcnow
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
-from galaxyco_ui.services import invitations, knowledge, provider_keys, schedules
+from galaxyco_ui.services import api_keys, invitations, knowledge, provider_keys, schedules
 from tests.factories import (
     SignedIn,
     Team,
@@ -66,7 +66,7 @@ async def hub(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
 @pytest.fixture
 async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
     """Agent, finished run (tool arguments and results), live run with events on the bus,
-    collection, indexed item, schedule, provider key, pending invitation, named members."""
+    collection, indexed item, schedule, provider key, API key, pending invitation, named members."""
     team = make_team("placeholder")
     owner_user = _user(team.owner.user_id)
     v = Victim(team=team, owner=sign_in_as(owner_user))
@@ -169,6 +169,11 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
     )
     v.ids["schedule"] = schedule.id
     provider_keys.set_provider_key(ctx=owner, provider="openai", api_key=f"sk-{v.secret('apikey')}")
+    api_key, api_secret = api_keys.create_api_key(
+        ctx=owner, name=f"{BAIT} {v.secret('apikeyname')}", role="admin"
+    )
+    v.ids["api_key"] = api_key.id
+    v.secrets += [api_secret, api_key.prefix]
     invite = invitations.invite_member(
         ctx=owner, email=f"{v.secret('invitee').lower()}@example.com", role="member"
     )

@@ -68,6 +68,7 @@ NOT_SENT = {
 # browser sent (or what is already on its screen) around in its own state. Every other
 # handler of a workspace screen must go through ``states.guard.guarded``.
 UI_ONLY = {
+    "ApiKeysState.dismiss_secret": "hides the secret this browser was just shown",
     "AgentsState.set_search": "stores the search box; the load it chains is guarded",
     "AgentsState.set_sort": "stores the sort order; the load it chains is guarded",
     "CollectionFormState.open_create": "opens the empty dialog",
@@ -110,6 +111,7 @@ ID_ARGUMENTS = {  # parameter name -> the victim object it names
     "workspace_id": "workspace",
     "session_id": "session",
     "user_id": "member_user",
+    "key_id": "api_key",
 }
 PLAIN_ARGUMENTS: dict[str, Any] = {
     "provider": "openai",

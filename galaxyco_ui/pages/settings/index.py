@@ -1,14 +1,16 @@
-"""/settings: the workspace's name, provider keys, knowledge settings and its audit log."""
+"""/settings: the workspace's name, provider keys, knowledge settings, API keys and its audit log."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from galaxyco_ui.components.api_keys import api_keys_card
 from galaxyco_ui.components.audit_log import audit_log_card
 from galaxyco_ui.components.knowledge_settings import knowledge_settings_card
 from galaxyco_ui.components.providers import providers_card
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.workspace_settings import general_card
+from galaxyco_ui.states.api_keys import ApiKeysState
 from galaxyco_ui.states.settings import SettingsState
 
 
@@ -18,5 +20,6 @@ def settings_page() -> rx.Component:
         general_card(),
         providers_card(),
         knowledge_settings_card(),
+        rx.cond(ApiKeysState.can_manage, api_keys_card()),
         rx.cond(SettingsState.can_view_audit, audit_log_card()),
     )

@@ -214,5 +214,6 @@ def api_keys_card() -> rx.Component:
             spacing="3",
             width="100%",
         ),
+        id="api-keys",
         width="100%",
     )

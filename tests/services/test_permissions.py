@@ -30,6 +30,7 @@ from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.models import (
     Agent,
+    ApiKey,
     ItemStatus,
     KnowledgeCollection,
     KnowledgeItem,
@@ -44,6 +45,7 @@ from galaxyco_ui.models import (
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import (
     agents,
+    api_keys,
     audit,
     invitations,
     knowledge,
@@ -295,6 +297,10 @@ def _collection_of(item_id: str) -> str:
 
 def _rename_collection(ctx: TenantContext, collection_id: object) -> object:
     return knowledge.update_collection(ctx=ctx, collection_id=str(collection_id), data={"name": "Renamed"})
+
+
+def _api_key(team: Team, ctx: TenantContext) -> str:
+    return api_keys.create_api_key(ctx=team.owner, name="Prepared", role="viewer")[0].id
 
 
 ACTIONS = [
@@ -579,6 +585,24 @@ ACTIONS = [
         MANAGERS,
         lambda ctx, _: knowledge_settings.set_embedding_model(ctx=ctx, model_id=""),
     ),
+    Action(
+        "create an API key",
+        MANAGERS,
+        lambda ctx, _: api_keys.create_api_key(ctx=ctx, name="Deploy bot", role="viewer"),
+    ),
+    Action("list API keys", MANAGERS, lambda ctx, _: api_keys.list_api_keys(ctx=ctx), prepare=_api_key),
+    Action(
+        "revoke an API key",
+        MANAGERS,
+        lambda ctx, k: api_keys.revoke_api_key(ctx=ctx, key_id=k),
+        prepare=_api_key,
+    ),
+    Action("read the API rate limit", MANAGERS, lambda ctx, _: api_keys.get_api_rate_limit(ctx=ctx)),
+    Action(
+        "change the API rate limit",
+        MANAGERS,
+        lambda ctx, _: api_keys.set_api_rate_limit(ctx=ctx, per_minute=10),
+    ),
 ]
 
 
@@ -586,7 +610,16 @@ def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
     """``workspace_rows`` plus the run engine's tables, which it does not cover."""
     snapshot = workspace_rows(workspace_id)
     with session_scope() as session:
-        for model in (Run, RunStep, Schedule, ProviderKey, KnowledgeCollection, KnowledgeItem, Workspace):
+        for model in (
+            Run,
+            RunStep,
+            Schedule,
+            ProviderKey,
+            KnowledgeCollection,
+            KnowledgeItem,
+            ApiKey,
+            Workspace,
+        ):
             key = model.id if model is Workspace else model.workspace_id
             rows = session.exec(select(model).where(key == workspace_id)).all()
             snapshot[model.__tablename__] = sorted((r.model_dump() for r in rows), key=lambda r: str(r["id"]))
@@ -638,6 +671,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
     }
     for module in (
         agents,
+        api_keys,
         audit,
         invitations,
         team_service,

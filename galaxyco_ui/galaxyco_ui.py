@@ -25,6 +25,7 @@ from galaxyco_ui.pages.settings.index import settings_page
 from galaxyco_ui.pages.team import team_page
 from galaxyco_ui.runs.worker import scheduler_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
+from galaxyco_ui.states.agent_hook import AgentHookState
 from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.api_keys import ApiKeysState
@@ -97,7 +98,7 @@ app.add_page(
 app.add_page(
     agent_editor_page,
     route="/agents/[agent_id]",
-    on_load=[shell, AgentEditorState.load, AgentRunState.load],
+    on_load=[shell, AgentEditorState.load, AgentRunState.load, AgentHookState.load],
     title=title("Agent"),
 )
 app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=title("Team"))

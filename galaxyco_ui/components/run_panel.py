@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.forms import form_error, text_area
-from galaxyco_ui.components.runs import status_badge
+from galaxyco_ui.components.runs import status_badge, trigger_badge
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.runs import RunView
 from galaxyco_ui.states.agent_run import AgentRunState
@@ -58,7 +58,7 @@ def _recent_row(run: ObjectVar[RunView]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(rx.moment(run.created_at, from_now=True), href="/runs/" + run.id.to(str))),
         rx.table.cell(status_badge(run.status)),
-        rx.table.cell(rx.text(run.trigger, size="2")),
+        rx.table.cell(trigger_badge(run.trigger)),
         rx.table.cell(rx.text(run.started_by, size="2")),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars import ArrayVar, ObjectVar
 
+from galaxyco_ui.components.agent_hook import agent_hook_panel
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import field, select_input, text_area, text_input
 from galaxyco_ui.components.layout import empty_state
@@ -421,6 +422,7 @@ def agent_editor_page() -> rx.Component:
                 read_only_note,
                 rx.card(_agent_form(), size="3", width="100%"),
                 rx.cond(~AgentEditorState.is_new, schedules_panel()),
+                rx.cond(~AgentEditorState.is_new, agent_hook_panel()),
                 spacing="4",
                 width="100%",
             ),

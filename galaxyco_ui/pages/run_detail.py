@@ -9,7 +9,7 @@ from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.markdown import untrusted_markdown
-from galaxyco_ui.components.runs import status_badge
+from galaxyco_ui.components.runs import status_badge, trigger_label
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.states.run_detail import RunState, TimelineItem
 
@@ -134,7 +134,7 @@ def run_page() -> rx.Component:
         rx.card(
             rx.grid(
                 _stat("Model", RunState.model),
-                _stat("Trigger", RunState.trigger),
+                _stat("Trigger", trigger_label(RunState.trigger)),
                 _stat("Started by", RunState.started_by),
                 _stat("Tokens", RunState.tokens_label),
                 _stat("Cost", RunState.cost),

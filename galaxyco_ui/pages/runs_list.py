@@ -7,7 +7,7 @@ from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.forms import field
 from galaxyco_ui.components.layout import empty_state
-from galaxyco_ui.components.runs import status_badge
+from galaxyco_ui.components.runs import TRIGGER_LABELS, status_badge, trigger_badge
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.runs import RunView
@@ -21,7 +21,7 @@ STATUSES = [
     ("failed", "Failed"),
     ("cancelled", "Cancelled"),
 ]
-TRIGGERS = [("", "Any trigger"), ("manual", "Manual"), ("schedule", "Schedule"), ("api", "API")]
+TRIGGERS = [("", "Any trigger"), *TRIGGER_LABELS]
 
 
 def _duration(run: ObjectVar[RunView]) -> rx.Component:
@@ -36,7 +36,7 @@ def _run_row(run: ObjectVar[RunView]) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(rx.link(run.agent_name, href="/runs/" + run.id.to(str), weight="medium")),
         rx.table.cell(status_badge(run.status)),
-        rx.table.cell(rx.text(run.trigger, size="2")),
+        rx.table.cell(trigger_badge(run.trigger)),
         rx.table.cell(rx.text(run.started_by, size="2")),
         rx.table.cell(rx.moment(run.created_at, from_now=True, size="2")),
         rx.table.cell(_duration(run)),

@@ -13,7 +13,7 @@ import pytest
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import KnowledgeItem, Run, RunStep, User, utcnow
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
-from galaxyco_ui.services import api_keys, invitations, knowledge, provider_keys, schedules
+from galaxyco_ui.services import agent_hooks, api_keys, invitations, knowledge, provider_keys, schedules
 from tests.factories import (
     SignedIn,
     Team,
@@ -174,6 +174,10 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
     )
     v.ids["api_key"] = api_key.id
     v.secrets += [api_secret, api_key.prefix]
+    hook = agent_hooks.enable_hook(
+        ctx=owner, agent_id=agent.id, input_template=f"{v.secret('hooktemplate')} {{{{ body }}}}"
+    )
+    v.secrets.append(hook.token)  # the trigger URL's credential
     invite = invitations.invite_member(
         ctx=owner, email=f"{v.secret('invitee').lower()}@example.com", role="member"
     )

@@ -195,6 +195,7 @@ def pages(cls: type[rx.State], v: Victim) -> list[str]:
         "RunState": [f"/runs/{v.ids['live_run']}", f"/runs/{v.ids['run']}"],
         "AgentRunState": [f"/agents/{v.ids['agent']}"],
         "AgentEditorState": [f"/agents/{v.ids['agent']}"],
+        "AgentHookState": [f"/agents/{v.ids['agent']}"],
         "CollectionState": [f"/knowledge/{v.ids['collection']}"],
         "ItemState": [f"/knowledge/items/{v.ids['item']}"],
         "RunsState": ["/runs"],

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 
 from galaxyco_ui.api import auth_routes, health, knowledge_routes, oauth_routes
 from galaxyco_ui.api.upload_limit import UploadSizeLimitMiddleware
 from galaxyco_ui.api.v1 import PREFIX, create_v1
+from galaxyco_ui.api.v1.problems import problem
 from galaxyco_ui.infra.logging import RequestContextMiddleware
 
 
@@ -23,4 +26,13 @@ def create_api() -> Starlette:
             Mount(PREFIX, app=create_v1()),
         ],
         middleware=[Middleware(RequestContextMiddleware), Middleware(UploadSizeLimitMiddleware)],
+        exception_handlers={404: _not_found},
     )
+
+
+async def _not_found(request: Request, _error: Exception) -> Response:
+    # No route matched. Starlette's mounts never match a path holding a newline (%0A), so
+    # such a request for the platform API ends here: answer it as that API answers.
+    if request.scope["path"].startswith(f"{PREFIX}/"):
+        return problem(404, "Not Found")
+    return PlainTextResponse("Not Found", status_code=404)

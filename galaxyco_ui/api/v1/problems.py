@@ -121,6 +121,11 @@ async def _on_request_validation(_request: Request, error: Exception) -> Respons
 
 async def _on_http_exception(_request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        # FastAPI refuses a body it cannot even decode (not UTF-8) with a bare 400: for a
+        # client that is invalid input like any other, so the same documented 422.
+        detail = "The body could not be read: send JSON encoded in UTF-8."
+        return problem(422, detail, slug="invalid", title="Invalid request", errors={"body": detail})
     detail = error.detail if isinstance(error.detail, str) else "The request could not be served."
     return problem(error.status_code, detail, headers=dict(error.headers or {}))
 

@@ -7,7 +7,7 @@ its executor) after their transaction has committed.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -33,6 +33,7 @@ from galaxyco_ui.services.validation import lookup_id
 
 MAX_INPUT_CHARS = 20_000
 PAGE_SIZE = 25
+MAX_PAGE_SIZE = 200  # the API's largest ?limit=
 ACTIVE = ("queued", "running")
 
 
@@ -156,15 +157,23 @@ def list_runs(
     cursor: str = "",
     limit: int = PAGE_SIZE,
 ) -> RunPage:
-    """The workspace's runs, newest first, filtered; ``cursor`` continues an earlier page."""
+    """The workspace's runs, newest first, filtered; ``cursor`` continues an earlier page.
+
+    ``limit`` is kept within 1..200; a naive ``since``/``until`` is taken as UTC.
+
+    Raises:
+        ValidationError: ``cursor`` is not one a page gave (field ``cursor``).
+    """
     require(ctx, Permission.VIEW_WORKSPACE)
-    limit = max(1, min(limit, 100))
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    since, until = _aware(since), _aware(until)
     with session_scope() as session:
         query = select(Run).where(Run.workspace_id == ctx.workspace_id)
         if status:
             query = query.where(Run.status == status)
         if agent_id:
-            query = query.where(Run.agent_id == agent_id)
+            # An id no agent could have (a NUL would crash PostgreSQL) matches no run.
+            query = query.where(Run.agent_id == (lookup_id(agent_id) or ""))
         if trigger:
             query = query.where(Run.trigger == trigger)
         if started_by:
@@ -328,6 +337,11 @@ def _request_cancel(ctx: TenantContext, run_id: str) -> bool:
             target_id=run.id,
         )
         return True
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """``moment`` as an aware datetime (naive ones are UTC): the column compares only with those."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _get_live_run(ctx: TenantContext, run_id: str) -> Run:

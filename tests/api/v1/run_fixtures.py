@@ -1,12 +1,14 @@
 """Runs on the provider emulator, for the run endpoints' tests.
 
-A test module makes its fixture from ``wire_agent`` (``engine``, tests/background.py,
-executes the queued runs).
+A test module makes its fixtures from ``wire_agent`` and ``close_clients`` (``engine``,
+tests/background.py, executes the queued runs).
 """
 
 from __future__ import annotations
 
 from galaxyco_ui.devtools.emulator import Emulator
+from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.services import provider_keys
 from galaxyco_ui.services.agents import AgentView
 from tests.factories import Team, make_agent
@@ -31,3 +33,9 @@ def wire_agent(team: Team, emulator: Emulator, **overrides: object) -> AgentView
         **overrides,
     }
     return make_agent(team.admin, **values)
+
+
+async def close_clients() -> None:
+    """Close the async Redis client and the job queue a test used without ``engine``."""
+    await close_job_queue()
+    await close_async_redis()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from galaxyco_ui.api.v1.run_events import api_events, wait_for_run
@@ -9,8 +11,14 @@ from galaxyco_ui.devtools.emulator import Emulator
 from galaxyco_ui.devtools.script import Script, text, tool_call, usage
 from galaxyco_ui.services import runs
 from galaxyco_ui.services.agents import AgentView
-from tests.api.v1.run_fixtures import wire_agent
+from tests.api.v1.run_fixtures import close_clients, wire_agent
 from tests.factories import Team
+
+
+@pytest.fixture(autouse=True)
+async def _clients() -> AsyncIterator[None]:
+    yield
+    await close_clients()
 
 
 @pytest.fixture

@@ -337,9 +337,23 @@ async def start_from_hook(token: str, body: object, *, ip: str = "") -> RunView:
     return await start_run(ctx=ctx, agent_id=agent_id, input=text, trigger="webhook")
 
 
-def _resolve(token: object, ip: str) -> tuple[TenantContext, str, str]:
-    """(the issuer's context now, the agent's id, the template) for a live token, counted
-    against the URL's requests per minute."""
+def hook_context(token: str, *, ip: str = "") -> TenantContext:
+    """The context a live token's runs act in: its issuer, with their role now.
+
+    For reading the runs a trigger URL started (``response_mode`` blocking or streaming)
+    and for checking, while a stream lasts, that the URL still works. Not counted against
+    the URL's requests per minute.
+
+    Raises:
+        NotFoundError: an unknown, malformed or turned-off token, or a deleted agent.
+        PermissionDeniedError: the issuer left the workspace or may no longer run agents.
+    """
+    return _resolve(token, ip, count=False)[0]
+
+
+def _resolve(token: object, ip: str, *, count: bool = True) -> tuple[TenantContext, str, str]:
+    """(the issuer's context now, the agent's id, the template) for a live token; with
+    ``count``, the request is counted against the URL's requests per minute."""
     if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
         raise NotFoundError("That trigger URL")
     with session_scope() as session:
@@ -368,8 +382,11 @@ def _resolve(token: object, ip: str) -> tuple[TenantContext, str, str]:
             raise PermissionDeniedError(
                 "The person who set up this trigger URL may no longer run agents in this workspace."
             )
-        wait = get_sliding_window().hit(f"hooks:{hook.id}", limit=HOOK_REQUESTS_PER_MINUTE, window_seconds=60)
-        if wait:
+        if count and (
+            wait := get_sliding_window().hit(
+                f"hooks:{hook.id}", limit=HOOK_REQUESTS_PER_MINUTE, window_seconds=60
+            )
+        ):
             raise RateLimitedError(
                 f"This trigger URL took {HOOK_REQUESTS_PER_MINUTE} requests in the last minute. "
                 f"Try again in {int(wait) + 1} seconds.",

@@ -473,3 +473,21 @@ async def test_each_url_takes_a_limited_number_of_requests_a_minute(team):
     assert 1 <= caught.value.retry_after <= 61
     with pytest.raises(ValidationError):  # another URL has its own allowance
         await start_from_hook(quiet.token, {})
+
+
+def test_the_hook_context_is_the_issuer_now_and_is_not_counted_against_the_limit(team):
+    agent = make_agent(team.member)
+    hook = agent_hooks.enable_hook(ctx=team.member, agent_id=agent.id)
+
+    for _ in range(HOOK_REQUESTS_PER_MINUTE + 5):
+        ctx = agent_hooks.hook_context(hook.token, ip="198.51.100.7")
+
+    assert (ctx.user_id, ctx.workspace_id, ctx.role, ctx.ip) == (
+        team.member.user_id,
+        team.workspace_id,
+        Role.MEMBER,
+        "198.51.100.7",
+    )
+    agent_hooks.regenerate_hook_token(ctx=team.member, agent_id=agent.id)
+    with pytest.raises(NotFoundError):
+        agent_hooks.hook_context(hook.token)

@@ -3,9 +3,13 @@ and oversized bodies, without any API key."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from galaxyco_ui.devtools.script import Script, text, usage
 from galaxyco_ui.services import agent_hooks, runs
+from tests.api.v1.run_fixtures import wire_agent
 from tests.factories import make_agent
 
 PROBLEM = "application/problem+json"
@@ -130,6 +134,83 @@ async def test_a_body_that_cannot_become_an_input_is_a_422_problem(api, team, co
     assert response.headers["content-type"] == PROBLEM
     assert set(response.json()["errors"]) == {field}
     assert runs.list_runs(ctx=team.owner).runs == []
+
+
+def _wired_hook(team, emulator, template: str = "{{ body.text }}"):  # type: ignore[no-untyped-def]
+    agent = wire_agent(team, emulator, tools=[])
+    return agent_hooks.enable_hook(ctx=team.admin, agent_id=agent.id, input_template=template)
+
+
+async def test_blocking_answers_200_with_the_finished_run(api, team, emulator, engine):
+    hook = _wired_hook(team, emulator)
+    emulator.enqueue(Script([text("Blocked and done."), usage(4, 3)]))
+
+    response = await api.post(f"/hooks/{hook.token}?response_mode=blocking&timeout=20", json={"text": "Go"})
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert (run["status"], run["output"], run["trigger"], run["input"]) == (
+        "succeeded",
+        "Blocked and done.",
+        "webhook",
+        "Go",
+    )
+    assert response.headers["X-GalaxyCo-Run-Id"] == run["id"]
+    await engine(run["id"])
+
+
+async def test_blocking_can_be_asked_for_in_a_json_body(api, team, emulator, engine):
+    hook = _wired_hook(team, emulator)
+    emulator.enqueue(Script([text("From the body."), usage(4, 3)]))
+
+    response = await api.post(f"/hooks/{hook.token}", json={"text": "Go", "response_mode": "blocking"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["output"] == "From the body."
+    await engine(response.json()["id"])
+
+
+async def test_blocking_past_its_timeout_answers_202_with_the_run_id(api, team, emulator, engine):
+    hook = _wired_hook(team, emulator)
+    emulator.enqueue(Script([text("Later."), usage(4, 3)]))
+
+    response = await api.post(f"/hooks/{hook.token}?response_mode=blocking&timeout=0", json={"text": "Go"})
+
+    assert response.status_code == 202, response.text
+    assert set(response.json()) == {"run_id", "status", "run_url"}
+    assert (await engine(response.json()["run_id"])).status == "succeeded"
+
+
+async def test_streaming_answers_the_runs_server_sent_events_until_it_finishes(api, team, emulator, engine):
+    hook = _wired_hook(team, emulator)
+    emulator.enqueue(Script([text("Streamed "), text("answer."), usage(4, 3)]))
+
+    response = await api.post(f"/hooks/{hook.token}?response_mode=streaming", json={"text": "Go"})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    run_id = response.headers["X-GalaxyCo-Run-Id"]
+    events = [block for block in response.text.split("\n\n") if block.strip()]
+    types = [
+        line.removeprefix("event: ")
+        for block in events
+        for line in block.splitlines()
+        if line.startswith("event: ")
+    ]
+    assert types[0] == "run.queued" and types[-1] == "run.finished"
+    data = [
+        json.loads(line.removeprefix("data: "))
+        for b in events
+        for line in b.splitlines()
+        if line.startswith("data: ")
+    ]
+    assert all(d["run_id"] == run_id for d in data)
+    assert (
+        "".join(d.get("text", "") for d, t in zip(data, types, strict=True) if t == "text.delta")
+        == "Streamed answer."
+    )
+    assert (data[-1]["status"], data[-1]["output"]) == ("succeeded", "Streamed answer.")
+    await engine(run_id)
 
 
 async def test_an_unknown_response_mode_is_a_422_problem(api, team):

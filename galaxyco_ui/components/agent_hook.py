@@ -165,6 +165,7 @@ def agent_hook_panel() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
+            id="agent-hook",
             width="100%",
         ),
     )

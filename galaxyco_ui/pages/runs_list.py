@@ -146,7 +146,8 @@ def runs_page() -> rx.Component:
             empty_state(
                 "history",
                 "No runs yet",
-                "Runs appear here when someone runs an agent by hand, on a schedule or through the API.",
+                "Runs appear here when someone runs an agent by hand, on a schedule, through the API "
+                "or a trigger URL.",
             ),
         ),
         rx.hstack(

@@ -491,3 +491,54 @@ def test_the_hook_context_is_the_issuer_now_and_is_not_counted_against_the_limit
     agent_hooks.regenerate_hook_token(ctx=team.member, agent_id=agent.id)
     with pytest.raises(NotFoundError):
         agent_hooks.hook_context(hook.token)
+
+
+# ---------------------------------------------------------------- the role matrix
+# (the shape of tests/services/test_permissions.py: each function, each role, an agent of
+# their own and another member's; a refusal changes nothing)
+
+MANAGERS = {Role.OWNER, Role.ADMIN}
+EDITORS = {Role.OWNER, Role.ADMIN, Role.MEMBER}
+MATRIX_CALLS = {
+    "get_hook": (set(Role), set(Role), lambda ctx, a: agent_hooks.get_hook(ctx=ctx, agent_id=a)),
+    "enable_hook": (EDITORS, MANAGERS, CHANGES["enable"]),
+    "regenerate_hook_token": (EDITORS, MANAGERS, CHANGES["regenerate"]),
+    "set_hook_template": (EDITORS, MANAGERS, CHANGES["set template"]),
+    "disable_hook": (EDITORS, MANAGERS, CHANGES["disable"]),
+}
+
+
+def test_the_matrix_covers_every_public_function_taking_a_context():
+    import inspect
+
+    public = {
+        name
+        for name, fn in vars(agent_hooks).items()
+        if inspect.isfunction(fn)
+        and fn.__module__ == agent_hooks.__name__
+        and not name.startswith("_")
+        and "ctx" in inspect.signature(fn).parameters
+    }
+    assert public == set(MATRIX_CALLS)
+
+
+@pytest.mark.parametrize("whose", ["own", "another member's"])
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("name", list(MATRIX_CALLS))
+def test_each_role_may_or_may_not_call_each_function(team, name, role, whose):
+    from tests.factories import insert_agent
+
+    ctx = team.ctx(role)
+    author = ctx if whose == "own" else add_member(team.workspace_id, Role.MEMBER)
+    agent_id = insert_agent(team.workspace_id, created_by=author.user_id)  # even a viewer's "own"
+    agent_hooks.enable_hook(ctx=team.owner, agent_id=agent_id)
+    on_own, on_others, call = MATRIX_CALLS[name]
+    allowed = role in (on_own if whose == "own" else on_others)
+    before = _row(agent_id).model_dump()
+
+    if allowed:
+        call(ctx, agent_id)
+    else:
+        with pytest.raises(PermissionDeniedError):
+            call(ctx, agent_id)
+        assert _row(agent_id).model_dump() == before

@@ -230,6 +230,8 @@ async def _follow(
                     sent_any, last_sent = True, loop.time()
                     if api_event.type == RUN_FINISHED:
                         return
+                if event.type == "status" and event.data.get("status") not in _ACTIVE:
+                    return  # the final status follows "final": this client had run.finished
                 bus_after = event.id
         else:
             try:

@@ -6,9 +6,14 @@ tests/background.py, executes the queued runs).
 
 from __future__ import annotations
 
+import json
+
+from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.devtools.emulator import Emulator
+from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue
+from galaxyco_ui.models import Run
 from galaxyco_ui.services import provider_keys
 from galaxyco_ui.services.agents import AgentView
 from tests.factories import Team, make_agent
@@ -39,3 +44,34 @@ async def close_clients() -> None:
     """Close the async Redis client and the job queue a test used without ``engine``."""
     await close_job_queue()
     await close_async_redis()
+
+
+def sse_events(body: str) -> list[dict[str, object]]:
+    """The events of a text/event-stream body: ``{"id", "event", "data"}`` (comments dropped)."""
+    events = []
+    for block in body.split("\n\n"):
+        fields: dict[str, object] = {"id": ""}
+        for line in block.splitlines():
+            if line.startswith(":") or ": " not in line:
+                continue
+            name, value = line.split(": ", 1)
+            fields[name] = json.loads(value) if name == "data" else value
+        if "event" in fields:
+            events.append(fields)
+    return events
+
+
+def insert_run(team_ctx: TenantContext, agent_id: str, **values: object) -> str:
+    """A run row written directly (nothing executes it)."""
+    with session_scope() as session:
+        run = Run(
+            workspace_id=team_ctx.workspace_id,
+            created_by=team_ctx.user_id,
+            agent_id=agent_id,
+            input=str(values.pop("input", "Hi")),
+            agent_snapshot={"name": "Direct", "provider": "openai", "model": "gpt-4.1-mini"},
+            **values,
+        )
+        session.add(run)
+        session.flush()
+        return run.id

@@ -5,7 +5,6 @@ provider emulator through the real queue (``engine``)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,13 +13,11 @@ import pytest
 from galaxyco_ui.config import reset_settings
 from galaxyco_ui.devtools.emulator import Emulator
 from galaxyco_ui.devtools.script import Script, text, tool_call, usage
-from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import reset_sliding_window
-from galaxyco_ui.models import Run
 from galaxyco_ui.services import api_keys, runs
 from galaxyco_ui.services.agents import AgentView
 from tests.api.v1.conftest import Keys, bearer, make_key
-from tests.api.v1.run_fixtures import MODEL, close_clients, wire_agent
+from tests.api.v1.run_fixtures import MODEL, close_clients, insert_run, sse_events, wire_agent
 from tests.factories import Team, make_agent
 
 PROBLEM = "application/problem+json"
@@ -52,37 +49,6 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.undo()
     reset_settings()
     reset_sliding_window()
-
-
-def sse_events(body: str) -> list[dict[str, object]]:
-    """The events of a text/event-stream body: ``{"id", "event", "data"}`` (comments dropped)."""
-    events = []
-    for block in body.split("\n\n"):
-        fields: dict[str, object] = {"id": ""}
-        for line in block.splitlines():
-            if line.startswith(":") or ": " not in line:
-                continue
-            name, value = line.split(": ", 1)
-            fields[name] = json.loads(value) if name == "data" else value
-        if "event" in fields:
-            events.append(fields)
-    return events
-
-
-def insert_run(team_ctx, agent_id: str, **values) -> str:  # type: ignore[no-untyped-def]
-    """A run row written directly (nothing executes it)."""
-    with session_scope() as session:
-        run = Run(
-            workspace_id=team_ctx.workspace_id,
-            created_by=team_ctx.user_id,
-            agent_id=agent_id,
-            input=values.pop("input", "Hi"),
-            agent_snapshot={"name": "Direct", "provider": "openai", "model": "gpt-4.1-mini"},
-            **values,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 # ---------------------------------------------------------------- starting

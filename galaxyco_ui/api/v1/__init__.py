@@ -16,7 +16,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
 
-from galaxyco_ui.api.v1 import agents, hooks, knowledge, problems, runs, schedules
+from galaxyco_ui.api.v1 import agents, hooks, knowledge, openai_compat, problems, runs, schedules
 
 PREFIX = "/api/v1"
 _DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -56,6 +56,6 @@ def create_v1() -> FastAPI:
             swagger_favicon_url="/favicon.svg",
         )
 
-    for module in (agents, hooks, knowledge, runs, schedules):
+    for module in (agents, hooks, knowledge, openai_compat, runs, schedules):
         app.include_router(module.router)
     return app

@@ -8,5 +8,6 @@ same jobs. A new job module goes in ``JOB_MODULES``.
 
 from galaxyco_ui.knowledge import ingest
 from galaxyco_ui.runs import executor
+from galaxyco_ui.webhooks import delivery
 
-JOB_MODULES = (executor, ingest)
+JOB_MODULES = (executor, ingest, delivery)

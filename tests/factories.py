@@ -12,7 +12,16 @@ from sqlmodel import Session, SQLModel, select
 from galaxyco_ui.auth.passwords import hash_password
 from galaxyco_ui.auth.permissions import Role, TenantContext
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import Agent, AuditEvent, Invitation, User, Workspace, WorkspaceMember
+from galaxyco_ui.models import (
+    Agent,
+    AuditEvent,
+    Invitation,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    Workspace,
+    WorkspaceMember,
+)
 from galaxyco_ui.services import accounts
 from galaxyco_ui.services import agents as agents_service
 from galaxyco_ui.services.accounts import AuthSession, create_personal_workspace
@@ -156,7 +165,7 @@ def membership_id(ctx: TenantContext) -> str:
 
 def workspace_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
     """Every tenant row of a workspace, per table, to check that a call changed nothing."""
-    tables = (Agent, AuditEvent, Invitation, WorkspaceMember)
+    tables = (Agent, AuditEvent, Invitation, WorkspaceMember, WebhookEndpoint, WebhookDelivery)
     with session_scope() as session:
         snapshot: dict[str, list[dict[str, object]]] = {
             model.__tablename__: sorted(

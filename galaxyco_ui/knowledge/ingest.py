@@ -35,6 +35,7 @@ from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.knowledge.types import ChunkRow, DocumentError, DocumentKind
 from galaxyco_ui.knowledge.workspace import load_embedder
 from galaxyco_ui.models import ItemStatus, KnowledgeItem, new_id, utcnow
+from galaxyco_ui.webhooks.events import enqueue_deliveries, record_item_event
 
 log = logging.getLogger("galaxyco.knowledge")
 
@@ -103,15 +104,23 @@ def _progress(item_id: str, percent: int) -> None:
         )
 
 
-def _finish(item_id: str, **values: Any) -> bool:
-    """Write the outcome; False when the item was deleted meanwhile."""
+def _finish(item_id: str, **values: Any) -> list[str] | None:
+    """Write the outcome; None when the item was deleted meanwhile.
+
+    Returns:
+        The webhook deliveries of the item's ``knowledge.item.ready`` or ``.failed``
+        event, recorded in the same transaction (enqueue them after it).
+    """
     with session_scope() as session:
         done = session.exec(
             update(KnowledgeItem)
             .where(col(KnowledgeItem.id) == item_id, col(KnowledgeItem.status) == ItemStatus.PROCESSING)
             .values(updated_at=utcnow(), **values)
         ).rowcount
-        return bool(done)
+        if not done:
+            return None
+        item = session.get(KnowledgeItem, item_id)
+        return record_item_event(session, item) if item is not None else []
 
 
 def _heartbeat(item_id: str) -> None:
@@ -219,9 +228,10 @@ async def ingest_item(item_id: str) -> str | None:
             embedding_model=embedder.model_id if embedder is not None else "",
             indexed_at=utcnow(),
         )
-        if not kept:  # deleted while we worked: take its chunks back out
+        if kept is None:  # deleted while we worked: take its chunks back out
             await asyncio.to_thread(index.delete_item, workspace_id, item.id)
             return None
+        await enqueue_deliveries(kept)
         await enqueue_optimize(workspace_id)
         log.info(
             "item indexed",
@@ -240,7 +250,10 @@ async def ingest_item(item_id: str) -> str | None:
     except Exception:
         log.exception("ingestion failed", extra={"item_id": item_id, "workspace_id": workspace_id})
         message = "Indexing failed because of an internal error. Try “Re-index”; if it fails again, contact support."
-    await asyncio.to_thread(_finish, item_id, status=ItemStatus.FAILED, error=message[:1000], progress=0)
+    failed = await asyncio.to_thread(
+        _finish, item_id, status=ItemStatus.FAILED, error=message[:1000], progress=0
+    )
+    await enqueue_deliveries(failed or [])
     log.info("item failed", extra={"item_id": item_id, "workspace_id": workspace_id, "error": message})
     return ItemStatus.FAILED
 

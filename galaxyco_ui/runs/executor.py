@@ -51,6 +51,7 @@ from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspa
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
 from galaxyco_ui.tools.base import ToolContext, ToolResult
 from galaxyco_ui.tools.registry import run_tool, tool_instructions, tool_specs
+from galaxyco_ui.webhooks.events import enqueue_deliveries
 
 log = logging.getLogger("galaxyco.runs")
 
@@ -224,6 +225,7 @@ async def execute_run(
                 **totals.as_event(),
             )
             await publisher.status(status)
+            await enqueue_deliveries(finished.webhook_deliveries)
         await bus.end(publisher.stream)
         await signals.clear(run_id)
     log.info("run finished", extra={"run_id": run_id, "workspace_id": claimed.workspace_id, "status": status})

@@ -19,8 +19,20 @@ from galaxyco_ui.models import Agent, Run, RunStep, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
 from galaxyco_ui.providers.credentials import provider_config
+from galaxyco_ui.webhooks.events import record_run_event
 
 WORKER_LOST = "The worker running this run stopped responding (worker lost). Retry the run to start it again."
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A run just put in its terminal state, and the webhook deliveries that recorded.
+
+    The deliveries commit with the run's new state; the caller enqueues them
+    (``webhooks.events.enqueue_deliveries``) once the transaction is over.
+    """
+
+    webhook_deliveries: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,34 +142,42 @@ def finish_run(
     input_tokens: int = 0,
     output_tokens: int = 0,
     cost_usd: Decimal | None = None,
-) -> bool:
-    """Put the run in a terminal state, once. Returns False if it had already finished."""
+) -> Finished | None:
+    """Put the run in a terminal state, once. Returns None if it had already finished."""
     assert status in TERMINAL_STATUSES
     now = utcnow()
     with session_scope() as session:
         run = session.get(Run, run_id)
         if run is None or run.status in TERMINAL_STATUSES:
-            return False
+            return None
         run.status, run.output, run.error = status, output, error[:4000]
         run.input_tokens, run.output_tokens = input_tokens, output_tokens
         run.cost_usd = float(cost_usd) if cost_usd is not None else None
         run.finished_at = run.updated_at = now
-        return True
+        return Finished(record_run_event(session, run))
 
 
-def cancel_if_queued(run_id: str) -> bool:
-    """Cancel a run that no executor has started; False if one already has."""
+def cancel_if_queued(run_id: str) -> Finished | None:
+    """Cancel a run that no executor has started; None if one already has.
+
+    The ``run.cancelled`` deliveries it records are sent by the delivery sweep (or
+    sooner, by a caller that enqueues them).
+    """
     with session_scope() as session:
         run = session.get(Run, run_id)
         if run is None or run.status != "queued":
-            return False
+            return None
         run.status, run.error = "cancelled", "Cancelled before it started."
         run.finished_at = run.updated_at = run.cancel_requested_at = utcnow()
-        return True
+        return Finished(record_run_event(session, run))
 
 
 def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
-    """Fail running runs whose executor stopped heartbeating; returns (run id, workspace id)."""
+    """Fail running runs whose executor stopped heartbeating; returns (run id, workspace id).
+
+    Their ``run.failed`` webhook deliveries are recorded here and sent by the delivery
+    sweep, which runs in the same scheduler loop.
+    """
     cutoff = utcnow() - stale_after
     with session_scope() as session:
         runs = session.exec(
@@ -166,4 +186,5 @@ def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
         for run in runs:
             run.status, run.error = "failed", WORKER_LOST
             run.finished_at = run.updated_at = utcnow()
+            record_run_event(session, run)
         return [(run.id, run.workspace_id) for run in runs]

@@ -5,7 +5,8 @@ same ``DATABASE_URL`` and ``REDIS_URL``. Each executes the registered jobs (queu
 knowledge ingestion: ``galaxyco_ui.job_catalog``) from the SAQ queue, up to
 ``RUN_CONCURRENCY`` at a time, and runs the
 scheduler tick every few seconds: due schedules fire (claimed atomically, so several
-workers never double-fire) and runs whose worker died are failed as "worker lost".
+workers never double-fire), runs whose worker died are failed as "worker lost" and
+webhook deliveries whose next attempt is due are enqueued.
 Knowledge maintenance (index optimize, stalled items) runs every
 ``KNOWLEDGE_MAINTENANCE_SECONDS`` in one worker at a time (a Redis lock).
 
@@ -32,6 +33,7 @@ from galaxyco_ui.jobs.queue import QUEUE_NAME, saq_functions
 from galaxyco_ui.knowledge import extract
 from galaxyco_ui.knowledge.ingest import maintain_once
 from galaxyco_ui.services.schedules import tick
+from galaxyco_ui.webhooks.delivery import enqueue_due_deliveries
 
 log = logging.getLogger("galaxyco.worker")
 TICK_SECONDS = 5.0
@@ -55,7 +57,7 @@ async def knowledge_maintenance_loop() -> None:
 
 
 async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
-    """Fire due schedules and sweep lost runs, forever."""
+    """Fire due schedules, sweep lost runs and enqueue due webhook retries, forever."""
     while True:
         try:
             started = await tick()
@@ -63,6 +65,10 @@ async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
                 log.info("scheduled runs started", extra={"count": len(started)})
         except Exception:
             log.exception("scheduler tick failed")
+        try:
+            await enqueue_due_deliveries()
+        except Exception:
+            log.exception("webhook delivery sweep failed")
         await asyncio.sleep(interval)
 
 

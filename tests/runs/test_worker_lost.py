@@ -102,7 +102,7 @@ def test_a_lost_run_is_not_moved_again_by_a_late_finish_or_heartbeat(team):
     store.sweep_lost_runs(stale_after=timedelta(seconds=30))
 
     store.heartbeat(run_id)
-    assert store.finish_run(run_id, status="succeeded", output="late") is False
+    assert store.finish_run(run_id, status="succeeded", output="late") is None
 
     run = load_run(run_id)
     assert (run.status, run.output, run.error) == ("failed", "", store.WORKER_LOST)

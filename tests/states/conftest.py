@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import KnowledgeItem, Run, RunStep, User, utcnow
+from galaxyco_ui.models import KnowledgeItem, Run, RunStep, User, WebhookDelivery, WebhookEndpoint, utcnow
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.services import agent_hooks, api_keys, invitations, knowledge, provider_keys, schedules
+from galaxyco_ui.webhooks.delivery import SECRET_PURPOSE
 from tests.factories import (
     SignedIn,
     Team,
@@ -178,6 +180,31 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
         ctx=owner, agent_id=agent.id, input_template=f"{v.secret('hooktemplate')} {{{{ body }}}}"
     )
     v.secrets.append(hook.token)  # the trigger URL's credential
+    webhook_secret = f"whsec_{v.secret('webhooksecret')}"
+    with session_scope() as session:
+        endpoint = WebhookEndpoint(
+            workspace_id=team.workspace_id,
+            created_by=owner.user_id,
+            url=f"https://{v.secret('webhookhost').lower()}.example.com/hook",
+            description=f"{BAIT} {v.secret('webhookdesc')}",
+            events=["run.succeeded"],
+            secret_encrypted=crypto.encrypt(webhook_secret, purpose=SECRET_PURPOSE),
+        )
+        session.add(endpoint)
+        session.flush()
+        session.add(
+            WebhookDelivery(
+                workspace_id=team.workspace_id,
+                endpoint_id=endpoint.id,
+                event_type="run.succeeded",
+                payload={"type": "run.succeeded", "data": {"note": v.secret("webhookpayload")}},
+                status="failed",
+                attempts=1,
+                last_response_snippet=v.secret("webhooksnippet"),
+            )
+        )
+    v.ids["webhook_endpoint"] = endpoint.id
+    v.secrets.append(webhook_secret)
     invite = invitations.invite_member(
         ctx=owner, email=f"{v.secret('invitee').lower()}@example.com", role="member"
     )

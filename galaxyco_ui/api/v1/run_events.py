@@ -74,11 +74,27 @@ FINAL_GRACE_SECONDS = 1.0  # a finished run publishes its last event just after 
 
 SSE_MEDIA_TYPE = "text/event-stream"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Before OpenAPI 3.2 (itemSchema), a text/event-stream ``schema`` describes one event.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "RunEventMessage",
+    "description": "One server-sent event of a run.",
+    "properties": {
+        "id": {"type": "string", "description": "The cursor: send it back as `Last-Event-ID`."},
+        "event": {
+            "type": "string",
+            "enum": [RUN_QUEUED, RUN_STARTED, TEXT_DELTA, TOOL_CALL, TOOL_RESULT, USAGE, ERROR, RUN_FINISHED],
+        },
+        "data": {"type": "string", "description": "A JSON object; it always has `run_id`."},
+    },
+    "required": ["event", "data"],
+}
+SSE_CONTENT: dict[str, Any] = {SSE_MEDIA_TYPE: {"schema": SSE_EVENT_SCHEMA}}
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-sent events: `id: <cursor>`, `event: <type>`, `data: <JSON>`; "
         "a `: ping` comment every 15 s; the stream ends after `run.finished`.",
-        "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        "content": SSE_CONTENT,
     }
 }
 

@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 from starlette.responses import JSONResponse, Response
 
-from galaxyco_ui.api.v1.run_events import PING_SECONDS, Recheck, follow_run, sse_response, wait_for_run
+from galaxyco_ui.api.v1.run_events import (
+    PING_SECONDS,
+    SSE_CONTENT,
+    Recheck,
+    follow_run,
+    sse_response,
+    wait_for_run,
+)
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.services.runs import ACTIVE, RunView
@@ -32,9 +39,10 @@ RUNS_PATH = "/api/v1/runs"  # where a run is read (api.v1.PREFIX + the runs rout
 # For route decorators: what each mode answers (besides the problems).
 RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "`blocking`: the finished run. `streaming`: server-sent events of the run "
-        "(`id:`, `event:`, `data:`), ending after `run.finished`.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "model": RunView,
+        "description": "`blocking`: the finished run (JSON). `streaming`: server-sent events of the "
+        "run (`id:`, `event:`, `data:`), ending after `run.finished`.",
+        "content": SSE_CONTENT,
     },
     202: {
         "description": "`async`, or `blocking` past its timeout: the run as it is now; "

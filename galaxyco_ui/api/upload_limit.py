@@ -5,19 +5,24 @@ spools every file to a temporary file before our handler sees it; the browser re
 files above the limit, but a script does not have to. This middleware answers 413 as
 soon as the declared ``Content-Length`` or the bytes actually received pass
 ``MAX_FILES_PER_UPLOAD`` files of ``KNOWLEDGE_MAX_UPLOAD_MB`` (plus 1 MB for the
-multipart framing). Per-file limits are still checked by ``knowledge.storage``.
+multipart framing). Per-file limits are still checked by ``knowledge.storage``. The
+platform API's upload (``POST /api/v1/knowledge/collections/{id}/items``) has the same
+cap, answered as a problem+json like the rest of that API.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from galaxyco_ui.api.v1.problems import problem
 from galaxyco_ui.knowledge.storage import MAX_FILES_PER_UPLOAD, max_upload_bytes
 
 UPLOAD_PATH_PREFIX = "/_upload"
+API_UPLOAD_PATH = re.compile(r"/api/v1/knowledge/collections/[^/]+/items/?")
 _FRAMING_BYTES = 1024 * 1024
 
 
@@ -36,13 +41,14 @@ class UploadSizeLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(UPLOAD_PATH_PREFIX):
+        api = scope["type"] == "http" and API_UPLOAD_PATH.fullmatch(scope["path"]) is not None
+        if scope["type"] != "http" or not (api or scope["path"].startswith(UPLOAD_PATH_PREFIX)):
             await self.app(scope, receive, send)
             return
         cap = request_cap()
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            await _refuse(send, cap)
+            await _refuse(scope, send, cap, api=api)
             return
         received = 0
         too_large = refused = False
@@ -65,22 +71,23 @@ class UploadSizeLimitMiddleware:
                 await send(message)
             elif not refused:
                 refused = True
-                await _refuse(send, cap)
+                await _refuse(scope, send, cap, api=api)
 
         with contextlib.suppress(_TooLarge):
             await self.app(scope, counting_receive, guarded_send)
         if too_large and not refused:
-            await _refuse(send, cap)
+            await _refuse(scope, send, cap, api=api)
 
 
-async def _refuse(send: Send, cap: int) -> None:
-    body = json.dumps(
-        {
-            "error": "too_large",
-            "message": f"Uploads are limited to {MAX_FILES_PER_UPLOAD} files of "
-            f"{max_upload_bytes() // (1024 * 1024)} MB at a time ({cap // (1024 * 1024)} MB in all).",
-        }
-    ).encode()
+async def _refuse(scope: Scope, send: Send, cap: int, *, api: bool = False) -> None:
+    message = (
+        f"Uploads are limited to {MAX_FILES_PER_UPLOAD} files of "
+        f"{max_upload_bytes() // (1024 * 1024)} MB at a time ({cap // (1024 * 1024)} MB in all)."
+    )
+    if api:
+        await problem(413, message)(scope, _no_receive, send)
+        return
+    body = json.dumps({"error": "too_large", "message": message}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -89,3 +96,7 @@ async def _refuse(send: Send, cap: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

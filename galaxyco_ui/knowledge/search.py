@@ -18,10 +18,10 @@ import logging
 
 from sqlmodel import Session, col, select
 
-from galaxyco_ui.errors import GalaxyError
+from galaxyco_ui.errors import GalaxyError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.text import lookup_id, search_text
-from galaxyco_ui.knowledge.index import get_index
+from galaxyco_ui.knowledge.index import SearchMode, get_index
 from galaxyco_ui.knowledge.types import SearchHit
 from galaxyco_ui.knowledge.workspace import load_embedder
 from galaxyco_ui.models import KnowledgeCollection, KnowledgeItem
@@ -29,6 +29,8 @@ from galaxyco_ui.models import KnowledgeCollection, KnowledgeItem
 log = logging.getLogger("galaxyco.knowledge")
 
 MAX_QUERY_CHARS = 500
+NO_EMBEDDING_MODEL = "Semantic search needs an embedding model: choose one in Settings → Knowledge."
+EMBEDDING_FAILED = "The embedding model could not be reached ({error}). Try keyword or hybrid search."
 
 
 def existing_collection_ids(session: Session, workspace_id: str, ids: list[str]) -> list[str]:
@@ -47,12 +49,21 @@ def existing_collection_ids(session: Session, workspace_id: str, ids: list[str])
 
 
 async def search_chunks(
-    *, workspace_id: str, query: str, collection_ids: list[str] | None, limit: int
+    *,
+    workspace_id: str,
+    query: str,
+    collection_ids: list[str] | None,
+    limit: int,
+    mode: SearchMode = "auto",
 ) -> list[tuple[SearchHit, tuple[str, str]]]:
     """Search the workspace's index; returns each hit with (item name, collection name).
 
     ``collection_ids`` None searches the whole workspace; otherwise only those of the
-    workspace's collections (none left: no hits).
+    workspace's collections (none left: no hits). ``mode`` is the index's (``auto`` =
+    hybrid when the workspace has vectors, else full text; ``fts``; ``vector``).
+
+    Raises:
+        ValidationError: ``mode="vector"`` (on ``mode``) without a usable embedding model.
     """
     # NUL and lone surrogates dropped: they cannot be in the index, and a query holding
     # them must not fail on the way to it.
@@ -65,18 +76,24 @@ async def search_chunks(
         if not collection_ids:
             return []
     vector = None
-    try:
-        embedder = await asyncio.to_thread(load_embedder, workspace_id)
-        if embedder is not None:
-            vector = (await embedder.embed([query], kind="query"))[0]
-    except GalaxyError as error:  # the provider is down or the key gone: full text still answers
-        log.warning("query embedding failed; full-text only", extra={"error": error.message})
+    if mode != "fts":
+        try:
+            embedder = await asyncio.to_thread(load_embedder, workspace_id)
+            if embedder is not None:
+                vector = (await embedder.embed([query], kind="query"))[0]
+        except GalaxyError as error:  # the provider is down or the key gone: full text still answers
+            log.warning("query embedding failed; full-text only", extra={"error": error.message})
+            if mode == "vector":
+                raise ValidationError({"mode": EMBEDDING_FAILED.format(error=error.message)}) from None
+    if mode == "vector" and vector is None:
+        raise ValidationError({"mode": NO_EMBEDDING_MODEL})
     hits = await asyncio.to_thread(
         get_index().search,
         workspace_id,
         query,
         collection_ids=collection_ids,
         query_vector=vector,
+        mode=mode,
         limit=limit,
     )
     if not hits:

@@ -27,6 +27,7 @@ class CollectionView(BaseModel):
     failed_count: int
     size_bytes: int
     created_by_name: str
+    created_at: datetime
     updated_at: datetime
     can_edit: bool
 
@@ -92,6 +93,7 @@ def collection_view(session: Session, ctx: TenantContext, collection: KnowledgeC
         failed_count=counts.get(ItemStatus.FAILED, 0),
         size_bytes=int(size or 0),
         created_by_name=creator.name if creator else "",
+        created_at=collection.created_at,
         updated_at=collection.updated_at,
         can_edit=can(ctx, Permission.EDIT_KNOWLEDGE, owner_id=collection.created_by or ""),
     )

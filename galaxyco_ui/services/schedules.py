@@ -24,11 +24,12 @@ from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, r
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import Schedule, utcnow
+from galaxyco_ui.models import Agent, Schedule, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
+from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.runs import start_run
 from galaxyco_ui.services.validation import check_text, lookup_id
 from galaxyco_ui.services.workspaces import find_membership
@@ -52,6 +53,7 @@ class ScheduleView(BaseModel):
     last_fired_at: datetime | None
     last_run_id: str | None
     can_edit: bool
+    created_at: datetime
 
 
 def describe(cron: str) -> str:
@@ -131,6 +133,47 @@ def list_schedules(*, ctx: TenantContext, agent_id: str) -> list[ScheduleView]:
             .order_by(col(Schedule.created_at))
         ).all()
         return [_view(s, ctx) for s in rows]
+
+
+def list_workspace_schedules(
+    *, ctx: TenantContext, cursor: str = "", limit: int = 50
+) -> tuple[list[ScheduleView], str]:
+    """One page of the schedules of every live agent of the workspace, newest first.
+
+    Returns:
+        (the page, the cursor of the next page or "" on the last).
+
+    Raises:
+        ValidationError: ``cursor`` is not one a previous page gave.
+    """
+    require(ctx, Permission.VIEW_WORKSPACE)
+    limit = max(1, min(int(limit), 200))
+    with session_scope() as session:
+        query = (
+            select(Schedule)
+            .join(Agent, col(Agent.id) == col(Schedule.agent_id))
+            .where(
+                Schedule.workspace_id == ctx.workspace_id,
+                Agent.workspace_id == ctx.workspace_id,
+                col(Schedule.deleted_at).is_(None),
+                col(Agent.deleted_at).is_(None),
+            )
+        )
+        if cursor:
+            query = query.where(older_than(cursor, col(Schedule.created_at), col(Schedule.id)))
+        rows = session.exec(
+            query.order_by(col(Schedule.created_at).desc(), col(Schedule.id).desc()).limit(limit + 1)
+        ).all()
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = page_cursor(page[-1].created_at, page[-1].id) if more and page else ""
+        return [_view(s, ctx) for s in page], next_cursor
+
+
+def get_schedule(*, ctx: TenantContext, schedule_id: str) -> ScheduleView:
+    """One schedule of the workspace (not deleted), else ``NotFoundError``."""
+    require(ctx, Permission.VIEW_WORKSPACE)
+    with session_scope() as session:
+        return _view(_schedule(session, ctx, schedule_id), ctx)
 
 
 def create_schedule(
@@ -325,4 +368,5 @@ def _view(schedule: Schedule, ctx: TenantContext) -> ScheduleView:
         last_fired_at=schedule.last_fired_at,
         last_run_id=schedule.last_run_id,
         can_edit=can(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or ""),
+        created_at=schedule.created_at,
     )

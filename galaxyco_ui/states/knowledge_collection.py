@@ -43,6 +43,7 @@ class CollectionState(rx.State):
         failed_count=0,
         size_bytes=0,
         created_by_name="",
+        created_at=datetime(1970, 1, 1, tzinfo=UTC),
         updated_at=datetime(1970, 1, 1, tzinfo=UTC),
         can_edit=False,
     )

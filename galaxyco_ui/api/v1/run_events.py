@@ -99,7 +99,7 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 # A cursor we handed out: a bus id ("42" in-process, "1700000000000-0" Redis) or "s<n>".
-_CURSOR = re.compile(r"(?:\d{1,20}(?:-\d{1,20})?|s\d{1,6})")
+_CURSOR = re.compile(r"(?:\d{1,19}(?:-\d{1,19})?|s\d{1,6})")  # 19 digits fit a Redis id part
 _ACTIVE = frozenset(runs.ACTIVE)
 
 Recheck = Callable[[], Awaitable[TenantContext]]

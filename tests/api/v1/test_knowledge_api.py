@@ -17,7 +17,7 @@ from galaxyco_ui.devtools.docgen import make_docx, make_pdf
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.models import ApiKey, ItemStatus, KnowledgeItem, utcnow
-from galaxyco_ui.services import api_keys, knowledge
+from galaxyco_ui.services import api_keys, knowledge, knowledge_settings, provider_keys
 from tests.api.v1.conftest import Keys, bearer, make_key
 from tests.factories import Team, set_columns
 
@@ -506,3 +506,41 @@ async def test_the_openapi_document_describes_the_multipart_upload(api):
     assert "file" in upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
     assert {"201", "200", "413", "422"} <= set(upload["responses"])
     assert spec["paths"]["/knowledge/search"]["post"]["requestBody"]
+
+
+async def test_with_an_embedding_model_the_three_modes_search_as_named(
+    api, team: Team, keys: Keys, emulator, ingested
+):
+    provider_keys.set_provider_key(
+        ctx=team.admin, provider="openai", api_key="emulator-key", base_url=emulator.openai_base_url
+    )
+    await knowledge_settings.set_embedding_model(ctx=team.admin, model_id="openai:text-embedding-3-small")
+    collection = _collection(team.owner)
+    uploaded = await api.post(
+        f"/knowledge/collections/{collection}/items",
+        files=_files(("tea.md", b"# Tea\n\nGreen tea needs cooler water than black tea.")),
+        headers=keys.admin,
+    )
+    assert (await ingested(uploaded.json()["files"][0]["item"]["id"])).status == ItemStatus.READY
+
+    def matched(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+        assert response.status_code == 200, response.text
+        return [r["matched_by"] for r in response.json()["results"]]
+
+    query = {"query": "green tea water", "collection_ids": [collection]}
+    assert matched(
+        await api.post("/knowledge/search", json={**query, "mode": "keyword"}, headers=keys.viewer)
+    ) == [["fts"]]
+    assert matched(
+        await api.post("/knowledge/search", json={**query, "mode": "semantic"}, headers=keys.viewer)
+    ) == [["vector"]]
+    hybrid = matched(await api.post("/knowledge/search", json=query, headers=keys.viewer))
+    assert len(hybrid) == 1 and set(hybrid[0]) == {"fts", "vector"}
+
+    # The provider refuses the key: semantic says so, the other modes answer from full text.
+    provider_keys.set_provider_key(
+        ctx=team.admin, provider="openai", api_key="bad-key", base_url=emulator.openai_base_url
+    )
+    refused = await api.post("/knowledge/search", json={**query, "mode": "semantic"}, headers=keys.viewer)
+    assert refused.status_code == 422 and "Try keyword or hybrid" in refused.json()["errors"]["mode"]
+    assert matched(await api.post("/knowledge/search", json=query, headers=keys.viewer)) == [["fts"]]

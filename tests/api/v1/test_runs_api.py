@@ -172,6 +172,19 @@ async def test_the_workspaces_concurrent_run_cap_applies_with_429_and_retry_afte
     assert int(refused.headers["retry-after"]) >= 1 and "limit is 1" in refused.json()["detail"]
 
 
+async def test_the_per_user_start_limit_applies_to_the_keys_creator(api, keys: Keys, wired, limits):
+    limits(USER_RUN_STARTS_PER_MINUTE=1)
+    assert (
+        await api.post(f"/agents/{wired.id}/runs", json={"input": "1"}, headers=keys.admin)
+    ).status_code == 202
+    refused = await api.post(f"/agents/{wired.id}/runs", json={"input": "2"}, headers=keys.admin)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert "1 runs in the last minute" in refused.json()["detail"]
+    # The member key's creator is another person (conftest: the admin; the admin key's is the owner).
+    other_person = await api.post(f"/agents/{wired.id}/runs", json={"input": "3"}, headers=keys.member)
+    assert other_person.status_code == 202
+
+
 # ---------------------------------------------------------------- roles and tenancy
 
 

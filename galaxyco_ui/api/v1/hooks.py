@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from galaxyco_ui.api.cookies import client_ip
 from galaxyco_ui.api.v1.problems import TOO_LARGE, problem
-from galaxyco_ui.api.v1.run_events import SSE_MEDIA_TYPE, wait_for_run
+from galaxyco_ui.api.v1.run_events import SSE_CONTENT, wait_for_run
 from galaxyco_ui.api.v1.run_responses import (
     DEFAULT_TIMEOUT,
     MAX_TIMEOUT,
@@ -118,7 +118,7 @@ def _mode(query_mode: str | None, body: object) -> str:
             "model": RunView,
             "description": "`blocking`: the finished run. `streaming`: the run's server-sent events "
             "(`id:`, `event:`, `data:`), ending after `run.finished`.",
-            "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "content": SSE_CONTENT,
         },
         202: {"description": "`async`, or `blocking` past its timeout: the run id; the run goes on."},
         **TOO_LARGE,

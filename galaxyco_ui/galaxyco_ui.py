@@ -21,6 +21,7 @@ from galaxyco_ui.pages.not_found import not_found_page
 from galaxyco_ui.pages.profile import profile_page, security_page, sessions_page
 from galaxyco_ui.pages.run_detail import run_page
 from galaxyco_ui.pages.runs_list import runs_page
+from galaxyco_ui.pages.settings.audit import audit_page
 from galaxyco_ui.pages.settings.index import settings_page
 from galaxyco_ui.pages.team import team_page
 from galaxyco_ui.runs.worker import scheduler_loop
@@ -29,6 +30,7 @@ from galaxyco_ui.states.agent_hook import AgentHookState
 from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.api_keys import ApiKeysState
+from galaxyco_ui.states.audit_log import AuditLogState
 from galaxyco_ui.states.auth import AuthFormState
 from galaxyco_ui.states.invite import InviteState
 from galaxyco_ui.states.knowledge import KnowledgeState
@@ -42,6 +44,7 @@ from galaxyco_ui.states.runs_list import RunsState
 from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.states.settings import SettingsState
 from galaxyco_ui.states.team import TeamState
+from galaxyco_ui.states.webhooks import WebhooksState
 
 check_startup_settings(get_settings())  # production refuses a missing or weak SECRET_KEY
 configure_logging()
@@ -105,8 +108,18 @@ app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=ti
 app.add_page(
     settings_page,
     route="/settings",
-    on_load=[shell, SettingsState.load, ProvidersState.load, KnowledgeSettingsState.load, ApiKeysState.load],
+    on_load=[
+        shell,
+        SettingsState.load,
+        ProvidersState.load,
+        KnowledgeSettingsState.load,
+        ApiKeysState.load,
+        WebhooksState.load,
+    ],
     title=title("Settings"),
+)
+app.add_page(
+    audit_page, route="/settings/audit", on_load=[shell, AuditLogState.load], title=title("Audit log")
 )
 app.add_page(
     knowledge_page, route="/knowledge", on_load=[shell, KnowledgeState.load], title=title("Knowledge")

@@ -377,6 +377,12 @@ ACTIONS = [
         lambda ctx, _: workspaces.rename_workspace(ctx=ctx, name="Renamed Inc"),
     ),
     Action("read the audit log", MANAGERS, lambda ctx, _: audit.list_audit_events(ctx=ctx)),
+    Action(
+        "list the audit log's filter choices",
+        MANAGERS,
+        lambda ctx, _: audit.list_audit_filter_options(ctx=ctx),
+    ),
+    Action("export the audit log as CSV", MANAGERS, lambda ctx, _: audit.export_audit_csv(ctx=ctx)),
     # runs: reading is for everyone, starting/retrying/cancelling for editors (any run)
     Action("list runs", EVERYONE, lambda ctx, _: runs.list_runs(ctx=ctx), prepare=_others_failed_run),
     Action(

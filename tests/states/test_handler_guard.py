@@ -147,6 +147,9 @@ def form(v: Victim) -> dict[str, Any]:
         "status": "",
         "trigger": "",
         "member": v.ids["member_user"],
+        "actor": f"user:{v.ids['member_user']}",  # the audit log's filters
+        "action": "agent.*",
+        "period": "7d",
         "since": "",
         "until": "",
         "embedding_model": "",
@@ -201,6 +204,7 @@ def pages(cls: type[rx.State], v: Victim) -> list[str]:
         "RunsState": ["/runs"],
         "TeamState": ["/team"],
         "SettingsState": ["/settings"],
+        "AuditLogState": ["/settings/audit"],
         # The token in an invitation link is a bearer secret: whoever holds it may see
         # the invitation, so the attacker holds none.
         "InviteState": ["/invite/not-a-token"],

@@ -55,6 +55,7 @@ class Receiver:
 
     script: list[int] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
+    port: int = 0  # 0: any free port
 
     def __post_init__(self) -> None:
         receiver = self
@@ -78,7 +79,7 @@ class Receiver:
                 return None
 
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

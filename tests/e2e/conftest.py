@@ -47,6 +47,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Webhook receivers of the browser tests listen here; the app may reach it because the
+# operator's variable lists it (tests/e2e/test_webhooks_ui.py).
+WEBHOOK_RECEIVER_PORT = free_port()
+
+
 @pytest.fixture(scope="session")
 def app_url(oidc_provider: OIDCProvider, _emulator_server: Emulator) -> Iterator[str]:
     """The production build, served with "Continue with Acme SSO" pointed at the test IdP.
@@ -64,7 +69,7 @@ def app_url(oidc_provider: OIDCProvider, _emulator_server: Emulator) -> Iterator
         "PORT": str(port),
         "PUBLIC_URL": url,
         "GALAXYCO_ENV": "test",
-        "ALLOWED_PRIVATE_PROVIDER_HOSTS": emulator_host_port(_emulator_server),
+        "ALLOWED_PRIVATE_PROVIDER_HOSTS": f"{emulator_host_port(_emulator_server)},127.0.0.1:{WEBHOOK_RECEIVER_PORT}",
         **oidc_provider.app_env(url, name="Acme SSO"),
     }
     ARTIFACTS.mkdir(exist_ok=True)

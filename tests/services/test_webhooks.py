@@ -24,7 +24,7 @@ from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.models import AuditEvent, Run, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from galaxyco_ui.services import knowledge, runs, webhooks
 from galaxyco_ui.webhooks import delivery
-from galaxyco_ui.webhooks.events import record_event
+from galaxyco_ui.webhooks.events import emit, record_event
 from tests.factories import Team, make_agent, set_columns
 from tests.runs.conftest import wired
 from tests.webhook_receiver import WEBHOOK_PATH, Receiver, verify
@@ -540,3 +540,21 @@ def test_a_workspace_holds_at_most_twenty_endpoints(team: Team, receiver: Receiv
         endpoint(team.admin, f"{receiver.url}/{n}")
     with pytest.raises(ValidationError, match="at most"):
         endpoint(team.admin, receiver.url)
+
+
+async def test_emit_records_one_delivery_per_enabled_subscribed_endpoint_of_the_workspace(
+    team: Team, other_team: Team, receiver: Receiver, engine
+):
+    assert await emit(team.workspace_id, "run.failed", {"run_id": "r1"}) == []  # no endpoints: nothing
+    subscribed = endpoint(team.admin, receiver.url, ["run.failed"])
+    endpoint(team.admin, receiver.url + "/other", ["run.succeeded"])
+    paused = endpoint(team.admin, receiver.url + "/paused", ["run.failed"])
+    webhooks.set_webhook_endpoint_enabled(ctx=team.admin, endpoint_id=paused.id, enabled=False)
+    foreign = endpoint(other_team.admin, receiver.url + "/foreign", ["run.failed"])
+
+    (delivery_id,) = await emit(team.workspace_id, "run.failed", {"run_id": "r1"})
+    assert load_delivery(delivery_id).endpoint_id == subscribed.id
+    assert (await settled(delivery_id)).status == "delivered"
+    assert deliveries_of(foreign.id) == [] and deliveries_of(paused.id) == []
+    assert [r.path for r in receiver.requests] == [WEBHOOK_PATH]
+    assert receiver.requests[0].json["data"] == {"run_id": "r1"}

@@ -35,6 +35,11 @@ Reading goes through ``services.runs.read_run_events``, which looks the run up i
 caller's workspace on every read; ``recheck`` (e.g. ``recheck_key(request)``) also
 re-authenticates the caller every few seconds. When either fails the stream sends an
 ``error`` event and ends.
+
+What other modules use: ``api_events(ctx, run_id, after)`` / ``follow_run(ctx, run, after)``
+(await, then iterate; ``keepalive=`` adds ``ping`` events in silences), ``wait_for_run``
+(the run once finished, or as it is at a deadline), ``sse_response`` (the SSE answer of an
+event iterator), ``recheck_key(request)``, ``SSE_HEADERS`` and ``SSE_RESPONSE`` (OpenAPI).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from galaxyco_ui.errors import NotFoundError, PermissionDeniedError, RateLimited
 from galaxyco_ui.infra.crypto import decrypt, encrypt
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import get_sliding_window
-from galaxyco_ui.models import Agent, AgentHook, utcnow
+from galaxyco_ui.models import Agent, AgentHook, Workspace, utcnow
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.runs import MAX_INPUT_CHARS, RunView, start_run
@@ -316,7 +316,7 @@ async def start_from_hook(token: str, body: object, *, ip: str = "") -> RunView:
     involved: the token is the credential, and the run acts as the person who issued it.
 
     Raises:
-        NotFoundError: an unknown, malformed or turned-off token, or a deleted agent.
+        NotFoundError: an unknown, malformed or turned-off token, or a deleted agent or workspace.
         PermissionDeniedError: the token's issuer left the workspace or may no longer run agents.
         RateLimitedError: more than ``HOOK_REQUESTS_PER_MINUTE`` requests to this URL in a
             minute, or the issuer's / workspace's run limits (see ``start_run``).
@@ -360,7 +360,12 @@ def _resolve(token: object, ip: str, *, count: bool = True) -> tuple[TenantConte
         row = session.exec(
             select(AgentHook, Agent)
             .join(Agent, col(Agent.id) == col(AgentHook.agent_id))
-            .where(AgentHook.token_hash == _hash(token), col(AgentHook.enabled).is_(True))
+            .join(Workspace, col(Workspace.id) == col(AgentHook.workspace_id))
+            .where(
+                AgentHook.token_hash == _hash(token),
+                col(AgentHook.enabled).is_(True),
+                col(Workspace.deleted_at).is_(None),
+            )
         ).first()
         if row is None or row[1].deleted_at is not None or row[1].workspace_id != row[0].workspace_id:
             raise NotFoundError("That trigger URL")

@@ -18,7 +18,7 @@ from galaxyco_ui.errors import (
     ValidationError,
 )
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import AgentHook, AuditEvent, Run
+from galaxyco_ui.models import AgentHook, AuditEvent, Run, Workspace, utcnow
 from galaxyco_ui.services import agent_hooks, agents, provider_keys, runs
 from galaxyco_ui.services import team as team_service
 from galaxyco_ui.services.agent_hooks import (
@@ -28,7 +28,7 @@ from galaxyco_ui.services.agent_hooks import (
     start_from_hook,
 )
 from galaxyco_ui.services.runs import MAX_INPUT_CHARS
-from tests.factories import add_member, make_agent, membership_id
+from tests.factories import add_member, make_agent, membership_id, set_columns
 
 # ---------------------------------------------------------------- the template language
 
@@ -407,6 +407,15 @@ async def test_the_url_of_a_deleted_agent_is_not_found(team):
     agent = make_agent(team.member)
     hook = agent_hooks.enable_hook(ctx=team.member, agent_id=agent.id)
     agents.delete_agent(ctx=team.member, agent_id=agent.id)
+
+    with pytest.raises(NotFoundError):
+        await start_from_hook(hook.token, "hello")
+
+
+async def test_the_url_of_an_agent_in_a_deleted_workspace_is_not_found(team):
+    agent = make_agent(team.member)
+    hook = agent_hooks.enable_hook(ctx=team.member, agent_id=agent.id)
+    set_columns(Workspace, team.workspace_id, deleted_at=utcnow())
 
     with pytest.raises(NotFoundError):
         await start_from_hook(hook.token, "hello")

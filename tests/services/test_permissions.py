@@ -38,6 +38,8 @@ from galaxyco_ui.models import (
     Run,
     RunStep,
     Schedule,
+    WebhookDelivery,
+    WebhookEndpoint,
     Workspace,
     new_id,
     utcnow,
@@ -56,6 +58,7 @@ from galaxyco_ui.services import (
     provider_keys,
     runs,
     schedules,
+    webhooks,
     workspaces,
 )
 from galaxyco_ui.services import team as team_service
@@ -303,6 +306,13 @@ def _api_key(team: Team, ctx: TenantContext) -> str:
     return api_keys.create_api_key(ctx=team.owner, name="Prepared", role="viewer")[0].id
 
 
+HOOK_URL = "http://127.0.0.1:9/hook"  # listed for the tests; nothing listens there
+
+
+def _webhook_endpoint(team: Team, ctx: TenantContext) -> str:
+    return webhooks.create_webhook_endpoint(ctx=team.owner, url=HOOK_URL, events=["run.failed"]).id
+
+
 ACTIONS = [
     Action("list agents", EVERYONE, lambda ctx, _: agents.list_agents(ctx=ctx)),
     Action(
@@ -440,6 +450,18 @@ ACTIONS = [
         EVERYONE,
         lambda ctx, a: schedules.list_schedules(ctx=ctx, agent_id=a),
         prepare=_others_agent,
+    ),
+    Action(
+        "list the workspace's schedules",
+        EVERYONE,
+        lambda ctx, _: schedules.list_workspace_schedules(ctx=ctx),
+        prepare=_others_schedule,
+    ),
+    Action(
+        "read another member's schedule",
+        EVERYONE,
+        lambda ctx, s: schedules.get_schedule(ctx=ctx, schedule_id=s),
+        prepare=_others_schedule,
     ),
     Action(
         "create a schedule",
@@ -609,6 +631,62 @@ ACTIONS = [
         MANAGERS,
         lambda ctx, _: api_keys.set_api_rate_limit(ctx=ctx, per_minute=10),
     ),
+    # webhooks: endpoints, their secrets and their logs are for admins and owners only
+    Action(
+        "list webhook endpoints",
+        MANAGERS,
+        lambda ctx, _: webhooks.list_webhook_endpoints(ctx=ctx),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "add a webhook endpoint",
+        MANAGERS,
+        lambda ctx, _: webhooks.create_webhook_endpoint(ctx=ctx, url=HOOK_URL, events=["run.succeeded"]),
+    ),
+    Action(
+        "change a webhook endpoint",
+        MANAGERS,
+        lambda ctx, e: webhooks.update_webhook_endpoint(
+            ctx=ctx, endpoint_id=e, url=HOOK_URL, events=["run.cancelled"]
+        ),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "disable a webhook endpoint",
+        MANAGERS,
+        lambda ctx, e: webhooks.set_webhook_endpoint_enabled(ctx=ctx, endpoint_id=e, enabled=False),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "delete a webhook endpoint",
+        MANAGERS,
+        lambda ctx, e: webhooks.delete_webhook_endpoint(ctx=ctx, endpoint_id=e),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "reveal a webhook secret",
+        MANAGERS,
+        lambda ctx, e: webhooks.reveal_webhook_secret(ctx=ctx, endpoint_id=e),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "rotate a webhook secret",
+        MANAGERS,
+        lambda ctx, e: webhooks.rotate_webhook_secret(ctx=ctx, endpoint_id=e),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "read a webhook delivery log",
+        MANAGERS,
+        lambda ctx, e: webhooks.list_webhook_deliveries(ctx=ctx, endpoint_id=e),
+        prepare=_webhook_endpoint,
+    ),
+    Action(
+        "send a webhook test event",
+        MANAGERS,
+        lambda ctx, e: webhooks.send_test_event(ctx=ctx, endpoint_id=e),
+        prepare=_webhook_endpoint,
+    ),
 ]
 
 
@@ -624,6 +702,8 @@ def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
             KnowledgeCollection,
             KnowledgeItem,
             ApiKey,
+            WebhookEndpoint,
+            WebhookDelivery,
             Workspace,
         ):
             key = model.id if model is Workspace else model.workspace_id
@@ -690,6 +770,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         knowledge_items,
         knowledge_search,
         knowledge_settings,
+        webhooks,
     ):
         for name, fn in vars(module).items():
             if (

@@ -30,6 +30,7 @@ from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.knowledge import storage
 from galaxyco_ui.models import (
     Agent,
+    AgentHook,
     ApiKey,
     ItemStatus,
     KnowledgeCollection,
@@ -46,6 +47,7 @@ from galaxyco_ui.models import (
 )
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import (
+    agent_hooks,
     agents,
     api_keys,
     audit,
@@ -225,6 +227,23 @@ def _others_schedule(team: Team, ctx: TenantContext) -> str:
 
 
 UNREACHABLE = "http://127.0.0.1:9/v1"  # the discard port: the connection is refused at once
+
+
+def _hooked(agent_id: str, team: Team) -> str:
+    agent_hooks.enable_hook(ctx=team.owner, agent_id=agent_id)
+    return agent_id
+
+
+def _own_hooked_agent(team: Team, ctx: TenantContext) -> str:
+    return _hooked(_own_agent(team, ctx), team)
+
+
+def _others_hooked_agent(team: Team, ctx: TenantContext) -> str:
+    return _hooked(_others_agent(team, ctx), team)
+
+
+def _set_hook_template(ctx: TenantContext, agent_id: object) -> object:
+    return agent_hooks.set_hook_template(ctx=ctx, agent_id=str(agent_id), input_template="Do {{ body.x }}")
 
 
 def _stored_key(team: Team, ctx: TenantContext) -> str:
@@ -485,6 +504,56 @@ ACTIONS = [
         lambda ctx, s: schedules.delete_schedule(ctx=ctx, schedule_id=s),
         prepare=_others_schedule,
     ),
+    # trigger URLs: everyone sees whether one is on; who may edit the agent manages it
+    Action(
+        "see an agent's trigger URL",
+        EVERYONE,
+        lambda ctx, a: agent_hooks.get_hook(ctx=ctx, agent_id=a),
+        prepare=_others_hooked_agent,
+    ),
+    Action(
+        "turn on their own agent's trigger URL",
+        EDITORS,
+        lambda ctx, a: agent_hooks.enable_hook(ctx=ctx, agent_id=a),
+        prepare=_own_agent,
+    ),
+    Action(
+        "turn on another member's agent's trigger URL",
+        MANAGERS,
+        lambda ctx, a: agent_hooks.enable_hook(ctx=ctx, agent_id=a),
+        prepare=_others_agent,
+    ),
+    Action(
+        "regenerate their own agent's trigger URL",
+        EDITORS,
+        lambda ctx, a: agent_hooks.regenerate_hook_token(ctx=ctx, agent_id=a),
+        prepare=_own_hooked_agent,
+    ),
+    Action(
+        "regenerate another member's agent's trigger URL",
+        MANAGERS,
+        lambda ctx, a: agent_hooks.regenerate_hook_token(ctx=ctx, agent_id=a),
+        prepare=_others_hooked_agent,
+    ),
+    Action("set their own trigger URL's template", EDITORS, _set_hook_template, prepare=_own_hooked_agent),
+    Action(
+        "set another member's trigger URL's template",
+        MANAGERS,
+        _set_hook_template,
+        prepare=_others_hooked_agent,
+    ),
+    Action(
+        "turn off their own agent's trigger URL",
+        EDITORS,
+        lambda ctx, a: agent_hooks.disable_hook(ctx=ctx, agent_id=a),
+        prepare=_own_hooked_agent,
+    ),
+    Action(
+        "turn off another member's agent's trigger URL",
+        MANAGERS,
+        lambda ctx, a: agent_hooks.disable_hook(ctx=ctx, agent_id=a),
+        prepare=_others_hooked_agent,
+    ),
     # provider keys: everyone sees the hints, only admins and owners touch the keys
     Action(
         "list provider keys",
@@ -702,6 +771,7 @@ def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
             KnowledgeCollection,
             KnowledgeItem,
             ApiKey,
+            AgentHook,
             WebhookEndpoint,
             WebhookDelivery,
             Workspace,
@@ -757,6 +827,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
     }
     for module in (
         agents,
+        agent_hooks,
         api_keys,
         audit,
         invitations,

@@ -22,6 +22,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.models import AuditEvent, Run, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from galaxyco_ui.runs import store
 from galaxyco_ui.services import knowledge, runs, webhooks
 from galaxyco_ui.webhooks import delivery
 from galaxyco_ui.webhooks.events import emit, record_event
@@ -558,3 +559,19 @@ async def test_emit_records_one_delivery_per_enabled_subscribed_endpoint_of_the_
     assert deliveries_of(foreign.id) == [] and deliveries_of(paused.id) == []
     assert [r.path for r in receiver.requests] == [WEBHOOK_PATH]
     assert receiver.requests[0].json["data"] == {"run_id": "r1"}
+
+
+def test_a_run_failed_as_worker_lost_records_its_event_for_the_sweep(team: Team, receiver: Receiver):
+    subscribed = endpoint(team.admin, receiver.url, ["run.failed"])
+    agent = make_agent(team.member)
+    stale = utcnow() - timedelta(minutes=5)
+    with session_scope() as session:
+        run = Run(workspace_id=team.workspace_id, created_by=team.member.user_id, agent_id=agent.id, input="x",
+                  status="running", started_at=stale, heartbeat_at=stale, agent_snapshot={"name": agent.name})  # fmt: skip
+        session.add(run)
+
+    assert store.sweep_lost_runs(stale_after=timedelta(seconds=30)) == [(run.id, team.workspace_id)]
+    (recorded,) = deliveries_of(subscribed.id)
+    assert (recorded.event_type, recorded.status) == ("run.failed", "pending")
+    assert recorded.payload["data"]["error"] == store.WORKER_LOST
+    assert delivery.due_deliveries(utcnow()) == [(recorded.id, 0)]  # the next sweep sends it

@@ -112,6 +112,7 @@ ID_ARGUMENTS = {  # parameter name -> the victim object it names
     "session_id": "session",
     "user_id": "member_user",
     "key_id": "api_key",
+    "endpoint_id": "webhook_endpoint",
 }
 PLAIN_ARGUMENTS: dict[str, Any] = {
     "provider": "openai",
@@ -131,7 +132,16 @@ PLAIN_ARGUMENTS: dict[str, Any] = {
     "code": "000000",
 }
 # State vars that an earlier load would have pointed at the object of the page.
-ID_VARS = {"run_id": "live_run", "agent_id": "agent", "collection_id": "collection", "item_id": "item"}
+ID_VARS = {
+    "run_id": "live_run",
+    "agent_id": "agent",
+    "collection_id": "collection",
+    "item_id": "item",
+    # Settings → Webhooks: the endpoint being edited, whose secret or log is open.
+    "edit_id": "webhook_endpoint",
+    "secret_for": "webhook_endpoint",
+    "log_for": "webhook_endpoint",
+}
 
 
 def form(v: Victim) -> dict[str, Any]:
@@ -205,6 +215,7 @@ def pages(cls: type[rx.State], v: Victim) -> list[str]:
         "TeamState": ["/team"],
         "SettingsState": ["/settings"],
         "AuditLogState": ["/settings/audit"],
+        "WebhooksState": ["/settings"],
         # The token in an invitation link is a bearer secret: whoever holds it may see
         # the invitation, so the attacker holds none.
         "InviteState": ["/invite/not-a-token"],

@@ -49,5 +49,6 @@ def test_user_creates_switches_and_renames_workspaces_and_sees_it_audited(page):
     page.get_by_role("button", name="Save workspace name").click()
     expect(page.get_by_text("Workspace renamed.")).to_be_visible()
     expect(page.locator("#workspace-switcher option:checked")).to_have_text("Flight Research")
+    page.get_by_role("link", name="Open the audit log").click()
     expect(page.get_by_role("cell", name=re.compile("Renamed workspace"))).to_be_visible()
     shot(page, "20-settings-audit")

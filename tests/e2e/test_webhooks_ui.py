@@ -38,7 +38,9 @@ def test_admin_adds_an_endpoint_sends_a_test_event_and_sees_it_delivered(new_con
     wait_for_shell(page)
     page.get_by_role("link", name="Settings").click()
     card = page.locator("#webhooks")
-    expect(card.get_by_text("No webhook endpoints yet.")).to_be_visible()
+    expect(card.get_by_text("No webhook endpoints yet.")).to_be_visible(
+        timeout=15_000
+    )  # the loaders run first
 
     # Without an event the endpoint is refused next to the events, and what was typed stays.
     card.get_by_label("Endpoint URL").fill(receiver.url)

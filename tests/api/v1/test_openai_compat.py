@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
+import uvicorn
 from sqlmodel import col, select
 
 from galaxyco_ui.api import create_api
@@ -319,13 +321,13 @@ async def test_a_run_not_done_in_time_is_cancelled_and_answered_504(
         reset_settings()
     assert raised.value.status_code == 504 and "did not finish in time" in raised.value.message
     (run,) = runs_of(team.workspace_id)
-    assert (await engine(run.id, timeout=5)).status == "cancelled"
+    assert (await engine(run.id, timeout=10)).status == "cancelled"
 
 
 async def test_a_key_revoked_mid_stream_ends_the_stream_and_cancels_the_run(
     sdk, team, agent, emulator, engine
 ):
-    emulator.enqueue(Script.slow("word " * 200, tokens_per_second=20))
+    emulator.enqueue(Script.slow("word " * 600, tokens_per_second=20))
     client = sdk(make_key(team, "member"))
 
     async def revoke_once_streaming() -> None:
@@ -344,7 +346,7 @@ async def test_a_key_revoked_mid_stream_ends_the_stream_and_cancels_the_run(
             pass
     await revoker
     (run,) = runs_of(team.workspace_id)
-    assert (await engine(run.id, timeout=5)).status == "cancelled"
+    assert (await engine(run.id, timeout=10)).status == "cancelled"
 
 
 async def test_bad_messages_are_a_422_naming_the_message(sdk, team, agent):
@@ -488,7 +490,7 @@ async def test_a_client_dropping_the_stream_cancels_the_run(team, agent, emulato
         "/openai/chat/completions", body, make_key(team, "member"), spec=spec, drop_after=b'"content":"word'
     )
     assert status == 200 and run_id
-    run = await engine(run_id, timeout=5)
+    run = await engine(run_id, timeout=10)
     assert run.status == "cancelled" and run.error == "Cancelled by a user."
 
 
@@ -499,7 +501,49 @@ async def test_a_client_leaving_a_non_streaming_call_cancels_the_run(team, agent
         "/openai/chat/completions", body, make_key(team, "member"), spec="2.3", drop_after=b""
     )
     (run,) = runs_of(team.workspace_id)
-    assert (await engine(run.id, timeout=5)).status == "cancelled"
+    assert (await engine(run.id, timeout=10)).status == "cancelled"
+
+
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[str]:
+    """The backend app on a real socket (uvicorn, in this event loop); yields its /api/v1 URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(create_api(), lifespan="off", log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn tells only by this flag
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/api/v1"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def test_over_a_real_connection_chunks_arrive_while_the_run_streams_and_closing_cancels_it(
+    team, agent, emulator, engine
+):
+    emulator.enqueue(Script.slow("word " * 200, tokens_per_second=20))
+    async with served() as base:
+        client = openai.AsyncOpenAI(
+            base_url=f"{base}/openai", api_key=make_key(team, "member"), max_retries=0
+        )
+        stream = await client.chat.completions.create(
+            model="Support Bot", messages=[{"role": "user", "content": "Talk"}], stream=True
+        )
+        first_words = []
+        async for chunk in stream:
+            first_words.append(chunk.choices[0].delta.content or "")
+            if "word" in "".join(first_words):
+                break
+        (run,) = runs_of(team.workspace_id)
+        assert run.status == "running"  # the first words came before the run ended
+        await stream.close()
+        await client.close()
+        assert (await engine(run.id, timeout=10)).status == "cancelled"
 
 
 async def test_the_openapi_document_shows_the_openai_compatible_operations(api):

@@ -16,16 +16,20 @@ every response must:
 
 Ids are real some of the time: a generated ``agent_id``, ``run_id``, ``collection_id``…
 (path, query or body) is replaced by one of the seeded workspace, or of another
-workspace, so requests reach existing objects and not only 404s. The seeded agent runs
-on the provider emulator, so started runs really execute and end (``engine`` runs them:
-asyncio tasks embedded, a SAQ worker with Redis), which bounds the blocking and streaming
-answers; a request is cut after ``REQUEST_TIMEOUT_SECONDS`` anyway (an event stream keeps
-what it sent, anything else fails as a timeout). No operation is skipped. Deletes run
-last, so the seeded objects exist for everything else.
+workspace, and fields whose rules a schema cannot say (provider, tools, cron, zone,
+chat messages) sometimes get a valid value, so requests reach existing objects and
+creates succeed, not only 404s and 422s: every operation with a seeded path parameter
+must answer at least one 2xx. The seeded agent runs on the provider emulator, so started
+runs really execute and end (``engine`` runs them: asyncio tasks embedded, a SAQ worker
+with Redis), which bounds the blocking and streaming answers; a request is cut after
+``REQUEST_TIMEOUT_SECONDS`` anyway (an event stream keeps what it sent, anything else
+fails as a timeout). No operation is skipped. Deletes run last, so the seeded objects
+exist for everything else.
 
 The budget: at least ``TARGET_REQUESTS`` requests in all, spread over the operations (an
 operation whose inputs run out early leaves its share to the others), derandomized like
-``tests/fuzz`` so CI sends the same cases on every run.
+``tests/fuzz`` so CI sends the same cases on every run. ``pytest -s`` prints the count,
+seconds and statuses per operation.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import re
 import time
 import traceback
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +78,8 @@ from tests.factories import Team, make_agent
 TARGET_REQUESTS = 1_000
 # Share of each operation's budget given to negative (invalid on purpose) cases.
 NEGATIVE_SHARE = 0.3
-# Requests per minute per key during the fuzz: far above what the fuzz sends, so a 429
-# never hides a response that should have been checked.
+# Requests per minute per key, and run starts per minute per user, during the fuzz: far
+# above what it sends, so a 429 seldom hides the answer that should have been checked.
 FUZZ_RATE_LIMIT = 100_000
 REQUEST_TIMEOUT_SECONDS = 10
 # On every row of the other workspace; no request ever holds it, so no answer may.
@@ -88,17 +94,29 @@ CHECKS = [
 ]
 
 
+# Valid values for fields whose rules a JSON schema cannot say (a known provider, a cron
+# line, an IANA zone...), so that some generated creates and updates succeed too.
+VALID_VALUES: dict[str, list[Any]] = {
+    "provider": ["openai_compatible"],
+    "tools": [["calculator"], ["calculator", "current_time"], []],
+    "cron": ["*/5 * * * *", "0 9 * * 1-5"],
+    "timezone": ["UTC", "Europe/Paris"],
+    "messages": [[{"role": "user", "content": "Say hi."}]],
+}
+
+
 @dataclass
 class Seeded:
-    """Values a generated request may use instead of its own, by parameter name."""
+    """Values a generated request may use instead of its own, by field or parameter name."""
 
-    own: dict[str, list[str]] = field(default_factory=dict)
-    foreign: dict[str, list[str]] = field(default_factory=dict)
+    own: dict[str, list[Any]] = field(default_factory=dict)
+    foreign: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @pytest.fixture
 def fuzz_rate_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("API_MAX_REQUESTS_PER_MINUTE", str(FUZZ_RATE_LIMIT))
+    monkeypatch.setenv("USER_RUN_STARTS_PER_MINUTE", str(FUZZ_RATE_LIMIT))
     reset_settings()
     api_keys.reset_limit_cache()
     yield
@@ -139,10 +157,10 @@ async def seed(
     await wait(run.id)
     return {
         "agent_id": [agent.id],
-        "model": [agent.name],
+        "model": [agent.name, agent.id],
         "token": [hook.token],
         "collection_id": [collection.id],
-        "knowledge_collection_ids": [collection.id],
+        "knowledge_collection_ids": [[collection.id]],
         "item_id": [upload.item.id],
         "schedule_id": [schedule.id],
         "run_id": [run.id],
@@ -160,7 +178,7 @@ async def test_every_operation_answers_generated_requests_as_its_schema_says(
     foreign = await seed(other_team, emulator, engine, "foreign", marker=FOREIGN_MARKER)
     # A trigger URL's token is the credential of its own workspace: any workspace's works.
     foreign.pop("token")
-    seeded = Seeded(own=await seed(team, emulator, engine, "own"), foreign=foreign)
+    seeded = Seeded(own={**VALID_VALUES, **await seed(team, emulator, engine, "own")}, foreign=foreign)
     auth = bearer(make_key(team, "admin", name="fuzz"))
 
     report = await asyncio.to_thread(fuzz_every_operation, auth, seeded)
@@ -171,26 +189,40 @@ async def test_every_operation_answers_generated_requests_as_its_schema_says(
     for run_id in started:
         await engine(run_id)
     print(f"\n{report.summary()}")
+    assert report.sent, "the OpenAPI document lists no operation"
     assert not report.failures, "\n\n".join(report.failures)
+    never_found = [
+        label
+        for label in report.sent
+        if set(re.findall(r"{(\w+)}", label)) & set(seeded.own)
+        and not any(200 <= status < 300 for status in report.statuses[label])
+    ]
+    assert not never_found, f"no request reached an existing object: {never_found}"
     assert report.total >= TARGET_REQUESTS, f"only {report.total} requests were generated: {report.summary()}"
 
 
 @dataclass
 class Report:
-    sent: dict[str, int] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    """What the fuzz sent, per operation: requests, answers by status, seconds, failures."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    statuses: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
+    seconds: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
     def total(self) -> int:
         return sum(self.sent.values())
 
     def summary(self) -> str:
-        per_operation = ", ".join(
-            f"{label}: {n} in {self.timings[label]:.1f} s" for label, n in self.sent.items()
+        lines = [
+            f"{label}: {n} in {self.seconds[label]:.1f} s {dict(sorted(self.statuses[label].items()))}"
+            for label, n in self.sent.items()
+        ]
+        total_seconds = sum(self.seconds.values())
+        return "\n".join(
+            [f"{len(self.sent)} operations, {self.total} requests in {total_seconds:.1f} s", *lines]
         )
-        return f"{len(self.sent)} operations, {self.total} requests in {self.seconds:.1f} s ({per_operation})"
 
 
 class ClosingApp:
@@ -220,45 +252,42 @@ class ClosingApp:
 
 
 def fuzz_every_operation(auth: dict[str, str], seeded: Seeded) -> Report:
+    """Fuzz each operation of the served document in turn (deletes last); never raises."""
     app = ClosingApp(create_api())
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    everything = [result.ok() for result in schema.get_all_operations()]
+    # Deletes last, so everything else finds the seeded objects, and in reverse order of
+    # their paths: /schedules before /agents, /knowledge/items before /knowledge/collections.
+    deletes = sorted(
+        (op for op in everything if op.method.upper() == "DELETE"), key=lambda op: op.path, reverse=True
+    )
+    operations = [op for op in everything if op.method.upper() != "DELETE"] + deletes
+    report = Report()
     try:
-        return fuzz_operations(schema, app, auth, seeded)
+        with asgi.get_client(app) as client:
+            for index, operation in enumerate(operations):
+                # An operation whose inputs ran out early left its share to the ones after it.
+                budget = math.ceil(max(0, TARGET_REQUESTS - report.total) / (len(operations) - index)) + 2
+                for mode, share in (
+                    (GenerationMode.POSITIVE, 1 - NEGATIVE_SHARE),
+                    (GenerationMode.NEGATIVE, NEGATIVE_SHARE),
+                ):
+                    fuzz_operation(
+                        report,
+                        operation,
+                        mode,
+                        max(1, round(budget * share)),
+                        client=client,
+                        auth=auth,
+                        seeded=seeded,
+                    )
     finally:
         asgi.shutdown_lifespans()
-
-
-def fuzz_operations(schema: Any, app: ClosingApp, auth: dict[str, str], seeded: Seeded) -> Report:
-    operations = sorted(
-        (result.ok() for result in schema.get_all_operations()),
-        key=lambda op: (op.method.upper() == "DELETE", op.path, op.method),
-    )
-    assert operations, "the OpenAPI document lists no operation"
-    report = Report()
-    started = time.monotonic()
-    with asgi.get_client(app) as client:
-        for index, operation in enumerate(operations):
-            remaining = max(0, TARGET_REQUESTS - report.total)
-            budget = math.ceil(remaining / (len(operations) - index)) + 2
-            for mode, share in (
-                (GenerationMode.POSITIVE, 1 - NEGATIVE_SHARE),
-                (GenerationMode.NEGATIVE, NEGATIVE_SHARE),
-            ):
-                began = time.monotonic()
-                count, failure = fuzz_operation(
-                    operation, mode, max(1, round(budget * share)), client=client, auth=auth, seeded=seeded
-                )
-                report.sent[operation.label] = report.sent.get(operation.label, 0) + count
-                report.timings[operation.label] = (
-                    report.timings.get(operation.label, 0) + time.monotonic() - began
-                )
-                if failure:
-                    report.failures.append(f"{operation.label} ({mode.value}):\n{failure}")
-    report.seconds = time.monotonic() - started
     return report
 
 
 def fuzz_operation(
+    report: Report,
     operation: Any,
     mode: GenerationMode,
     max_examples: int,
@@ -266,9 +295,9 @@ def fuzz_operation(
     client: Any,
     auth: dict[str, str],
     seeded: Seeded,
-) -> tuple[int, str]:
-    """Send up to ``max_examples`` generated requests; (how many were sent, the failure or "")."""
-    count = 0
+) -> None:
+    """Send up to ``max_examples`` generated requests; count them and note a failure in ``report``."""
+    label = operation.label
 
     @settings(
         max_examples=max_examples,
@@ -281,26 +310,29 @@ def fuzz_operation(
     )
     @given(case=operation.as_strategy(generation_mode=mode), choices=st.data())
     def run(case: Case, choices: st.DataObject) -> None:
-        nonlocal count
-        count += 1
         used_foreign = use_seeded_values(case, choices, seeded)
+        report.sent[label] += 1
         response = case.call(session=client, headers=auth, timeout=REQUEST_TIMEOUT_SECONDS)
+        report.statuses[label][response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
         if used_foreign:
             assert not 200 <= response.status_code < 300, (
-                f"{case.operation.label} answered {response.status_code} for another workspace's object"
+                f"{label} answered {response.status_code} for another workspace's object"
             )
-        assert FOREIGN_MARKER not in response.text, f"{case.operation.label} showed another workspace's data"
+        assert FOREIGN_MARKER not in response.text, f"{label} showed another workspace's data"
 
+    began = time.monotonic()
     try:
         run()
     except (Exception, FailureGroup) as error:  # reported with the operation, after all of them ran
-        return count, "".join(traceback.format_exception(error))[-6000:]
-    return count, ""
+        report.failures.append(
+            f"{label} ({mode.value}):\n" + "".join(traceback.format_exception(error))[-6000:]
+        )
+    report.seconds[label] += time.monotonic() - began
 
 
 def use_seeded_values(case: Case, choices: st.DataObject, seeded: Seeded) -> bool:
-    """Replace some generated values with seeded ones.
+    """Replace some generated values with seeded ones (a real id, a valid cron line...).
 
     Returns:
         True when another workspace's object was put in the path or the body (a query value
@@ -310,15 +342,17 @@ def use_seeded_values(case: Case, choices: st.DataObject, seeded: Seeded) -> boo
     for location, values in (("path", case.path_parameters), ("query", case.query), ("body", case.body)):
         if not isinstance(values, dict):
             continue
-        for name in list(values):
-            if name not in seeded.own:
-                continue
-            picks = ["generated", "own", "own", "foreign"] if name in seeded.foreign else ["generated", "own"]
+        for name in [name for name in values if name in seeded.own]:
+            # An id names one object everywhere; "model" names an agent only in the OpenAI
+            # operations (an agent's own "model" field takes any model name).
+            openai = case.operation.path.startswith("/openai/")
+            foreign = name in seeded.foreign and (name.endswith(("_id", "_ids")) or openai)
+            picks = ["generated", "own", "own", "foreign"] if foreign else ["generated", "own"]
             pick = choices.draw(st.sampled_from(picks), label=name)
             if pick == "generated":
                 continue
             pool = seeded.own if pick == "own" else seeded.foreign
-            values[name] = pool[name] if name.endswith("_ids") else pool[name][0]
+            values[name] = choices.draw(st.sampled_from(pool[name]), label=f"{pick} {name}")
             used_foreign |= pick == "foreign" and location != "query"
     return used_foreign
 

@@ -76,7 +76,10 @@ def record_event(
     )
     if endpoint_id is not None:
         query = query.where(WebhookEndpoint.id == endpoint_id)
-    endpoints = session.exec(query).all()
+    # Read before the caller's pending changes are flushed: on SQLite the flush takes the
+    # write lock, which this query need not hold.
+    with session.no_autoflush:
+        endpoints = session.exec(query).all()
     if not endpoints:
         return []
     now = utcnow()

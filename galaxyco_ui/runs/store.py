@@ -160,8 +160,7 @@ def finish_run(
 def cancel_if_queued(run_id: str) -> Finished | None:
     """Cancel a run that no executor has started; None if one already has.
 
-    The ``run.cancelled`` deliveries it records are sent by the delivery sweep (or
-    sooner, by a caller that enqueues them).
+    The caller enqueues the ``run.cancelled`` deliveries it records once it returns.
     """
     with session_scope() as session:
         run = session.get(Run, run_id)

@@ -30,6 +30,7 @@ from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.validation import lookup_id
+from galaxyco_ui.webhooks.events import enqueue_deliveries
 
 MAX_INPUT_CHARS = 20_000
 PAGE_SIZE = 25
@@ -109,7 +110,8 @@ async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
     if not await asyncio.to_thread(_request_cancel, ctx, run_id):
         return
     await get_cancel_signals().request(run_id)
-    if await asyncio.to_thread(store.cancel_if_queued, run_id):
+    if cancelled := await asyncio.to_thread(store.cancel_if_queued, run_id):
+        await enqueue_deliveries(cancelled.webhook_deliveries)
         bus = get_event_bus()
         await bus.publish(
             run_stream(run_id), "final", {"status": "cancelled", "error": "Cancelled before it started."}

@@ -19,8 +19,6 @@ from sqlmodel import col, select
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, PermissionDeniedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.infra.redis import close_async_redis
-from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.models import AuditEvent, Run, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import knowledge, runs, webhooks
@@ -324,22 +322,23 @@ async def test_a_succeeded_run_is_delivered_signed_to_the_subscribed_endpoints_o
     assert "input" not in data and "output" not in data
 
 
-async def test_a_run_cancelled_in_the_queue_records_its_event(team: Team, receiver):
+async def test_a_run_cancelled_in_the_queue_sends_its_event(team: Team, receiver: Receiver, engine):
     subscribed = endpoint(team.admin, receiver.url, ["run.cancelled"])
     agent = make_agent(team.member)
     with session_scope() as session:
         run = Run(workspace_id=team.workspace_id, created_by=team.member.user_id, agent_id=agent.id, input="x",
                   agent_snapshot={"name": agent.name})  # fmt: skip
         session.add(run)
-    try:
-        await runs.cancel_run(ctx=team.member, run_id=run.id)
-    finally:  # no worker here: close the queue and Redis clients this loop opened
-        await close_job_queue()
-        await close_async_redis()
-    (recorded,) = deliveries_of(subscribed.id)
-    assert recorded.event_type == "run.cancelled"
-    assert recorded.payload["data"]["run_id"] == run.id
-    assert recorded.payload["data"]["error"] == "Cancelled before it started."
+    await runs.cancel_run(ctx=team.member, run_id=run.id)
+
+    sent = await first_delivery(subscribed.id)
+    assert (sent.event_type, sent.status) == ("run.cancelled", "delivered")
+    data = receiver.requests[0].json["data"]
+    assert (data["run_id"], data["status"], data["error"]) == (
+        run.id,
+        "cancelled",
+        "Cancelled before it started.",
+    )
 
 
 async def test_a_500_is_retried_after_the_backoff_and_then_delivered(

@@ -21,7 +21,8 @@ def audit_page() -> rx.Component:
                 rx.vstack(
                     rx.text(
                         "Who did what in this workspace, newest first: membership, settings, agents, "
-                        "keys and sign-ins. Times are in your browser's time zone; the CSV file is in UTC.",
+                        "keys and sign-ins. Times on this page are in your browser's time zone; the From and To "
+                        "dates and the CSV file are in UTC.",
                         size="2",
                         color_scheme="gray",
                     ),

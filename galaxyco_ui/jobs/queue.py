@@ -12,6 +12,11 @@ Both take a job name from the registry (``jobs.registry``) and small keyword arg
 duplicate enqueue is harmless. A key identifies the job: one still waiting under the
 same key is not queued twice (SAQ also keeps a running key), and ``abort(key)`` stops a
 SAQ job (the embedded queue has nothing to abort: runs poll their cancel signal).
+
+``backlog()`` says how many jobs wait to start and how long the oldest has waited: the
+readiness check (``/api/health/ready``) compares that lag with its threshold. A job
+enqueued with a delay waits from the moment its delay ends. The embedded queue measures
+this process's jobs; SAQ's is the shared queue, read in two Redis round trips.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from galaxyco_ui.config import get_settings
@@ -28,10 +34,25 @@ log = logging.getLogger("galaxyco.jobs")
 QUEUE_NAME = "galaxyco-runs"  # the Redis name predates the other jobs; renaming it would strand queued work
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Jobs that could start but have not.
+
+    Attributes:
+        depth: how many wait (delayed jobs whose delay has not ended are not counted).
+        lag_seconds: how long the oldest of them has waited; 0 when none waits.
+    """
+
+    depth: int
+    lag_seconds: float
+
+
 class JobQueue(Protocol):
     async def enqueue(self, name: str, *, key: str, delay: float = 0, **kwargs: Any) -> None: ...
 
     async def abort(self, key: str) -> None: ...
+
+    async def backlog(self) -> Backlog: ...
 
 
 class EmbeddedJobQueue:
@@ -41,7 +62,7 @@ class EmbeddedJobQueue:
         self._limits = limits
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._waiting: set[str] = set()  # keys of jobs not started yet
+        self._waiting: dict[str, float] = {}  # key of a job not started yet → when its delay ends (monotonic)
 
     async def enqueue(self, name: str, *, key: str, delay: float = 0, **kwargs: Any) -> None:
         """Run job ``name(**kwargs)`` after ``delay`` seconds; a key still waiting is not queued twice."""
@@ -50,7 +71,7 @@ class EmbeddedJobQueue:
         pool = get_job(name).pool
         if pool not in self._semaphores:
             self._semaphores[pool] = asyncio.Semaphore(self._limits[pool])
-        self._waiting.add(key)
+        self._waiting[key] = time.monotonic() + delay
         task = asyncio.create_task(self._run(name, key, delay, self._semaphores[pool], kwargs), name=key)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -62,16 +83,22 @@ class EmbeddedJobQueue:
             if delay:
                 await asyncio.sleep(delay)
             async with semaphore:
-                self._waiting.discard(key)
+                self._waiting.pop(key, None)
                 # Looked up when it starts, so a benchmark's timing wrapper is seen.
                 await get_job(name).function(**kwargs)
         except Exception:
             log.exception("background job crashed", extra={"job": name, "key": key})
         finally:
-            self._waiting.discard(key)
+            self._waiting.pop(key, None)
 
     async def abort(self, key: str) -> None:
         return None  # runs poll their cancel signal; other jobs are short and idempotent
+
+    async def backlog(self) -> Backlog:
+        """This process's jobs whose delay has ended and that wait for a free slot of their pool."""
+        now = time.monotonic()
+        due = [since for since in self._waiting.values() if since <= now]
+        return Backlog(depth=len(due), lag_seconds=now - min(due) if due else 0.0)
 
     async def drain(self) -> None:
         """Wait for every started job (tests and shutdown)."""
@@ -81,9 +108,9 @@ class EmbeddedJobQueue:
 
 class SaqJobQueue:
     def __init__(self, redis_url: str) -> None:
-        from saq import Queue
+        from saq.queue.redis import RedisQueue
 
-        self.queue = Queue.from_url(redis_url, name=QUEUE_NAME)
+        self.queue = RedisQueue.from_url(redis_url, name=QUEUE_NAME)
 
     async def enqueue(self, name: str, *, key: str, delay: float = 0, **kwargs: Any) -> None:
         # SAQ ignores a key that is already queued or running: callers pass a fresh key
@@ -97,6 +124,26 @@ class SaqJobQueue:
         job = await self.queue.job(key)
         if job is not None:
             await self.queue.abort(job, "cancelled")
+
+    async def backlog(self) -> Backlog:
+        """The SAQ queue's waiting list: its length, and the age of its head (the next job out).
+
+        SAQ appends due jobs to the list's tail and workers take them from its head; a job
+        waits from when it was enqueued, its scheduled time came, or it was put back for a
+        retry, whichever is latest.
+        """
+        redis, waiting = self.queue.redis, self.queue.namespace("queued")
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.llen(waiting)
+            pipe.lindex(waiting, 0)
+            depth, head = await pipe.execute()
+        if not head:
+            return Backlog(depth=0, lag_seconds=0.0)
+        job = self.queue.deserialize(await redis.get(head))
+        if job is None:  # taken and finished between the two calls
+            return Backlog(depth=int(depth), lag_seconds=0.0)
+        since = max(job.queued / 1000, job.touched / 1000, float(job.scheduled))
+        return Backlog(depth=int(depth), lag_seconds=max(0.0, time.time() - since))
 
     async def close(self) -> None:
         await self.queue.disconnect()

@@ -546,6 +546,23 @@ async def test_over_a_real_connection_chunks_arrive_while_the_run_streams_and_cl
         assert (await engine(run.id, timeout=10)).status == "cancelled"
 
 
+async def test_over_a_real_connection_a_client_timing_out_a_completion_cancels_the_run(
+    team, agent, emulator, engine
+):
+    emulator.enqueue(Script.slow("word " * 200, tokens_per_second=20))
+    async with served() as base:
+        client = openai.AsyncOpenAI(
+            base_url=f"{base}/openai", api_key=make_key(team, "member"), max_retries=0, timeout=1.5
+        )
+        with pytest.raises(openai.APITimeoutError):
+            await client.chat.completions.create(
+                model="Support Bot", messages=[{"role": "user", "content": "Talk"}]
+            )
+        await client.close()
+        (run,) = runs_of(team.workspace_id)
+        assert (await engine(run.id, timeout=10)).status == "cancelled"
+
+
 async def test_the_openapi_document_shows_the_openai_compatible_operations(api):
     spec = (await api.get("/openapi.json")).json()
     post = spec["paths"]["/openai/chat/completions"]["post"]

@@ -7,7 +7,8 @@ GalaxyError                      message safe to show to the user
 │   └── ConflictError            a duplicate (name, email, membership)
 ├── AuthenticationError          wrong credentials, expired session or ticket
 │   └── TwoFactorRequiredError   password fine, a TOTP code is needed
-└── RateLimitedError             too many attempts; ``retry_after`` seconds
+├── RateLimitedError             too many attempts; ``retry_after`` seconds
+└── TooLargeError                a request body above its limit (HTTP 413)
 """
 
 from __future__ import annotations
@@ -54,3 +55,7 @@ class RateLimitedError(GalaxyError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooLargeError(GalaxyError):
+    pass

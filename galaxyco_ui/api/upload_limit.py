@@ -19,15 +19,12 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from galaxyco_ui.api.v1.problems import problem
+from galaxyco_ui.errors import TooLargeError
 from galaxyco_ui.knowledge.storage import MAX_FILES_PER_UPLOAD, max_upload_bytes
 
 UPLOAD_PATH_PREFIX = "/_upload"
 API_UPLOAD_PATH = re.compile(r"/api/v1/knowledge/collections/[^/]+/items/?")
 _FRAMING_BYTES = 1024 * 1024
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def request_cap() -> int:
@@ -60,7 +57,7 @@ class UploadSizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > cap:
                     too_large = True
-                    raise _TooLarge
+                    raise TooLargeError("The upload is larger than allowed.")
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -73,7 +70,7 @@ class UploadSizeLimitMiddleware:
                 refused = True
                 await _refuse(scope, send, cap, api=api)
 
-        with contextlib.suppress(_TooLarge):
+        with contextlib.suppress(TooLargeError):
             await self.app(scope, counting_receive, guarded_send)
         if too_large and not refused:
             await _refuse(scope, send, cap, api=api)

@@ -24,6 +24,7 @@ from galaxyco_ui.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    TooLargeError,
     ValidationError,
 )
 
@@ -51,6 +52,7 @@ _KINDS: list[tuple[type[GalaxyError], int, str, str]] = [
     (ValidationError, 422, "invalid", "Invalid request"),
     (AuthenticationError, 401, "unauthenticated", "Not authenticated"),
     (RateLimitedError, 429, "rate-limited", "Too many requests"),
+    (TooLargeError, 413, "too-large", "Request too large"),
 ]
 
 _STATUS_SLUGS = {

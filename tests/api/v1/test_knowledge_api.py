@@ -426,7 +426,7 @@ async def test_uploads_that_are_not_files_or_too_many_are_a_422_problem(api, tea
 
 
 async def test_an_oversized_upload_request_is_a_413_problem_and_stores_nothing(
-    api, team: Team, keys: Keys, monkeypatch: pytest.MonkeyPatch
+    api, team: Team, keys: Keys, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     monkeypatch.setattr(get_settings(), "knowledge_max_upload_mb", 1)
     collection = _collection(team.owner)
@@ -444,6 +444,7 @@ async def test_an_oversized_upload_request_is_a_413_problem_and_stores_nothing(
         path, content=chunks(), headers={**keys.admin, "content-type": "multipart/form-data; boundary=x"}
     )
     assert streamed.status_code == 413 and streamed.headers["content-type"] == PROBLEM
+    assert "api.unhandled_error" not in caplog.text  # a refusal, not a crash in the logs
 
     one_big_file = await api.post(path, files=_files(("big.txt", b"word " * 300_000)), headers=keys.admin)
     assert one_big_file.status_code == 422  # under the request cap: the per-file limit says why

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     sentry_dsn: str = ""
     sentry_environment: str = ""
     log_level: str = "INFO"
+    # OpenTelemetry traces over OTLP/HTTP to ``{endpoint}/v1/traces``; off when empty.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_service_name: str = "galaxyco"
+    # Prometheus metrics at /metrics: off (404) unless a bearer token is set. A directory
+    # shared by the app and worker processes of one host adds their values up
+    # (prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself too; see docs/operations.md).
+    metrics_token: str = ""
+    prometheus_multiproc_dir: str = ""
 
     # OAuth / OIDC sign-in. A provider's button shows only when its id is set.
     google_client_id: str = ""
@@ -118,6 +126,12 @@ class Settings(BaseSettings):
     # After an item is indexed, its workspace's index is optimized this much later
     # (debounced: a batch of uploads shares one optimize).
     knowledge_optimize_delay_seconds: float = 3.0
+
+    # Operations. /api/health/ready fails when the oldest job waiting to start has waited
+    # longer than this (0: the queue is not checked). Provider base URLs in use are checked
+    # for reachability this often (0: never), for Settings → Providers.
+    ready_max_queue_lag_seconds: float = 60
+    provider_reachability_check_seconds: int = 300
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,6 +9,7 @@ from galaxyco_ui.api import create_api
 from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
+from galaxyco_ui.infra.tracing import configure_tracing
 from galaxyco_ui.knowledge.ingest import maintenance_loop
 from galaxyco_ui.pages.account_links import forgot_password_page, reset_password_page, verify_email_page
 from galaxyco_ui.pages.agents import agent_editor_page, agents_page
@@ -24,6 +25,7 @@ from galaxyco_ui.pages.runs_list import runs_page
 from galaxyco_ui.pages.settings.audit import audit_page
 from galaxyco_ui.pages.settings.index import settings_page
 from galaxyco_ui.pages.team import team_page
+from galaxyco_ui.providers.reachability import reachability_loop
 from galaxyco_ui.runs.worker import scheduler_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
 from galaxyco_ui.states.agent_hook import AgentHookState
@@ -49,13 +51,14 @@ from galaxyco_ui.states.webhooks import WebhooksState
 check_startup_settings(get_settings())  # production refuses a missing or weak SECRET_KEY
 configure_logging()
 init_sentry()
+configure_tracing()  # OpenTelemetry over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
 
 
 async def embedded_scheduler() -> None:
-    """In the embedded mode this process fires schedules and maintains the knowledge
-    index; with Redis the workers do."""
+    """In the embedded mode this process fires schedules, maintains the knowledge index
+    and checks the providers' reachability; with Redis the workers do."""
     if not get_settings().redis_url:
-        await asyncio.gather(scheduler_loop(), maintenance_loop())
+        await asyncio.gather(scheduler_loop(), maintenance_loop(), reachability_loop())
 
 
 app = rx.App(

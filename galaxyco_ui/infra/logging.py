@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line on stderr, with the ids of the request.
 
 Every line carries ``ts``, ``level``, ``logger``, ``msg`` and the ``request_id``,
-``workspace_id`` and ``user_id`` of the current context (``null`` when unknown), plus
+``workspace_id``, ``user_id`` and ``trace_id`` (the OpenTelemetry trace of the run or
+document being processed, ``infra.tracing``) of the current context (``null`` when unknown), plus
 any ``extra={...}`` fields. A field whose name looks secret (password, token, secret,
 api key, authorization, cookie, ticket, one-time code, ...) is logged as
 ``"[redacted]"``, never its value; so is the value of such a parameter in any URL
@@ -59,7 +60,7 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 _CONTEXT_VARS: dict[str, ContextVar[str | None]] = {
     name: ContextVar(f"galaxyco_log_{name}", default=None)
-    for name in ("request_id", "workspace_id", "user_id")
+    for name in ("request_id", "workspace_id", "user_id", "trace_id")
 }
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
@@ -109,7 +110,7 @@ def redact(value: Any) -> Any:
 
 
 def get_log_context() -> dict[str, str | None]:
-    """The ids currently bound: ``{"request_id": ..., "workspace_id": ..., "user_id": ...}``."""
+    """The ids currently bound: ``{"request_id": ..., "workspace_id": ..., "user_id": ..., "trace_id": ...}``."""
     return {name: var.get() for name, var in _CONTEXT_VARS.items()}
 
 
@@ -123,7 +124,7 @@ def bind_log_context(**ids: object) -> None:
     """Bind ids for the rest of the current context (task, thread or request).
 
     Args:
-        **ids: any of ``request_id``, ``workspace_id``, ``user_id``; ``None`` unbinds.
+        **ids: any of ``request_id``, ``workspace_id``, ``user_id``, ``trace_id``; ``None`` unbinds.
 
     Raises:
         TypeError: on any other keyword.
@@ -138,7 +139,7 @@ def log_context(**ids: object) -> Iterator[None]:
     """Bind ids inside a ``with`` block and restore the previous ones on exit.
 
     Args:
-        **ids: any of ``request_id``, ``workspace_id``, ``user_id``; ``None`` unbinds.
+        **ids: any of ``request_id``, ``workspace_id``, ``user_id``, ``trace_id``; ``None`` unbinds.
 
     Raises:
         TypeError: on any other keyword.

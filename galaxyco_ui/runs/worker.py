@@ -8,7 +8,8 @@ scheduler tick every few seconds: due schedules fire (claimed atomically, so sev
 workers never double-fire), runs whose worker died are failed as "worker lost" and
 webhook deliveries whose next attempt is due are enqueued.
 Knowledge maintenance (index optimize, stalled items) runs every
-``KNOWLEDGE_MAINTENANCE_SECONDS`` in one worker at a time (a Redis lock).
+``KNOWLEDGE_MAINTENANCE_SECONDS`` and the providers' reachability check every
+``PROVIDER_REACHABILITY_CHECK_SECONDS``, each in one worker at a time (a Redis lock).
 
 This module is an entry point (the app imports ``scheduler_loop`` from it too): like
 ``galaxyco_ui.py`` it wires the layers together, so it may import the services.
@@ -29,9 +30,11 @@ from galaxyco_ui.config import check_startup_settings, get_settings
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.redis import get_async_redis
 from galaxyco_ui.infra.sentry import init_sentry
+from galaxyco_ui.infra.tracing import configure_tracing
 from galaxyco_ui.jobs.queue import QUEUE_NAME, saq_functions
 from galaxyco_ui.knowledge import extract
 from galaxyco_ui.knowledge.ingest import maintain_once
+from galaxyco_ui.providers.reachability import reachability_loop
 from galaxyco_ui.services.schedules import tick
 from galaxyco_ui.webhooks.delivery import enqueue_due_deliveries
 
@@ -95,11 +98,12 @@ async def run_worker() -> None:
     worker = build_worker()
     ticker = asyncio.create_task(scheduler_loop())
     maintenance = asyncio.create_task(knowledge_maintenance_loop())
+    reachability = asyncio.create_task(reachability_loop())
     log.info("worker started", extra={"concurrency": worker.concurrency})
     try:
         await worker.start()
     finally:
-        for task in (ticker, maintenance):
+        for task in (ticker, maintenance, reachability):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -111,6 +115,7 @@ def main() -> None:
     check_startup_settings(settings)
     configure_logging()
     init_sentry()
+    configure_tracing()
     if not settings.redis_url:
         sys.exit("The worker needs REDIS_URL. In the embedded mode the app runs agents itself.")
     asyncio.run(run_worker())

@@ -99,7 +99,7 @@ def test_log_context_restores_and_bind_sets() -> None:
     bind_log_context(user_id=1)
     with log_context(user_id=2, workspace_id="w"):
         assert get_log_context()["user_id"] == "2"
-    assert get_log_context() == {"request_id": None, "workspace_id": None, "user_id": "1"}
+    assert get_log_context() == {"request_id": None, "workspace_id": None, "user_id": "1", "trace_id": None}
     bind_log_context(user_id=None)
     with pytest.raises(TypeError):
         bind_log_context(email="a@b.c")

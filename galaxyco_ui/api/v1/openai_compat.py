@@ -44,7 +44,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -197,8 +197,11 @@ class _Reply:
     def created(self) -> int:
         return int(self.run.created_at.timestamp())
 
-    async def events(self, *, keepalive: float) -> AsyncIterator[ApiEvent]:
-        """The run's API events (``run_events``) up to ``run.finished``, with pings in silences."""
+    async def events(self, *, keepalive: float) -> AsyncGenerator[ApiEvent]:
+        """The run's API events (``run_events``) up to ``run.finished``, with pings in silences.
+
+        Consume it inside ``aclosing``: leaving early then closes the reads at once.
+        """
         events = await follow_run(self.ctx, self.run, recheck=self.recheck, keepalive=keepalive)
         async with aclosing(events):  # type: ignore[type-var]  # an async generator
             async for event in events:
@@ -236,16 +239,17 @@ async def _complete(request: Request, reply: _Reply, headers: dict[str, str]) ->
     checked = time.monotonic()
     try:
         async with asyncio.timeout(get_settings().run_timeout_seconds + WAIT_SLACK_SECONDS):
-            async for event in reply.events(keepalive=DISCONNECT_CHECK_SECONDS):
-                if event.type == RUN_FINISHED:
-                    finished = event.data
-                elif event.type == ERROR:
-                    error = str(event.data.get("message", ""))
-                if time.monotonic() - checked >= DISCONNECT_CHECK_SECONDS:
-                    if await request.is_disconnected():
-                        await reply.cancel("client disconnected")
-                        return Response(status_code=499, headers=headers)
-                    checked = time.monotonic()
+            async with aclosing(reply.events(keepalive=DISCONNECT_CHECK_SECONDS)) as events:
+                async for event in events:
+                    if event.type == RUN_FINISHED:
+                        finished = event.data
+                    elif event.type == ERROR:
+                        error = str(event.data.get("message", ""))
+                    if time.monotonic() - checked >= DISCONNECT_CHECK_SECONDS:
+                        if await request.is_disconnected():
+                            await reply.cancel("client disconnected")
+                            return Response(status_code=499, headers=headers)
+                        checked = time.monotonic()
     except TimeoutError:
         await reply.cancel("timeout")
         return _run_problem(504, "The run did not finish in time and was cancelled.", headers)
@@ -314,20 +318,21 @@ async def _chunks(reply: _Reply, include_usage: bool) -> AsyncGenerator[str]:
     error = ""
     last_step = -1
     try:
-        async for event in reply.events(keepalive=KEEP_ALIVE_SECONDS):
-            if event.type == TEXT_DELTA and event.data.get("text"):
-                # A later model turn (after a tool call) starts a new paragraph; -1 is a late flush.
-                step = event.data.get("step")
-                step = step if isinstance(step, int) else -1
-                separator = "\n\n" if step > last_step >= 0 else ""
-                last_step = max(last_step, step)
-                yield chunk({"content": separator + str(event.data["text"])})
-            elif event.type == PING:
-                yield ": keep-alive\n\n"
-            elif event.type == ERROR:
-                error = str(event.data.get("message", ""))
-            elif event.type == RUN_FINISHED:
-                finished = event.data
+        async with aclosing(reply.events(keepalive=KEEP_ALIVE_SECONDS)) as events:
+            async for event in events:
+                if event.type == TEXT_DELTA and event.data.get("text"):
+                    # A later model turn (after a tool call) starts a new paragraph; -1 is a late flush.
+                    step = event.data.get("step")
+                    step = step if isinstance(step, int) else -1
+                    separator = "\n\n" if step > last_step >= 0 else ""
+                    last_step = max(last_step, step)
+                    yield chunk({"content": separator + str(event.data["text"])})
+                elif event.type == PING:
+                    yield ": keep-alive\n\n"
+                elif event.type == ERROR:
+                    error = str(event.data.get("message", ""))
+                elif event.type == RUN_FINISHED:
+                    finished = event.data
     except GalaxyError as exc:  # the run could not be read (e.g. the key lost access)
         error = exc.message
     if finished is None or finished.get("status") != "succeeded":

@@ -37,11 +37,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """What ingestion needs from a document: its chunks and a few counts."""
+    """What ingestion needs from a document: its chunks, a few counts, and when it was
+    chunked (wall-clock nanoseconds in the pool process, for the ``ingest.chunk`` span)."""
 
     chunks: list[Chunk]
     page_count: int | None
     char_count: int
+    chunk_started_ns: int = 0
+    chunk_ended_ns: int = 0
 
 
 def extract_chunks(
@@ -53,9 +56,14 @@ def extract_chunks(
         DocumentError: the file cannot be used; the message is shown on the item.
     """
     doc = parse_document(path, kind, max_pages=max_pages, max_chars=max_chars)
+    chunk_started_ns = time.time_ns()
     chunks = chunk_document(doc, target_tokens=target_tokens, overlap=overlap)
     return Extracted(
-        chunks=chunks, page_count=doc.page_count, char_count=sum(len(s.text) for s in doc.sections)
+        chunks=chunks,
+        page_count=doc.page_count,
+        char_count=sum(len(s.text) for s in doc.sections),
+        chunk_started_ns=chunk_started_ns,
+        chunk_ended_ns=time.time_ns(),
     )
 
 

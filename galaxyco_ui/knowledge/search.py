@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from galaxyco_ui.errors import GalaxyError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.text import lookup_id, search_text
+from galaxyco_ui.infra.tracing import annotate_search, search_span
 from galaxyco_ui.knowledge.index import SearchMode, get_index
 from galaxyco_ui.knowledge.types import SearchHit
 from galaxyco_ui.knowledge.workspace import load_embedder
@@ -64,7 +65,22 @@ async def search_chunks(
 
     Raises:
         ValidationError: ``mode="vector"`` (on ``mode``) without a usable embedding model.
+
+    Traced as ``knowledge.search`` (``infra.tracing``): mode, limit, collection count, hits
+    and whether vectors were used; never the query.
     """
+    collections = None if collection_ids is None else len(collection_ids)
+    with search_span(workspace_id=workspace_id, mode=mode, limit=limit, collections=collections) as span:
+        hits = await _search_chunks(
+            workspace_id=workspace_id, query=query, collection_ids=collection_ids, limit=limit, mode=mode
+        )
+        span.set(hits=len(hits))
+        return hits
+
+
+async def _search_chunks(
+    *, workspace_id: str, query: str, collection_ids: list[str] | None, limit: int, mode: SearchMode
+) -> list[tuple[SearchHit, tuple[str, str]]]:
     # NUL and lone surrogates dropped: they cannot be in the index, and a query holding
     # them must not fail on the way to it.
     query = search_text(query, max_chars=MAX_QUERY_CHARS)
@@ -87,6 +103,7 @@ async def search_chunks(
                 raise ValidationError({"mode": EMBEDDING_FAILED.format(error=error.message)}) from None
     if mode == "vector" and vector is None:
         raise ValidationError({"mode": NO_EMBEDDING_MODEL})
+    annotate_search(vector=vector is not None)
     hits = await asyncio.to_thread(
         get_index().search,
         workspace_id,

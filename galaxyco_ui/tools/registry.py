@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from galaxyco_ui.infra.tracing import tool_span
 from galaxyco_ui.providers.base import ToolSpec
 from galaxyco_ui.tools import schema
 from galaxyco_ui.tools.base import Tool, ToolContext, ToolError, ToolResult
@@ -105,7 +106,17 @@ class ToolRegistry:
             The tool's result with ``content`` truncated to the tool's
             ``max_result_chars`` (``data["content_truncated"]`` is then True), or an error result
             whose ``content`` says what went wrong.
+
+        Traced as ``execute_tool {name}`` (``infra.tracing``) with the error kind of a
+        failed call, never its arguments or result.
         """
+        with tool_span(name, known=name in self._tools) as span:
+            result = await self._run_tool(name, arguments, ctx)
+            if result.is_error:
+                span.set(error=str(result.data.get("error", "error")))
+            return result
+
+    async def _run_tool(self, name: str, arguments: Any, ctx: ToolContext) -> ToolResult:
         try:
             tool = self.get_tool(name)
         except ToolError as error:

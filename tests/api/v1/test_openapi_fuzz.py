@@ -81,7 +81,8 @@ NEGATIVE_SHARE = 0.3
 # Requests per minute per key, and run starts per minute per user, during the fuzz: far
 # above what it sends, so a 429 seldom hides the answer that should have been checked.
 FUZZ_RATE_LIMIT = 100_000
-REQUEST_TIMEOUT_SECONDS = 10
+# Generous: a loaded CI machine must not turn a slow blocking answer into a failure.
+REQUEST_TIMEOUT_SECONDS = 30
 # On every row of the other workspace; no request ever holds it, so no answer may.
 FOREIGN_MARKER = "F0REIGN-R0W"
 
@@ -127,8 +128,12 @@ def fuzz_rate_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 async def seed(
     team: Team, emulator: Emulator, wait: Callable[[str], Awaitable[Run]], label: str, *, marker: str = ""
-) -> dict[str, list[str]]:
-    """One object of each kind the API serves in ``team``'s workspace, by parameter name."""
+) -> dict[str, list[Any]]:
+    """One object of each kind the API serves in ``team``'s workspace, by parameter name.
+
+    ``marker`` goes into text of every kind (descriptions, a document, a run's input and
+    so its output), where no request can have put it.
+    """
     owner = team.owner
     provider_keys.set_provider_key(
         ctx=owner, provider="openai_compatible", api_key="emulator-key", base_url=emulator.openai_base_url

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 
-from galaxyco_ui.api import auth_routes, health, knowledge_routes, oauth_routes
+from galaxyco_ui.api import auth_routes, health, knowledge_routes, metrics_route, oauth_routes
+from galaxyco_ui.api.http_metrics import HttpMetricsMiddleware
 from galaxyco_ui.api.upload_limit import UploadSizeLimitMiddleware
 from galaxyco_ui.api.v1 import PREFIX, create_v1
 from galaxyco_ui.api.v1.problems import problem
@@ -23,9 +24,14 @@ def create_api() -> Starlette:
             *auth_routes.routes,
             *oauth_routes.routes,
             *knowledge_routes.routes,
+            *metrics_route.routes,
             Mount(PREFIX, app=create_v1()),
         ],
-        middleware=[Middleware(RequestContextMiddleware), Middleware(UploadSizeLimitMiddleware)],
+        middleware=[
+            Middleware(HttpMetricsMiddleware),  # outermost: times everything, counts websockets
+            Middleware(RequestContextMiddleware),
+            Middleware(UploadSizeLimitMiddleware),
+        ],
         exception_handlers={404: _not_found},
     )
 

@@ -4,17 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from galaxyco_ui.infra import metrics
 from galaxyco_ui.providers.base import (
     ChatProvider,
     ChatRequest,
+    ProviderAddressError,
+    ProviderAuthError,
+    ProviderBadRequestError,
+    ProviderContextLengthError,
     ProviderError,
     ProviderRateLimitError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
     StreamEvent,
 )
 
 Sleep = Callable[[float], Awaitable[object]]
+
+# The metric label of each error class, most specific first.
+_ERROR_KINDS: tuple[tuple[type[ProviderError], str], ...] = (
+    (ProviderAddressError, "address"),
+    (ProviderAuthError, "auth"),
+    (ProviderRateLimitError, "rate_limit"),
+    (ProviderTimeoutError, "timeout"),
+    (ProviderUnavailableError, "unavailable"),
+    (ProviderContextLengthError, "context_length"),
+    (ProviderBadRequestError, "bad_request"),
+)
+
+
+def error_kind(error: ProviderError) -> str:
+    """A short, closed-set name for ``error``'s class (``other`` for the base class)."""
+    return next((kind for cls, kind in _ERROR_KINDS if isinstance(error, cls)), "other")
 
 
 def backoff_delay(
@@ -45,6 +69,7 @@ async def stream_with_retries(
     base_delay: float = 0.5,
     max_delay: float = 20.0,
     sleep: Sleep = asyncio.sleep,
+    provider_name: str = "",
 ) -> AsyncIterator[StreamEvent]:
     """Stream ``request``, retrying retryable failures that happen before the first event.
 
@@ -55,6 +80,8 @@ async def stream_with_retries(
         base_delay: first backoff ceiling in seconds (doubles each retry).
         max_delay: cap for any wait, including a vendor's ``retry_after``.
         sleep: awaitable sleep (injected by tests).
+        provider_name: the vendor key (``openai``...) for the metrics: time to the first
+            event (waits between retries included) and every failed attempt by kind.
 
     Yields:
         The provider's events, exactly once each.
@@ -65,16 +92,20 @@ async def stream_with_retries(
             replayed: the caller already showed or stored it).
     """
     attempt = 0
+    began = time.monotonic()
     while True:
         attempt += 1
         yielded = False
         events = provider.stream(request)
         try:
             async for event in events:
+                if not yielded:
+                    metrics.first_token(provider_name, time.monotonic() - began)
                 yielded = True
                 yield event
             return
         except ProviderError as error:
+            metrics.provider_error(error.provider or provider_name, error_kind(error))
             if yielded or not error.retryable or attempt >= attempts:
                 raise
             failure = error

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, require
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
+from galaxyco_ui.infra import metrics
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, Schedule, utcnow
 from galaxyco_ui.runs import store
@@ -287,6 +288,7 @@ async def tick(now: datetime | None = None) -> list[str]:
     )
     bus = get_event_bus()
     for run_id, workspace_id in lost:
+        metrics.run_finished("failed")
         await bus.publish(run_stream(run_id), "final", {"status": "failed", "error": store.WORKER_LOST})
         await bus.publish(workspace_stream(workspace_id), "run", {"run_id": run_id, "status": "failed"})
     started: list[str] = []

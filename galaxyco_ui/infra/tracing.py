@@ -42,8 +42,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any, ParamSpec, TypeVar
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import ParamSpec, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -64,6 +64,7 @@ NAME_CHARS = 64  # tool and model names come from agents and models: bounded in 
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _provider: TracerProvider | None = None
 _tracer: Tracer | None = None
@@ -227,22 +228,24 @@ def annotate_item(*, workspace_id: str, kind: str) -> None:
     _set(trace.get_current_span(), {"galaxyco.workspace.id": workspace_id, "galaxyco.item.kind": kind})
 
 
-async def traced_stream(
-    events: AsyncIterator[Any], *, provider: str, model: str, step: int
-) -> AsyncIterator[Any]:
+def traced_stream(events: AsyncIterator[T], *, provider: str, model: str, step: int) -> AsyncIterator[T]:
     """``events`` (one model turn's stream) passed through, inside a ``chat {model}`` span.
 
     Reads the provider stream's own events as they pass: ``Usage`` (``input_tokens``,
     ``output_tokens``) sets the token attributes, ``Finish`` (``reason``) the finish
     reason, and ``ToolCallEvent``s (``call``) are counted. A stream that raises marks the
     span failed with the error's type; one abandoned by its reader (a cancelled run) ends
-    as ``error.type=cancelled``.
+    as ``error.type=cancelled``. Tracing off: ``events`` itself, unwrapped.
     """
     tracer = _tracer
     if tracer is None:
-        async for event in events:
-            yield event
-        return
+        return events
+    return _traced_stream(tracer, events, provider=provider, model=model, step=step)
+
+
+async def _traced_stream(
+    tracer: Tracer, events: AsyncIterator[T], *, provider: str, model: str, step: int
+) -> AsyncIterator[T]:
     # Not made current: nothing runs inside a turn's span, and a context set in an async
     # generator would leak into its reader between items.
     span = tracer.start_span(
@@ -301,14 +304,22 @@ class SpanHandle:
 
 
 _OFF = SpanHandle(None, "")
+_NO_SPAN = nullcontext(_OFF)  # tracing off: nothing is built (a nullcontext is reusable)
+
+
+def _span(
+    name: str, prefix: str, attributes: Mapping[str, AttributeValue | None]
+) -> AbstractContextManager[SpanHandle]:
+    tracer = _tracer
+    if tracer is None:
+        return _NO_SPAN
+    return _live_span(tracer, name, prefix, attributes)
 
 
 @contextmanager
-def _span(name: str, prefix: str, attributes: Mapping[str, AttributeValue | None]) -> Iterator[SpanHandle]:
-    tracer = _tracer
-    if tracer is None:
-        yield _OFF
-        return
+def _live_span(
+    tracer: Tracer, name: str, prefix: str, attributes: Mapping[str, AttributeValue | None]
+) -> Iterator[SpanHandle]:
     with tracer.start_as_current_span(name, record_exception=False, set_status_on_exception=False) as span:
         _set(span, attributes)
         try:
@@ -323,6 +334,8 @@ def tool_span(name: str, *, known: bool) -> AbstractContextManager[SpanHandle]:
 
     ``handle.set(error=...)`` records the kind of a failed call (``galaxyco.tool.error``).
     """
+    if _tracer is None:
+        return _NO_SPAN
     shown = name[:NAME_CHARS] if known else "unknown"
     return _span(
         f"execute_tool {shown}",
@@ -335,6 +348,8 @@ def search_span(
     *, workspace_id: str, mode: str, limit: int, collections: int | None
 ) -> AbstractContextManager[SpanHandle]:
     """A knowledge search's span; ``handle.set(hits=..., vector=...)`` adds what it found."""
+    if _tracer is None:
+        return _NO_SPAN
     return _span(
         "knowledge.search",
         "galaxyco.search.",
@@ -349,6 +364,8 @@ def search_span(
 
 def ingest_stage_span(stage: str, **attributes: AttributeValue) -> AbstractContextManager[SpanHandle]:
     """An ingestion stage's span, ``ingest.{stage}`` (extract, embed, index)."""
+    if _tracer is None:
+        return _NO_SPAN
     prefix = "galaxyco.ingest."
     return _span(f"ingest.{stage}", prefix, {prefix + key: value for key, value in attributes.items()})
 

@@ -14,6 +14,7 @@ from galaxyco_ui.models.base import new_id, utcnow
 from galaxyco_ui.models.knowledge import ItemStatus, KnowledgeCollection, KnowledgeItem
 from galaxyco_ui.models.provider_keys import ProviderKey
 from galaxyco_ui.models.runs import Run, RunStep, Schedule
+from galaxyco_ui.models.usage import UsageDaily
 from galaxyco_ui.models.users import OAuthAccount, RecoveryCode, User, UserSession
 from galaxyco_ui.models.workspaces import Invitation, Workspace, WorkspaceMember
 
@@ -21,8 +22,8 @@ __all__ = [
     "Agent",
     "AgentHook",
     "ApiKey",
-    "IdempotencyRecord",
     "AuditEvent",
+    "IdempotencyRecord",
     "Invitation",
     "ItemStatus",
     "KnowledgeCollection",
@@ -33,6 +34,7 @@ __all__ = [
     "Run",
     "RunStep",
     "Schedule",
+    "UsageDaily",
     "User",
     "UserSession",
     "WebhookAttempt",

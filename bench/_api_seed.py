@@ -127,11 +127,17 @@ def connect(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 def reset_database(database_url: str) -> None:
     """Empty the public schema and run the Alembic migrations to head."""
-    from alembic import command, config
-
     with connect(database_url) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+    migrate(database_url)
+
+
+def migrate(database_url: str) -> None:
+    """Run the Alembic migrations to head (nothing to do when the schema is current): a
+    reused database must have every table the app and the worker write."""
+    from alembic import command, config
+
     cfg = config.Config(toml_file=str(ROOT / "pyproject.toml"))
     cfg.attributes["database_url"] = "postgresql+psycopg://" + pg_url(database_url).removeprefix(
         "postgresql://"

@@ -52,6 +52,7 @@ DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/bench_api"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/5"
 SECRET_KEY = "bench-api-latency-secret-key-0123456789abcdefghij"
 STARTUP_TIMEOUT = 300  # five workers importing the app on a busy 2-core box
+START_TIMEOUT = 30  # a streamed run of the emulator ends in well under a second
 ENDPOINTS = (
     "agents",
     "runs",
@@ -319,9 +320,12 @@ async def one_start(client: Any, ws: _api_seed.BenchWorkspace, n: int) -> dict[s
     marks: dict[str, float] = {}
     buffer = b""
     t0 = time.perf_counter()
-    async with client.stream(
-        "POST", f"/api/v1/agents/{ws.stream_agent_id}/runs", json=body, headers=_auth(ws.secret)
-    ) as response:
+    async with (
+        asyncio.timeout(START_TIMEOUT),
+        client.stream(
+            "POST", f"/api/v1/agents/{ws.stream_agent_id}/runs", json=body, headers=_auth(ws.secret)
+        ) as response,
+    ):
         marks["headers"] = (time.perf_counter() - t0) * 1000
         if response.status_code != 200:
             await response.aread()
@@ -489,14 +493,19 @@ def main() -> None:
         print(f"seeded in {time.perf_counter() - t:.0f} s")
     if args.seed_only:
         return
+    _api_seed.migrate(args.database_url)  # the schema may have moved on since the seeding
     fixture = _api_seed.load(args.database_url)
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
     point_providers_at_emulator(fixture, emulator_port)
     args.app_workers_used = env["GRANIAN_WORKERS"]
-    with processes(env, port, emulator_port, data_dir) as groups:
-        asyncio.run(measure(args, fixture, port, groups))
+    try:
+        with processes(env, port, emulator_port, data_dir) as groups:
+            asyncio.run(measure(args, fixture, port, groups))
+    except BaseException:
+        print(f"the app's, the worker's and the emulator's logs are in {data_dir}")
+        raise
     shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -116,6 +116,11 @@ async def _on_request_validation(_request: Request, error: Exception) -> Respons
     assert isinstance(error, RequestValidationError)
     errors: dict[str, str] = {}
     for item in error.errors():
+        if item.get("type") == "json_invalid":
+            # Its loc is ("body", <character offset>): the offset is no field name.
+            position = item.get("loc", ("body", 0))[-1]
+            errors.setdefault("body", f"The body is not valid JSON (error at character {position}).")
+            continue
         errors.setdefault(_field_name(tuple(item.get("loc", ()))), str(item.get("msg", "Invalid value.")))
     first = next(iter(errors.values()), "Invalid request.")
     return problem(422, first, slug="invalid", title="Invalid request", errors=errors)

@@ -33,3 +33,13 @@ async def test_paths_outside_the_api_keep_the_plain_404(api):
     response = await api.get("http://testserver/nothing%0Ahere")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_a_body_that_is_not_json_names_the_body_not_a_character_offset(api, keys: Keys):
+    # The field was the parser's offset ("1": "JSON decode error"), no field of the request.
+    response = await api.post(
+        "/agents", content=b"{", headers={**keys.admin, "content-type": "application/json"}
+    )
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert list(response.json()["errors"]) == ["body"]
+    assert "not valid JSON" in response.json()["errors"]["body"]

@@ -196,3 +196,18 @@ def test_websocket_clients_are_counted_while_connected() -> None:
         with pytest.raises(WebSocketDisconnect), client.websocket_connect("/no"):  # refused: never counted
             pass
     assert gauge("galaxyco_websocket_clients") == start
+
+
+def test_the_browsers_reflex_websocket_is_counted_while_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("__REFLEX_SKIP_COMPILE", "true")  # never rewrite the shared .web from a test
+    from galaxyco_ui.galaxyco_ui import app
+
+    client = TestClient(app())  # the whole backend: our routes with Reflex's app mounted inside
+    gauge = metrics.REGISTRY.get_sample_value
+    start = gauge("galaxyco_websocket_clients") or 0
+    upgrade = {"upgrade": "websocket", "connection": "Upgrade", "origin": "http://localhost:3000"}
+
+    with client.websocket_connect("/_event/?EIO=4&transport=websocket", headers=upgrade) as socket:
+        assert socket.receive_text().startswith("0{")  # Engine.IO's open packet
+        assert gauge("galaxyco_websocket_clients") == start + 1
+    assert gauge("galaxyco_websocket_clients") == start

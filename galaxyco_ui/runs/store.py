@@ -19,6 +19,7 @@ from galaxyco_ui.models import Agent, Run, RunStep, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
 from galaxyco_ui.providers.credentials import provider_config
+from galaxyco_ui.runs.usage import record_run_usage
 from galaxyco_ui.webhooks.events import record_run_event
 
 WORKER_LOST = "The worker running this run stopped responding (worker lost). Retry the run to start it again."
@@ -65,11 +66,12 @@ def agent_snapshot(agent: Agent) -> dict[str, Any]:
     }
 
 
-def claim_run(run_id: str) -> ClaimedRun | None:
+def claim_run(run_id: str, *, trace_id: str | None = None) -> ClaimedRun | None:
     """Move a queued run to running and load what it needs; None if it is not queued.
 
     The move is one compare-and-set (``UPDATE ... WHERE status = 'queued'``): of two
     executors handed the same run (a duplicate enqueue, a retried job), exactly one wins.
+    The winner's ``trace_id`` (tracing on) is kept in the run's ``metadata["trace_id"]``.
     """
     now = utcnow()
     with session_scope() as session:
@@ -82,6 +84,8 @@ def claim_run(run_id: str) -> ClaimedRun | None:
             return None
         run = session.get(Run, run_id)
         assert run is not None
+        if trace_id:
+            run.meta = {**run.meta, "trace_id": trace_id}
         config, problem = provider_config(session, run.workspace_id, run.agent_snapshot.get("provider", ""))
         return ClaimedRun(
             run_id=run.id,
@@ -154,7 +158,9 @@ def finish_run(
         run.input_tokens, run.output_tokens = input_tokens, output_tokens
         run.cost_usd = float(cost_usd) if cost_usd is not None else None
         run.finished_at = run.updated_at = now
-        return Finished(record_run_event(session, run))
+        finished = Finished(record_run_event(session, run))
+        record_run_usage(session, run)  # after the event's reads: SQLite's write lock starts here
+        return finished
 
 
 def cancel_if_queued(run_id: str) -> Finished | None:
@@ -168,7 +174,9 @@ def cancel_if_queued(run_id: str) -> Finished | None:
             return None
         run.status, run.error = "cancelled", "Cancelled before it started."
         run.finished_at = run.updated_at = run.cancel_requested_at = utcnow()
-        return Finished(record_run_event(session, run))
+        finished = Finished(record_run_event(session, run))
+        record_run_usage(session, run)  # after the event's reads: SQLite's write lock starts here
+        return finished
 
 
 def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
@@ -186,4 +194,5 @@ def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
             run.status, run.error = "failed", WORKER_LOST
             run.finished_at = run.updated_at = utcnow()
             record_run_event(session, run)
+            record_run_usage(session, run)
         return [(run.id, run.workspace_id) for run in runs]

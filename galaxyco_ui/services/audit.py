@@ -277,7 +277,7 @@ def export_audit_csv(
                     view.target_type,
                     view.target_id,
                 ]
-                writer.writerow([_csv_cell(c) for c in cells + ([view.ip] if owner else [])])
+                writer.writerow([csv_cell(c) for c in cells + ([view.ip] if owner else [])])
             written += len(batch)
             exhausted = len(batch) < wanted
             if batch:
@@ -298,7 +298,7 @@ def export_audit_csv(
         )
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     return AuditExport(
-        filename=f"galaxyco-audit-{_slug(workspace_name, ctx.workspace_id)}-{today}.csv",
+        filename=f"galaxyco-audit-{file_slug(workspace_name, ctx.workspace_id)}-{today}.csv",
         content=out.getvalue(),
         rows=written,
         capped=capped,
@@ -400,11 +400,12 @@ def _views(
     ]
 
 
-def _csv_cell(value: str) -> str:
+def csv_cell(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet will not run as a formula (also the usage export's)."""
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def _slug(name: str, fallback: str) -> str:
+def file_slug(name: str, fallback: str) -> str:
     """``name`` as a file-name part: lower-case ASCII letters, digits and dashes."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:40].strip("-")
     return slug or fallback[:8]

@@ -60,6 +60,7 @@ from galaxyco_ui.services import (
     provider_keys,
     runs,
     schedules,
+    usage,
     webhooks,
     workspaces,
 )
@@ -412,6 +413,16 @@ ACTIONS = [
         lambda ctx, _: audit.list_audit_filter_options(ctx=ctx),
     ),
     Action("export the audit log as CSV", MANAGERS, lambda ctx, _: audit.export_audit_csv(ctx=ctx)),
+    # usage: everyone in the workspace reads it
+    Action("read the usage report", EVERYONE, lambda ctx, _: usage.get_usage_report(ctx=ctx)),
+    Action("list the usage filters", EVERYONE, lambda ctx, _: usage.list_usage_filter_options(ctx=ctx)),
+    Action("export usage as CSV", EVERYONE, lambda ctx, _: usage.export_usage_csv(ctx=ctx)),
+    Action(
+        "read an agent's month-to-date usage",
+        EVERYONE,
+        lambda ctx, agent_id: usage.get_agent_month_usage(ctx=ctx, agent_id=agent_id),
+        prepare=_others_agent,
+    ),
     # runs: reading is for everyone, starting/retrying/cancelling for editors (any run)
     Action("list runs", EVERYONE, lambda ctx, _: runs.list_runs(ctx=ctx), prepare=_others_failed_run),
     Action(
@@ -841,6 +852,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         knowledge_items,
         knowledge_search,
         knowledge_settings,
+        usage,
         webhooks,
     ):
         for name, fn in vars(module).items():

@@ -27,7 +27,9 @@ from sqlmodel import col, select, update
 
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError
+from galaxyco_ui.infra import metrics
 from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.infra.tracing import annotate_item, ingest_stage_span, ingest_traced
 from galaxyco_ui.jobs import get_job_queue, job
 from galaxyco_ui.knowledge import extract, storage
 from galaxyco_ui.knowledge.extract import Extracted
@@ -170,18 +172,27 @@ async def _extract(item_id: str, path: Path, kind: DocumentKind) -> Extracted:
 
 
 @job(INGEST_JOB)
+@ingest_traced  # a trace per ingestion when tracing is on: a span per stage, below
 async def ingest_item(item_id: str) -> str | None:
     """Run the pipeline for one queued item; returns its final status (None if skipped)."""
     item = await asyncio.to_thread(_claim, item_id)
     if item is None:
         return None
+    annotate_item(workspace_id=item.workspace_id, kind=item.kind)
     began = time.monotonic()
     workspace_id = item.workspace_id
     try:
         path = storage.original_path(workspace_id, item.id)
         if not path.is_file():
             raise FileNotFoundError(path)
-        extracted = await _extract(item_id, path, DocumentKind(item.kind))
+        with ingest_stage_span("extract") as stage:  # parse and chunk, in a pool process
+            extracted = await _extract(item_id, path, DocumentKind(item.kind))
+            stage.child(
+                "ingest.chunk",
+                extracted.chunk_started_ns,
+                extracted.chunk_ended_ns,
+                chunks=len(extracted.chunks),
+            )
         await asyncio.to_thread(_progress, item_id, 50)
         rows = [
             ChunkRow(
@@ -199,11 +210,12 @@ async def ingest_item(item_id: str) -> str | None:
         vectors: list[list[float]] | None = None
         if embedder is not None and rows:
             vectors = []
-            for start in range(0, len(rows), _EMBED_BATCH):
-                batch = [r.text for r in rows[start : start + _EMBED_BATCH]]
-                vectors.extend(await embedder.embed(batch, kind="document"))
-                done = min(start + _EMBED_BATCH, len(rows))
-                await asyncio.to_thread(_progress, item_id, 50 + int(40 * done / len(rows)))
+            with ingest_stage_span("embed", chunks=len(rows), model=embedder.model_id):
+                for start in range(0, len(rows), _EMBED_BATCH):
+                    batch = [r.text for r in rows[start : start + _EMBED_BATCH]]
+                    vectors.extend(await embedder.embed(batch, kind="document"))
+                    done = min(start + _EMBED_BATCH, len(rows))
+                    await asyncio.to_thread(_progress, item_id, 50 + int(40 * done / len(rows)))
         index = get_index()
 
         def write() -> None:
@@ -216,7 +228,8 @@ async def ingest_item(item_id: str) -> str | None:
                     embedding_model=embedder.model_id if embedder is not None else "",
                 )
 
-        await asyncio.to_thread(write)
+        with ingest_stage_span("index", chunks=len(rows)):
+            await asyncio.to_thread(write)
         kept = await asyncio.to_thread(
             _finish,
             item_id,
@@ -231,6 +244,7 @@ async def ingest_item(item_id: str) -> str | None:
         if kept is None:  # deleted while we worked: take its chunks back out
             await asyncio.to_thread(index.delete_item, workspace_id, item.id)
             return None
+        metrics.ingest_finished(ItemStatus.READY, pages=extracted.page_count or 0)
         await enqueue_deliveries(kept)
         await enqueue_optimize(workspace_id)
         log.info(
@@ -253,6 +267,8 @@ async def ingest_item(item_id: str) -> str | None:
     failed = await asyncio.to_thread(
         _finish, item_id, status=ItemStatus.FAILED, error=message[:1000], progress=0
     )
+    if failed is not None:
+        metrics.ingest_finished(ItemStatus.FAILED)
     await enqueue_deliveries(failed or [])
     log.info("item failed", extra={"item_id": item_id, "workspace_id": workspace_id, "error": message})
     return ItemStatus.FAILED

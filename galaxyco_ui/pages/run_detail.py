@@ -100,6 +100,30 @@ def _sources() -> rx.Component:
     )
 
 
+def _trace() -> rx.Component:
+    """The run's trace id (tracing on while it ran), to look it up in the tracing backend."""
+    return rx.cond(
+        RunState.trace_id != "",
+        rx.hstack(
+            rx.text("Trace", size="1", color_scheme="gray"),
+            rx.code(RunState.trace_label, title=RunState.trace_id, size="1"),
+            rx.icon_button(
+                rx.icon("copy", size=12),
+                size="1",
+                variant="ghost",
+                type="button",
+                on_click=[rx.set_clipboard(RunState.trace_id), rx.toast.success("Trace id copied.")],
+                aria_label="Copy the trace id",
+                title="Copy the trace id",
+            ),
+            spacing="2",
+            align="center",
+            id="run-trace",
+            margin_top="0.75em",
+        ),
+    )
+
+
 def _actions() -> rx.Component:
     return rx.hstack(
         rx.cond(
@@ -143,6 +167,7 @@ def run_page() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
+            _trace(),
             width="100%",
         ),
         rx.card(

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from galaxyco_ui.config import get_settings
+from galaxyco_ui.infra import metrics, tracing
 from galaxyco_ui.jobs import RUNS_POOL, get_job_queue, job
 from galaxyco_ui.providers.base import (
     ChatProvider,
@@ -81,6 +82,8 @@ class Totals:
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         price = cost_usd(provider, model, usage)
+        metrics.tokens(provider, usage.input_tokens, usage.output_tokens)
+        metrics.cost(provider, price)
         if price is None:
             self.known_cost = False
         elif self.cost is not None:
@@ -158,6 +161,7 @@ async def abort_run(run_id: str) -> None:
 
 
 @job(RUN_JOB, pool=RUNS_POOL, options=_run_job_options)
+@tracing.run_traced  # a trace per run when tracing is on; its id goes on the run and its log lines
 async def execute_run(
     run_id: str,
     *,
@@ -166,10 +170,17 @@ async def execute_run(
     provider_factory: ProviderFactory = make_provider,
 ) -> str | None:
     """Run one queued run to a terminal state. Returns that state, or None if not queued."""
-    claimed = await asyncio.to_thread(store.claim_run, run_id)
+    claimed = await asyncio.to_thread(store.claim_run, run_id, trace_id=tracing.current_trace_id())
     if claimed is None:
         log.info("run not claimable, skipping", extra={"run_id": run_id})
         return None
+    snap = claimed.snapshot
+    tracing.annotate_run(
+        workspace_id=claimed.workspace_id,
+        agent_id=claimed.agent_id,
+        provider=snap.get("provider"),
+        model=snap.get("model"),
+    )
     bus = bus or get_event_bus()
     signals = signals or get_cancel_signals()
     publisher = Publisher(bus, run_id, claimed.workspace_id)
@@ -216,6 +227,7 @@ async def execute_run(
         )
         if finished:
             duration_ms = int((time.monotonic() - started) * 1000)
+            metrics.run_finished(status, duration_ms / 1000)
             await publisher.emit(
                 "final",
                 status=status,
@@ -228,6 +240,7 @@ async def execute_run(
             await enqueue_deliveries(finished.webhook_deliveries)
         await bus.end(publisher.stream)
         await signals.clear(run_id)
+    tracing.annotate_run(input_tokens=totals.input_tokens, output_tokens=totals.output_tokens)
     log.info("run finished", extra={"run_id": run_id, "workspace_id": claimed.workspace_id, "status": status})
     return status
 
@@ -313,7 +326,9 @@ async def _model_turn(
     calls: list[ToolCall] = []
     usage: Usage | None = None
     finish = "other"
-    async for event in stream_with_retries(provider, request):
+    provider_name = claimed.snapshot.get("provider", "")
+    stream = stream_with_retries(provider, request, provider_name=provider_name)
+    async for event in tracing.traced_stream(stream, provider=provider_name, model=request.model, step=step):
         if isinstance(event, TextDelta):
             parts.append(event.text)
             await publisher.text(event.text, step)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select, update
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, RateLimitedError, ValidationError
+from galaxyco_ui.infra import metrics
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import get_sliding_window
 from galaxyco_ui.models import Run, RunStep, User, Workspace, utcnow
@@ -59,6 +60,8 @@ class RunView(BaseModel):
     started_by: str
     retry_of: str | None
     can_cancel: bool
+    # The OpenTelemetry trace of its execution ("" when tracing was off; docs/architecture.md).
+    trace_id: str = ""
 
 
 class StepView(BaseModel):
@@ -111,6 +114,7 @@ async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
         return
     await get_cancel_signals().request(run_id)
     if cancelled := await asyncio.to_thread(store.cancel_if_queued, run_id):
+        metrics.run_finished("cancelled")
         await enqueue_deliveries(cancelled.webhook_deliveries)
         bus = get_event_bus()
         await bus.publish(
@@ -317,6 +321,7 @@ def _create_retry(ctx: TenantContext, run_id: str) -> RunView:
 
 
 async def _announce_and_enqueue(workspace_id: str, view: RunView) -> None:
+    metrics.run_started(view.trigger)
     bus = get_event_bus()
     await bus.publish(run_stream(view.id), "status", {"status": "queued"})
     await bus.publish(workspace_stream(workspace_id), "run", {"run_id": view.id, "status": "queued"})
@@ -395,6 +400,7 @@ def _views(session: Session, ctx: TenantContext, runs: list[Run]) -> list[RunVie
                 started_by=names.get(r.created_by or "", "Schedule" if r.trigger == "schedule" else "API"),
                 retry_of=r.retry_of,
                 can_cancel=may_run and r.status in ACTIVE,
+                trace_id=str((r.meta or {}).get("trace_id", "")),
             )
         )
     return views

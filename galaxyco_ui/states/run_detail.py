@@ -98,6 +98,7 @@ class RunState(rx.State):
     output_tokens: int = 0
     cost: str = ""
     elapsed_ms: int = 0
+    trace_id: str = ""  # its OpenTelemetry trace, when tracing was on while it ran
     timeline: list[TimelineItem] = []
     # Knowledge passages the run cited, numbered as the model saw them: n, item_name,
     # page, heading, href.
@@ -148,6 +149,10 @@ class RunState(rx.State):
         return f"{self.input_tokens:,} in · {self.output_tokens:,} out"
 
     @rx.var
+    def trace_label(self) -> str:
+        return f"{self.trace_id[:6]}…" if self.trace_id else ""
+
+    @rx.var
     def elapsed_label(self) -> str:
         seconds = self.elapsed_ms / 1000
         return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
@@ -186,6 +191,7 @@ class RunState(rx.State):
         )
         self.elapsed_ms = view.duration_ms or 0
         self.can_cancel = view.can_cancel
+        self.trace_id = view.trace_id
         self._started_at = time.monotonic() - self.elapsed_ms / 1000
 
     def _timeline_from_steps(self, steps: list[runs.StepView]) -> None:

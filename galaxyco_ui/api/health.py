@@ -1,72 +1,59 @@
-"""``GET /api/health``: is this backend able to serve? For load balancers and uptime checks.
+"""Health endpoints for load balancers, uptime checks and orchestrator probes.
 
-    200 {"status": "ok",       "checks": {...}, "version": "0.1.0"}
-    503 {"status": "degraded", "checks": {...}, "version": "0.1.0"}
+``GET /api/health/live``: the process is up and its event loop answers. No I/O at all,
+so a slow database never gets a healthy process restarted (a liveness probe).
 
-Each check is ``{"ok": bool, "latency_ms": float}`` plus ``"error"`` when it failed;
-Redis is checked only when configured (``{"configured": false}`` otherwise). Errors
-name the exception class only, so no connection string or host leaks out.
+    200 {"status": "ok"}
+
+``GET /api/health/ready``: this process can serve now (a readiness probe): the database,
+Redis when configured, and the job queue's lag (``services.health``).
+
+    200 {"status": "ok",       "checks": {...}, "failed": [],           "version": "0.1.0"}
+    503 {"status": "degraded", "checks": {...}, "failed": ["database"], "version": "0.1.0"}
+
+``GET /api/health`` is the same as ``/api/health/ready`` (the older name, kept for the
+monitors that use it). No health call reaches a model provider.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from galaxyco_ui.infra.db import get_engine
-from galaxyco_ui.infra.redis import get_redis
+from galaxyco_ui.services.health import failed_checks, readiness
 
 VERSION = "0.1.0"
-CHECK_TIMEOUT_SECONDS = 5.0
-
-logger = logging.getLogger(__name__)
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _ping_database() -> None:
-    with get_engine().connect() as connection:
-        connection.execute(text("SELECT 1"))
+async def live(request: Request) -> JSONResponse:
+    """Answer at once: reaching this handler is the whole check."""
+    return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
 
-async def _timed_check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
-    """Run a blocking ``probe`` in a thread and report its outcome and latency."""
-    started = time.perf_counter()
-    result: dict[str, Any] = {"ok": True}
-    try:
-        await asyncio.wait_for(asyncio.to_thread(probe), timeout=CHECK_TIMEOUT_SECONDS)
-    except Exception as exc:
-        result = {"ok": False, "error": "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__}
-        logger.warning("Health check failed", extra={"check": name, "error": repr(exc)})
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    return result
-
-
-async def health(request: Request) -> JSONResponse:
-    """Check the database (``SELECT 1``) and, when configured, Redis (``PING``).
+async def ready(request: Request) -> JSONResponse:
+    """Check the database, Redis (when configured) and the job queue's lag.
 
     Returns:
-        200 with ``status: ok`` when every configured dependency answers, else 503
-        with ``status: degraded``.
+        200 with ``status: ok`` when every configured check passes, else 503 with
+        ``status: degraded`` and the failed checks' names in ``failed``.
     """
-    checks: dict[str, dict[str, Any]] = {"database": await _timed_check("database", _ping_database)}
-    client = get_redis()
-    if client is None:
-        checks["redis"] = {"configured": False}
-    else:
-        checks["redis"] = {"configured": True, **await _timed_check("redis", client.ping)}
-    healthy = all(check.get("ok", True) for check in checks.values())
+    healthy, checks = await readiness()
     return JSONResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks, "version": VERSION},
+        {
+            "status": "ok" if healthy else "degraded",
+            "checks": checks,
+            "failed": failed_checks(checks),
+            "version": VERSION,
+        },
         status_code=200 if healthy else 503,
-        headers={"Cache-Control": "no-store"},
+        headers=_NO_STORE,
     )
 
 
-routes: list[Route] = [Route("/api/health", health, methods=["GET"])]
+routes: list[Route] = [
+    Route("/api/health/live", live, methods=["GET"]),
+    Route("/api/health/ready", ready, methods=["GET"]),
+    Route("/api/health", ready, methods=["GET"]),
+]

@@ -9,6 +9,30 @@ from galaxyco_ui.services.provider_keys import ProviderKeyView
 from galaxyco_ui.states.providers import ProvidersState
 
 
+def _reachability(p: ProviderKeyView) -> rx.Component:
+    """ "Reachable · checked 3 minutes ago", "Unreachable: <why> · checked …", or "not checked yet"."""
+    checked = rx.text(
+        "· checked ", rx.moment(p.reachability_checked_at, from_now=True), size="1", color_scheme="gray"
+    )
+    return rx.cond(
+        p.reachability_checked_at,
+        rx.hstack(
+            rx.cond(
+                p.reachable,
+                rx.badge("Reachable", color_scheme="green", variant="soft"),
+                rx.badge("Unreachable", color_scheme="red", variant="soft"),
+            ),
+            rx.cond(~p.reachable, rx.text(p.reachability_error, size="1", color_scheme="red")),
+            checked,
+            spacing="2",
+            align="center",
+            wrap="wrap",
+            aria_label="Reachability of the " + p.label + " base URL",
+        ),
+        rx.text("Reachability not checked yet", size="1", color_scheme="gray"),
+    )
+
+
 def _provider_row(p: ProviderKeyView) -> rx.Component:
     form_id = "provider-" + p.provider
     status = rx.cond(
@@ -135,6 +159,7 @@ def _provider_row(p: ProviderKeyView) -> rx.Component:
             align="center",
             wrap="wrap",
         ),
+        rx.cond(p.configured, _reachability(p)),
         rx.cond(ProvidersState.can_manage, editor),
         spacing="2",
         width="100%",
@@ -151,7 +176,8 @@ def providers_card() -> rx.Component:
                 "API keys your agents use. Keys are encrypted and never shown again; only their last four "
                 "characters are. A key is only sent to the base URL it was entered with: changing the base "
                 "URL removes it. Local and private addresses (such as Ollama on localhost) work only when "
-                "the server's operator lists them in ALLOWED_PRIVATE_PROVIDER_HOSTS.",
+                "the server's operator lists them in ALLOWED_PRIVATE_PROVIDER_HOSTS. Whether this server "
+                "can reach each base URL is checked regularly, without your key.",
                 size="2",
                 color_scheme="gray",
             ),

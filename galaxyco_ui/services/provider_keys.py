@@ -10,6 +10,10 @@ link-local or cloud metadata. The provider clients vet again when they connect
 (``providers.http``). Changing a base URL without pasting a key removes the stored key,
 so nobody can send a colleague's key to a server of their choosing. Every change is in
 the audit log (``provider_key.created``, ``.updated``, ``.removed``).
+
+Each configured provider's view also says whether this server could reach its base URL
+at the last periodic check (``providers.reachability``: keyless, cached; reading it
+never connects anywhere).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from galaxyco_ui.providers.base import ChatRequest, Message, ProviderConfig, Pro
 from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS, PROVIDERS
 from galaxyco_ui.providers.credentials import PROVIDER_KEY_PURPOSE, provider_config
 from galaxyco_ui.providers.factory import make_provider
+from galaxyco_ui.providers.reachability import Reachability, cached_reachability, effective_base_url
 from galaxyco_ui.services import audit
 from galaxyco_ui.tools import netguard
 from galaxyco_ui.tools.base import ToolError
@@ -52,10 +57,15 @@ class ProviderKeyView(BaseModel):
     last_test_message: str
     last_tested_at: datetime | None
     notice: str = ""  # set by set_provider_key when the stored key was removed
+    # The last periodic reachability check of the base URL in use (checked_at None: not yet).
+    reachable: bool = False
+    reachability_error: str = ""
+    reachability_checked_at: datetime | None = None
 
 
 def list_provider_keys(*, ctx: TenantContext) -> list[ProviderKeyView]:
-    """Every provider, configured or not, in catalog order."""
+    """Every provider, configured or not, in catalog order, each configured one with the
+    last periodic reachability check of its base URL (read from the cache)."""
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
         rows = {
@@ -64,7 +74,12 @@ def list_provider_keys(*, ctx: TenantContext) -> list[ProviderKeyView]:
                 select(ProviderKey).where(ProviderKey.workspace_id == ctx.workspace_id)
             ).all()
         }
-    return [_view(p.key, rows.get(p.key)) for p in PROVIDERS]
+    reachability = cached_reachability([_url(row) for row in rows.values()])
+    views = []
+    for p in PROVIDERS:
+        row = rows.get(p.key)
+        views.append(_with_reachability(_view(p.key, row), reachability.get(_url(row)) if row else None))
+    return views
 
 
 def set_provider_key(
@@ -200,7 +215,8 @@ async def check_provider_key(*, ctx: TenantContext, provider: str, model: str = 
         if row is None:
             raise NotFoundError("That provider key")
         row.last_test_ok, row.last_test_message, row.last_tested_at = ok, message[:500], utcnow()
-        return _view(provider, row)
+        view, url = _view(provider, row), _url(row)
+    return _with_reachability(view, cached_reachability([url]).get(url))
 
 
 def _row(session: Session, ctx: TenantContext, provider: str) -> ProviderKey | None:
@@ -245,6 +261,22 @@ async def _probe(config: ProviderConfig, model: str) -> tuple[bool, str]:
     finally:
         await client.aclose()
     return True, f"Connected: {model} answered."
+
+
+def _url(row: ProviderKey) -> str:
+    return effective_base_url(row.provider, row.base_url)
+
+
+def _with_reachability(view: ProviderKeyView, reachability: Reachability | None) -> ProviderKeyView:
+    if reachability is None:
+        return view
+    return view.model_copy(
+        update={
+            "reachable": reachability.ok,
+            "reachability_error": reachability.error,
+            "reachability_checked_at": reachability.checked_at,
+        }
+    )
 
 
 def _view(provider: str, row: ProviderKey | None) -> ProviderKeyView:

@@ -70,6 +70,7 @@ def app_url(oidc_provider: OIDCProvider, _emulator_server: Emulator) -> Iterator
         "PUBLIC_URL": url,
         "GALAXYCO_ENV": "test",
         "ALLOWED_PRIVATE_PROVIDER_HOSTS": f"{emulator_host_port(_emulator_server)},127.0.0.1:{WEBHOOK_RECEIVER_PORT}",
+        "PROVIDER_REACHABILITY_CHECK_SECONDS": "2",  # Settings → Providers shows a fresh check soon
         **oidc_provider.app_env(url, name="Acme SSO"),
     }
     ARTIFACTS.mkdir(exist_ok=True)

@@ -19,7 +19,15 @@ class Run(TenantMixin, table=True):
     __tablename__ = "runs"
     __table_args__ = (
         Index("ix_runs_workspace_id_created_at", "workspace_id", "created_at"),
-        Index("ix_runs_workspace_id_status", "workspace_id", "status"),
+        # Status filters page by time too; the concurrent-run count uses the prefix.
+        Index("ix_runs_workspace_id_status_created_at", "workspace_id", "status", "created_at"),
+        Index(
+            "ix_runs_workspace_id_agent_id_status_created_at",
+            "workspace_id",
+            "agent_id",
+            "status",
+            "created_at",
+        ),
         Index("ix_runs_workspace_id_agent_id_created_at", "workspace_id", "agent_id", "created_at"),
         Index("ix_runs_status_heartbeat_at", "status", "heartbeat_at"),
     )

@@ -68,7 +68,12 @@ def older_than(cursor: str, created_at: Any, row_id: Any) -> ColumnElement[bool]
         ValidationError: ``cursor`` is not one that ``page_cursor`` made.
     """
     at, checked_id = parse_cursor(cursor)
-    clause: ColumnElement[bool] = (created_at < at) | ((created_at == at) & (row_id < checked_id))
+    # The leading ``created_at <= at`` says the same thing again in a form an index on
+    # (..., created_at) can bound; without it PostgreSQL scans from the newest row down to
+    # the page (tens of thousands of rows deep in a long history).
+    clause: ColumnElement[bool] = (created_at <= at) & (
+        (created_at < at) | ((created_at == at) & (row_id < checked_id))
+    )
     return clause
 
 

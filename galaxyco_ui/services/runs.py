@@ -123,7 +123,10 @@ async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
         await bus.publish(
             workspace_stream(ctx.workspace_id), "run", {"run_id": run_id, "status": "cancelled"}
         )
-    await abort_run(run_id)
+        # Only a job that never started is taken out of the queue. Aborting a running SAQ
+        # job cancels its executor before the executor has seen the cancel signal, and the
+        # run then ended "failed: the server shut down" instead of "cancelled".
+        await abort_run(run_id)
 
 
 def get_run(*, ctx: TenantContext, run_id: str) -> RunView:

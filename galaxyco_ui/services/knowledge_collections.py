@@ -20,7 +20,7 @@ from galaxyco_ui.knowledge import storage
 from galaxyco_ui.knowledge.index import get_index
 from galaxyco_ui.models import Agent, KnowledgeCollection, KnowledgeItem, utcnow
 from galaxyco_ui.services import audit
-from galaxyco_ui.services.knowledge_views import CollectionView, collection_view
+from galaxyco_ui.services.knowledge_views import CollectionView, collection_view, collection_views
 from galaxyco_ui.services.validation import lookup_id, name_key, one_line, parse
 
 
@@ -42,7 +42,7 @@ def list_collections(*, ctx: TenantContext) -> list[CollectionView]:
             .where(KnowledgeCollection.workspace_id == ctx.workspace_id)
             .order_by(func.lower(KnowledgeCollection.name))
         ).all()
-        return [collection_view(session, ctx, c) for c in collections]
+        return collection_views(session, ctx, collections)
 
 
 def get_collection(*, ctx: TenantContext, collection_id: str) -> CollectionView:

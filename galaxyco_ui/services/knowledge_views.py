@@ -6,11 +6,12 @@ workspace. A view's ``can_edit`` says whether the caller may change what it show
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.knowledge.types import KIND_LABELS, DocumentKind
@@ -70,33 +71,56 @@ class UploadOutcome:
 
 
 def collection_view(session: Session, ctx: TenantContext, collection: KnowledgeCollection) -> CollectionView:
-    counts = dict(
-        session.exec(
-            select(KnowledgeItem.status, func.count())
-            .where(KnowledgeItem.collection_id == collection.id)
-            .group_by(KnowledgeItem.status)
+    return collection_views(session, ctx, [collection])[0]
+
+
+def collection_views(
+    session: Session, ctx: TenantContext, collections: Sequence[KnowledgeCollection]
+) -> list[CollectionView]:
+    """Views of ``collections`` with their item counts: two queries however many there are."""
+    ids = [c.id for c in collections]
+    counts: dict[str, dict[str, int]] = {cid: {} for cid in ids}
+    sizes: dict[str, int] = dict.fromkeys(ids, 0)
+    if ids:
+        rows = session.exec(
+            select(
+                KnowledgeItem.collection_id,
+                KnowledgeItem.status,
+                func.count(),
+                func.coalesce(func.sum(KnowledgeItem.size_bytes), 0),
+            )
+            .where(col(KnowledgeItem.collection_id).in_(ids))
+            .group_by(KnowledgeItem.collection_id, KnowledgeItem.status)
         ).all()
+        for collection_id, status, count, size in rows:
+            counts[collection_id][status] = int(count)
+            sizes[collection_id] += int(size or 0)
+    creator_ids = {c.created_by for c in collections if c.created_by}
+    names = (
+        dict(session.exec(select(User.id, User.name).where(col(User.id).in_(creator_ids))).all())
+        if creator_ids
+        else {}
     )
-    size = session.exec(
-        select(func.coalesce(func.sum(KnowledgeItem.size_bytes), 0)).where(
-            KnowledgeItem.collection_id == collection.id
+    views = []
+    for collection in collections:
+        by_status = counts[collection.id]
+        views.append(
+            CollectionView(
+                id=collection.id,
+                name=collection.name,
+                description=collection.description,
+                item_count=sum(by_status.values()),
+                ready_count=by_status.get(ItemStatus.READY, 0),
+                pending_count=by_status.get(ItemStatus.QUEUED, 0) + by_status.get(ItemStatus.PROCESSING, 0),
+                failed_count=by_status.get(ItemStatus.FAILED, 0),
+                size_bytes=sizes[collection.id],
+                created_by_name=names.get(collection.created_by or "", ""),
+                created_at=collection.created_at,
+                updated_at=collection.updated_at,
+                can_edit=can(ctx, Permission.EDIT_KNOWLEDGE, owner_id=collection.created_by or ""),
+            )
         )
-    ).one()
-    creator = session.get(User, collection.created_by) if collection.created_by else None
-    return CollectionView(
-        id=collection.id,
-        name=collection.name,
-        description=collection.description,
-        item_count=sum(counts.values()),
-        ready_count=counts.get(ItemStatus.READY, 0),
-        pending_count=counts.get(ItemStatus.QUEUED, 0) + counts.get(ItemStatus.PROCESSING, 0),
-        failed_count=counts.get(ItemStatus.FAILED, 0),
-        size_bytes=int(size or 0),
-        created_by_name=creator.name if creator else "",
-        created_at=collection.created_at,
-        updated_at=collection.updated_at,
-        can_edit=can(ctx, Permission.EDIT_KNOWLEDGE, owner_id=collection.created_by or ""),
-    )
+    return views
 
 
 def item_view_loaded(session: Session, ctx: TenantContext, item: KnowledgeItem) -> ItemView:

@@ -226,7 +226,7 @@ async def read_run_events(
         NotFoundError: no such run in this workspace.
     """
     require(ctx, Permission.VIEW_WORKSPACE)
-    await asyncio.to_thread(_get_live_run, ctx, run_id)
+    await asyncio.to_thread(_check_run_in_workspace, ctx, run_id)
     return await get_event_bus().read(run_stream(run_id), after=after or None, wait=wait)
 
 
@@ -354,9 +354,20 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def _get_live_run(ctx: TenantContext, run_id: str) -> Run:
+def _check_run_in_workspace(ctx: TenantContext, run_id: str) -> None:
+    """``NotFoundError`` unless ``run_id`` is a run of the caller's workspace.
+
+    Live views call this on every read, so it reads one indexed column, not the run.
+    """
+    key = lookup_id(run_id)  # a NUL or lone surrogate would crash the database
     with session_scope() as session:
-        return _run(session, ctx, run_id)
+        found = (
+            session.exec(select(Run.id).where(Run.id == key, Run.workspace_id == ctx.workspace_id)).first()
+            if key
+            else None
+        )
+    if found is None:
+        raise NotFoundError("That run")
 
 
 def _run(session: Session, ctx: TenantContext, run_id: str) -> Run:

@@ -30,7 +30,7 @@ from galaxyco_ui.runs.signals import get_cancel_signals
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.paging import older_than, page_cursor
-from galaxyco_ui.services.validation import lookup_id
+from galaxyco_ui.services.validation import check_text, lookup_id
 from galaxyco_ui.webhooks.events import enqueue_deliveries
 
 MAX_INPUT_CHARS = 20_000
@@ -89,7 +89,8 @@ async def start_run(
         RateLimitedError: too many starts this minute, or too many runs going at once.
     """
     require(ctx, Permission.RUN_AGENT)
-    text = (input or "").strip()
+    # A NUL or lone surrogate (from an API client) would fail the insert as a 500.
+    text = check_text(input, field="input").strip()
     if not text:
         raise ValidationError({"input": "Write what the agent should do."})
     if len(text) > MAX_INPUT_CHARS:

@@ -5,6 +5,7 @@ provider emulator through the real queue (``engine``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -410,3 +411,15 @@ async def test_the_openapi_document_describes_the_run_endpoints(api):
         "/runs/{run_id}/retry",
     ):
         assert path in spec["paths"], path
+
+
+@pytest.mark.parametrize("bad", ["stop\x00here", "lone \ud800 surrogate"])
+async def test_an_input_the_database_cannot_store_is_a_422_on_input_not_a_500(api, team, keys, bad):
+    agent = make_agent(team.owner)
+    response = await api.post(
+        f"/agents/{agent.id}/runs",
+        content=json.dumps({"input": bad}).encode(),
+        headers={**keys.admin, "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "input" in response.json()["errors"]

@@ -1,6 +1,7 @@
 """Settings → Providers shows whether the server can reach each configured provider, from
 the periodic keyless check (the e2e server checks every 2 s): reachable for a server that
-answers, unreachable with the reason for one that the address policy refuses."""
+answers, unreachable with the reason for one that the address policy refuses. And the
+production server answers its health probes."""
 
 from __future__ import annotations
 
@@ -52,3 +53,13 @@ def test_settings_shows_each_providers_reachability_from_the_periodic_check(new_
     )  # Google etc. not configured
     shot(page, "70-settings-provider-reachability")
     assert emulator.requests == []  # the check sends no request the emulator records (no POST, no key)
+
+
+def test_the_real_server_answers_its_health_probes(page):
+    live = page.request.get("/api/health/live")
+    assert live.status == 200 and live.json() == {"status": "ok"}
+    ready = page.request.get("/api/health/ready")
+    assert ready.status == 200, ready.text()
+    body = ready.json()
+    assert body["failed"] == [] and body["checks"]["database"]["ok"] is True
+    assert body["checks"]["queue"]["ok"] is True  # the app's own queue (embedded) or SAQ's (Redis)

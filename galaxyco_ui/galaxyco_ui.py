@@ -25,6 +25,7 @@ from galaxyco_ui.pages.runs_list import runs_page
 from galaxyco_ui.pages.settings.audit import audit_page
 from galaxyco_ui.pages.settings.index import settings_page
 from galaxyco_ui.pages.team import team_page
+from galaxyco_ui.pages.usage import usage_page
 from galaxyco_ui.providers.reachability import reachability_loop
 from galaxyco_ui.runs.worker import scheduler_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
@@ -46,6 +47,7 @@ from galaxyco_ui.states.runs_list import RunsState
 from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.states.settings import SettingsState
 from galaxyco_ui.states.team import TeamState
+from galaxyco_ui.states.usage import AgentUsageState, UsageState
 from galaxyco_ui.states.webhooks import WebhooksState
 
 check_startup_settings(get_settings())  # production refuses a missing or weak SECRET_KEY
@@ -104,7 +106,7 @@ app.add_page(
 app.add_page(
     agent_editor_page,
     route="/agents/[agent_id]",
-    on_load=[shell, AgentEditorState.load, AgentRunState.load, AgentHookState.load],
+    on_load=[shell, AgentEditorState.load, AgentRunState.load, AgentHookState.load, AgentUsageState.load],
     title=title("Agent"),
 )
 app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=title("Team"))
@@ -137,6 +139,7 @@ app.add_page(
     item_page, route="/knowledge/items/[item_id]", on_load=[shell, ItemState.load], title=title("Document")
 )
 app.add_page(runs_page, route="/runs", on_load=[shell, RunsState.load], title=title("Runs"))
+app.add_page(usage_page, route="/usage", on_load=[shell, UsageState.load], title=title("Usage"))
 app.add_page(run_page, route="/runs/[run_id]", on_load=[shell, RunState.load], title=title("Run"))
 app.add_page(profile_page, route="/profile", on_load=[shell, ProfileState.load], title=title("Your account"))
 app.add_page(

@@ -11,6 +11,7 @@ NAV = (
     ("Agents", "/agents", "bot"),
     ("Knowledge", "/knowledge", "library"),
     ("Runs", "/runs", "activity"),
+    ("Usage", "/usage", "chart-column"),
     ("Team", "/team", "users"),
     ("Settings", "/settings", "settings"),
 )

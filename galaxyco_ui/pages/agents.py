@@ -13,6 +13,7 @@ from galaxyco_ui.components.run_panel import run_panel
 from galaxyco_ui.components.schedules import schedules_panel
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
+from galaxyco_ui.components.usage import agent_month_usage
 from galaxyco_ui.providers.catalog import PROVIDERS
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
@@ -418,6 +419,7 @@ def agent_editor_page() -> rx.Component:
                     href="/agents",
                 ),
                 meta,
+                rx.cond(~AgentEditorState.is_new, agent_month_usage()),
                 rx.cond(~AgentEditorState.is_new, run_panel()),
                 read_only_note,
                 rx.card(_agent_form(), size="3", width="100%"),

@@ -182,11 +182,16 @@ def get_usage_report(
             for i in range((end - start).days + 1)
         ]
         buckets = [sum(int(getattr(r, name)) for r in per_day.values()) for name in BUCKET_COLUMNS]
-        by_agent = _bars(session.execute(_sums(where, _TABLE.c.agent_id)), _agent_names(session, ctx))
-        by_member = _bars(session.execute(_sums(where, _TABLE.c.member_id)), _member_names(session, ctx))
-        by_model = _bars(session.execute(_sums(where, _TABLE.c.model)), {"": "(no model)"})
-        rows_total = session.execute(core_select(func.count()).select_from(_TABLE).where(*where)).scalar_one()
-        rows = _table_rows(session, ctx, where, limit=TABLE_MAX_ROWS)
+        c = _TABLE.c
+        # One query for the three breakdowns: at most agents x members x models rows.
+        combos = list(session.execute(_sums(where, c.agent_id, c.member_id, c.model)))
+        stored, rows_total = _table_page(session, where, limit=TABLE_MAX_ROWS)
+        agents = _agent_names(session, ctx)
+        members = _user_names(session, {r.member_id for r in combos} | {r["member_id"] for r in stored})
+        by_agent = _bars(combos, "agent_id", agents)
+        by_member = _bars(combos, "member_id", members)
+        by_model = _bars(combos, "model", {"": "(no model)"})
+        rows = _row_views(stored, agents, members)
     succeeded, failed, cancelled = (
         sum(getattr(d, s) for d in days) for s in ("succeeded", "failed", "cancelled")
     )
@@ -394,10 +399,10 @@ def _where(
     return where
 
 
-def _sums(where: Sequence[ColumnElement[bool]], group: Any, *, buckets: bool = False) -> Any:
+def _sums(where: Sequence[ColumnElement[bool]], *group: Any, buckets: bool = False) -> Any:
     c = _TABLE.c
     columns = [
-        group.label("key") if group is not c.day else c.day,
+        *group,
         func.sum(c.runs_succeeded).label("runs_succeeded"),
         func.sum(c.runs_failed).label("runs_failed"),
         func.sum(c.runs_cancelled).label("runs_cancelled"),
@@ -408,7 +413,7 @@ def _sums(where: Sequence[ColumnElement[bool]], group: Any, *, buckets: bool = F
     ]
     if buckets:
         columns += [func.sum(c[name]).label(name) for name in BUCKET_COLUMNS]
-    return core_select(*columns).where(*where).group_by(group)
+    return core_select(*columns).where(*where).group_by(*group)
 
 
 def _day(day: date, row: Any) -> UsageDay:
@@ -445,15 +450,24 @@ def _rate(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def _bars(rows: Any, names: dict[str, str]) -> list[UsageBar]:
+def _bars(combos: Sequence[Any], key: str, names: dict[str, str]) -> list[UsageBar]:
+    """The cost breakdown by ``key`` ("agent_id", "member_id" or "model") of the combined sums."""
+    runs: dict[str, int] = {}
+    cost: dict[str, Decimal] = {}
+    for row in combos:
+        value = getattr(row, key)
+        runs[value] = (
+            runs.get(value, 0) + int(row.runs_succeeded) + int(row.runs_failed) + int(row.runs_cancelled)
+        )
+        cost[value] = cost.get(value, Decimal(0)) + Decimal(str(row.cost_usd))
     bars = [
         UsageBar(
-            key=row.key,
-            label=names.get(row.key, row.key or "—"),
-            runs=int(row.runs_succeeded) + int(row.runs_failed) + int(row.runs_cancelled),
-            cost_usd=round(float(row.cost_usd), 6),
+            key=value,
+            label=names.get(value, value or "—"),
+            runs=runs[value],
+            cost_usd=round(float(cost[value]), 6),
         )
-        for row in rows
+        for value in runs
     ]
     return sorted(bars, key=lambda b: (-b.cost_usd, -b.runs, b.label))
 
@@ -482,18 +496,40 @@ def _member_names(session: Session, ctx: TenantContext) -> dict[str, str]:
     return {"": NOBODY_LABEL} | {uid: name or email for uid, name, email in users}
 
 
+def _user_names(session: Session, ids: set[str]) -> dict[str, str]:
+    """Names of the members ``ids`` ("" = nobody: the runs a schedule started)."""
+    ids = ids - {""}
+    users = (
+        session.exec(select(User.id, User.name, User.email).where(col(User.id).in_(ids))).all() if ids else []
+    )
+    return {"": NOBODY_LABEL} | {uid: name or email for uid, name, email in users}
+
+
+def _table_page(
+    session: Session, where: Sequence[ColumnElement[bool]], *, limit: int
+) -> tuple[list[Any], int]:
+    """The first ``limit`` rollup rows (newest day first), and how many match in all."""
+    c = _TABLE.c
+    stored = list(
+        session.execute(
+            core_select(_TABLE, func.count().over().label("matching"))
+            .where(*where)
+            .order_by(c.day.desc(), c.cost_usd.desc(), c.agent_id, c.member_id, c.model, c.trigger)
+            .limit(limit)
+        ).mappings()
+    )
+    return stored, int(stored[0]["matching"]) if stored else 0
+
+
 def _table_rows(
     session: Session, ctx: TenantContext, where: Sequence[ColumnElement[bool]], *, limit: int
 ) -> list[UsageRow]:
-    c = _TABLE.c
-    stored = session.execute(
-        core_select(_TABLE)
-        .where(*where)
-        .order_by(c.day.desc(), c.cost_usd.desc(), c.agent_id, c.member_id, c.model, c.trigger)
-        .limit(limit)
-    ).mappings()
-    rows = list(stored)
-    agents, members = _agent_names(session, ctx), _member_names(session, ctx)
+    stored, _ = _table_page(session, where, limit=limit)
+    members = _user_names(session, {r["member_id"] for r in stored})
+    return _row_views(stored, _agent_names(session, ctx), members)
+
+
+def _row_views(stored: Sequence[Any], agents: dict[str, str], members: dict[str, str]) -> list[UsageRow]:
     return [
         UsageRow(
             day=r["day"].isoformat(),
@@ -511,7 +547,7 @@ def _table_rows(
             unpriced_runs=r["runs_unpriced"],
             average_ms=(r["duration_ms_sum"] / r["duration_runs"]) if r["duration_runs"] else None,
         )
-        for r in rows
+        for r in stored
     ]
 
 

@@ -161,7 +161,7 @@ def _scan() -> dict[tuple[str, date, str, str, str, str], dict[str, Any]]:
             else:
                 row["cost_usd"] += Decimal(str(run.cost_usd))
             if run.started_at is not None:
-                ms = int((run.finished_at - run.started_at).total_seconds() * 1000)
+                ms = max(0, (run.finished_at - run.started_at) // timedelta(milliseconds=1))
                 row["duration_ms_sum"] += ms
                 row["duration_runs"] += 1
                 row[BUCKET_COLUMNS[duration_bucket(ms)]] += 1

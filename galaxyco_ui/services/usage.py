@@ -185,7 +185,8 @@ def get_usage_report(
         c = _TABLE.c
         # One query for the three breakdowns: at most agents x members x models rows.
         combos = list(session.execute(_sums(where, c.agent_id, c.member_id, c.model)))
-        stored, rows_total = _table_page(session, where, limit=TABLE_MAX_ROWS)
+        stored = _table_page(session, where, limit=TABLE_MAX_ROWS)
+        rows_total = sum(int(r.rollup_rows) for r in per_day.values())
         agents = _agent_names(session, ctx)
         members = _user_names(session, {r.member_id for r in combos} | {r["member_id"] for r in stored})
         by_agent = _bars(combos, "agent_id", agents)
@@ -410,6 +411,7 @@ def _sums(where: Sequence[ColumnElement[bool]], *group: Any, buckets: bool = Fal
         func.sum(c.output_tokens).label("output_tokens"),
         func.sum(c.cost_usd).label("cost_usd"),
         func.sum(c.runs_unpriced).label("runs_unpriced"),
+        func.count().label("rollup_rows"),
     ]
     if buckets:
         columns += [func.sum(c[name]).label(name) for name in BUCKET_COLUMNS]
@@ -505,26 +507,23 @@ def _user_names(session: Session, ids: set[str]) -> dict[str, str]:
     return {"": NOBODY_LABEL} | {uid: name or email for uid, name, email in users}
 
 
-def _table_page(
-    session: Session, where: Sequence[ColumnElement[bool]], *, limit: int
-) -> tuple[list[Any], int]:
-    """The first ``limit`` rollup rows (newest day first), and how many match in all."""
+def _table_page(session: Session, where: Sequence[ColumnElement[bool]], *, limit: int) -> list[Any]:
+    """The first ``limit`` rollup rows, newest day first (the primary key's order: no full sort)."""
     c = _TABLE.c
-    stored = list(
+    return list(
         session.execute(
-            core_select(_TABLE, func.count().over().label("matching"))
+            core_select(_TABLE)
             .where(*where)
             .order_by(c.day.desc(), c.cost_usd.desc(), c.agent_id, c.member_id, c.model, c.trigger)
             .limit(limit)
         ).mappings()
     )
-    return stored, int(stored[0]["matching"]) if stored else 0
 
 
 def _table_rows(
     session: Session, ctx: TenantContext, where: Sequence[ColumnElement[bool]], *, limit: int
 ) -> list[UsageRow]:
-    stored, _ = _table_page(session, where, limit=limit)
+    stored = _table_page(session, where, limit=limit)
     members = _user_names(session, {r["member_id"] for r in stored})
     return _row_views(stored, _agent_names(session, ctx), members)
 

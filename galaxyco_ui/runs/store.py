@@ -166,16 +166,30 @@ def finish_run(
 def cancel_if_queued(run_id: str) -> Finished | None:
     """Cancel a run that no executor has started; None if one already has.
 
+    Like ``claim_run``, one compare-and-set (``UPDATE ... WHERE status = 'queued'``): a
+    claim at the same moment either wins (and the run is cancelled by its signal) or
+    loses; the two can never both think they own the run.
     The caller enqueues the ``run.cancelled`` deliveries it records once it returns.
     """
+    now = utcnow()
     with session_scope() as session:
-        run = session.get(Run, run_id)
-        if run is None or run.status != "queued":
+        won = session.exec(
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == "queued")
+            .values(
+                status="cancelled",
+                error="Cancelled before it started.",
+                finished_at=now,
+                updated_at=now,
+                cancel_requested_at=now,
+            )
+        ).rowcount
+        if won != 1:
             return None
-        run.status, run.error = "cancelled", "Cancelled before it started."
-        run.finished_at = run.updated_at = run.cancel_requested_at = utcnow()
+        run = session.get(Run, run_id)
+        assert run is not None
         finished = Finished(record_run_event(session, run))
-        record_run_usage(session, run)  # after the event's reads: SQLite's write lock starts here
+        record_run_usage(session, run)
         return finished
 
 

@@ -27,7 +27,7 @@ def _items(ctx, collection_id: str, *statuses: str, size: int = 100) -> None:
 def test_each_collection_in_a_list_has_its_own_counts_sizes_and_creator(team, other_team):
     manuals = knowledge.create_collection(ctx=team.admin, data={"name": "Manuals"})
     policies = knowledge.create_collection(ctx=team.member, data={"name": "Policies"})
-    empty = knowledge.create_collection(ctx=team.owner, data={"name": "Empty"})
+    knowledge.create_collection(ctx=team.owner, data={"name": "Empty"})
     foreign = knowledge.create_collection(ctx=other_team.owner, data={"name": "Manuals"})
     _items(team.admin, manuals.id, ItemStatus.READY, ItemStatus.READY, ItemStatus.FAILED, size=10)
     _items(team.member, policies.id, ItemStatus.QUEUED, ItemStatus.PROCESSING, ItemStatus.READY, size=7)

@@ -2,11 +2,15 @@
 
 ``claim`` records that a key is being served, or hands back what it answered before;
 ``store`` saves the answer; ``release`` forgets a key whose request failed, so the
-corrected request may use it. The HTTP side is ``api/v1/idempotency.py``.
+corrected request may use it. The HTTP side is ``api/v1/idempotency.py``. Answers older
+than a day are ignored at once and deleted by ``purge_expired``, which ``claim`` runs at
+most once an hour per process (no timer to keep).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +25,9 @@ from galaxyco_ui.models import IdempotencyRecord, utcnow
 HEADER = "Idempotency-Key"
 KEEP = timedelta(hours=24)
 _BUSY = "A request with this Idempotency-Key is still being served; retry shortly."
+PURGE_EVERY_SECONDS = 3600.0
+_purge_lock = threading.Lock()
+_last_purge = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,7 @@ def claim(ctx: TenantContext, api_key_id: str, key: str, request_hash: str) -> S
         ConflictError: the key was used with another request, or its first request is
             still being served.
     """
+    _purge_now_and_then()
     with session_scope() as session:
         existing = session.exec(
             select(IdempotencyRecord).where(
@@ -94,3 +102,12 @@ def purge_expired() -> int:
             delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < utcnow() - KEEP)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _purge_now_and_then() -> None:
+    global _last_purge
+    with _purge_lock:
+        if time.monotonic() - _last_purge < PURGE_EVERY_SECONDS and _last_purge:
+            return
+        _last_purge = time.monotonic()
+    purge_expired()

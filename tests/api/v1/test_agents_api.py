@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from galaxyco_ui.models import ApiKey, utcnow
 from galaxyco_ui.services import api_keys
@@ -202,3 +203,20 @@ async def test_past_the_workspaces_per_minute_limit_a_key_gets_429_with_retry_af
     assert limited.status_code == 429 and limited.headers["content-type"] == PROBLEM
     assert int(limited.headers["retry-after"]) >= 1
     assert (await api.get("/agents", headers=keys.admin)).status_code == 200  # the limit is per key
+
+
+async def test_idempotency_answers_older_than_a_day_are_purged(api, keys: Keys, monkeypatch):
+    from galaxyco_ui.infra.db import session_scope
+    from galaxyco_ui.models import IdempotencyRecord
+    from galaxyco_ui.services import idempotency
+
+    headers = {**keys.admin, "Idempotency-Key": "old-one"}
+    assert (await api.post("/agents", json=body(name="Old"), headers=headers)).status_code == 201
+    with session_scope() as session:
+        for record in session.exec(select(IdempotencyRecord)).all():
+            record.created_at = utcnow() - timedelta(hours=25)
+    monkeypatch.setattr(idempotency, "_last_purge", 0.0)
+    fresh = await api.post("/agents", json=body(name="New"), headers={**keys.admin, "Idempotency-Key": "new"})
+    assert fresh.status_code == 201
+    with session_scope() as session:
+        assert [r.key for r in session.exec(select(IdempotencyRecord)).all()] == ["new"]

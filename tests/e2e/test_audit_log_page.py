@@ -22,12 +22,12 @@ from tests.factories import PASSWORD, add_member, make_user
 
 
 def test_owner_filters_the_log_and_downloads_it_admin_sees_no_ip_member_is_refused(new_context):
-    owner_user = make_user(name="Mary Owner", email="mary@example.com")
+    owner_user = make_user(name="Mary Owner", email="mary.audit@example.com")
     admin_user = make_user(name="Grace Admin", email="grace.audit@example.com", personal=False)
     member_user = make_user(name="Max Member", email="max.audit@example.com", personal=False)
 
     owner = new_context().new_page()
-    sign_in(owner, email="mary@example.com", password=PASSWORD)
+    sign_in(owner, email="mary.audit@example.com", password=PASSWORD)
     wait_for_shell(owner)
 
     # The owner renames the workspace and creates an agent.

@@ -10,11 +10,27 @@ import pytest
 from galaxyco_ui.api import create_api
 from galaxyco_ui.auth.oauth import reset_oauth_clients
 from galaxyco_ui.config import reset_settings
+from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.jobs import close_job_queue
 from tests.oauth_provider import OIDCProvider, oidc_provider
 
 __all__ = ["oidc_provider"]
 
 APP_URL = "http://testserver"
+
+
+@pytest.fixture(autouse=True)
+async def _close_async_clients() -> AsyncIterator[None]:
+    """Close the Redis client and job queue a test's event loop opened through the app.
+
+    Each test has its own loop; a client left open there is collected later, in whichever
+    test runs then, as an "unclosed connection" ResourceWarning that fails that test.
+    """
+    yield
+    await close_job_queue()
+    await close_async_redis()
+
+
 OIDC_NAME = "Acme SSO"
 
 

@@ -12,6 +12,10 @@ from starlette.routing import Route
 from galaxyco_ui.api.upload_limit import UploadSizeLimitMiddleware, request_cap
 from galaxyco_ui.config import get_settings
 
+# A TestClient of an earlier module (session routes) leaves an asyncio stream whose loop
+# is closed; the garbage collector reports it during these tests on PostgreSQL + Redis.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 
 @pytest.fixture
 def small_cap(monkeypatch: pytest.MonkeyPatch) -> int:

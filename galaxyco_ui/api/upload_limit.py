@@ -7,7 +7,8 @@ soon as the declared ``Content-Length`` or the bytes actually received pass
 ``MAX_FILES_PER_UPLOAD`` files of ``KNOWLEDGE_MAX_UPLOAD_MB`` (plus 1 MB for the
 multipart framing). Per-file limits are still checked by ``knowledge.storage``. The
 platform API's upload (``POST /api/v1/knowledge/collections/{id}/items``) has the same
-cap, answered as a problem+json like the rest of that API.
+cap, answered as a problem+json like the rest of that API; every other ``/api/v1`` body
+(JSON for agents, runs, chat completions, trigger URLs) is capped at ``API_MAX_BODY_BYTES``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from galaxyco_ui.knowledge.storage import MAX_FILES_PER_UPLOAD, max_upload_bytes
 
 UPLOAD_PATH_PREFIX = "/_upload"
 API_UPLOAD_PATH = re.compile(r"/api/v1/knowledge/collections/[^/]+/items/?")
+API_PREFIX = "/api/v1/"
+API_MAX_BODY_BYTES = 2 * 1024 * 1024
 _FRAMING_BYTES = 1024 * 1024
 
 
@@ -31,18 +34,30 @@ def request_cap() -> int:
     return MAX_FILES_PER_UPLOAD * max_upload_bytes() + _FRAMING_BYTES
 
 
+def _cap_for(path: str) -> tuple[int, bool] | None:
+    """The byte cap for a request to ``path`` and whether it answers as the API; None: no cap."""
+    if API_UPLOAD_PATH.fullmatch(path):
+        return request_cap(), True
+    if path.startswith(API_PREFIX):
+        return API_MAX_BODY_BYTES, True
+    if path.startswith(UPLOAD_PATH_PREFIX):
+        return request_cap(), False
+    return None
+
+
 class UploadSizeLimitMiddleware:
-    """Pure ASGI: 413 for upload requests above ``request_cap()``; others pass untouched."""
+    """Pure ASGI: 413 for uploads above ``request_cap()`` and API bodies above
+    ``API_MAX_BODY_BYTES``; other requests pass untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        api = scope["type"] == "http" and API_UPLOAD_PATH.fullmatch(scope["path"]) is not None
-        if scope["type"] != "http" or not (api or scope["path"].startswith(UPLOAD_PATH_PREFIX)):
+        limit = _cap_for(scope["path"]) if scope["type"] == "http" else None
+        if limit is None:
             await self.app(scope, receive, send)
             return
-        cap = request_cap()
+        cap, api = limit
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             await _refuse(scope, send, cap, api=api)
@@ -77,10 +92,13 @@ class UploadSizeLimitMiddleware:
 
 
 async def _refuse(scope: Scope, send: Send, cap: int, *, api: bool = False) -> None:
-    message = (
-        f"Uploads are limited to {MAX_FILES_PER_UPLOAD} files of "
-        f"{max_upload_bytes() // (1024 * 1024)} MB at a time ({cap // (1024 * 1024)} MB in all)."
-    )
+    if cap == API_MAX_BODY_BYTES and not API_UPLOAD_PATH.fullmatch(scope["path"]):
+        message = f"API request bodies are limited to {API_MAX_BODY_BYTES // (1024 * 1024)} MB."
+    else:
+        message = (
+            f"Uploads are limited to {MAX_FILES_PER_UPLOAD} files of "
+            f"{max_upload_bytes() // (1024 * 1024)} MB at a time ({cap // (1024 * 1024)} MB in all)."
+        )
     if api:
         await problem(413, message)(scope, _no_receive, send)
         return

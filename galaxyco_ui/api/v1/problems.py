@@ -156,13 +156,14 @@ def _doc(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description, "content": {PROBLEM_TYPE: {"schema": schema}}}
 
 
-# Every operation documents these (FastAPI(responses=...)); 413 is added where bodies are large.
+# Every operation documents these (FastAPI(responses=...)).
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: _doc("No API key, or a wrong, revoked or expired one."),
     403: _doc("The key's role does not allow this."),
     404: _doc("No such object in this workspace."),
     409: _doc("A duplicate, or an Idempotency-Key reused with another request."),
+    413: _doc("The body is larger than allowed (2 MB for JSON; uploads have their own cap)."),
     422: _doc("Invalid input; `errors` maps each field to a message."),
     429: _doc("Too many requests; retry after `Retry-After` seconds."),
 }
-TOO_LARGE: dict[int | str, dict[str, Any]] = {413: _doc("The body is larger than allowed.")}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {413: PROBLEMS[413]}

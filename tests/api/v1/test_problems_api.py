@@ -43,3 +43,14 @@ async def test_a_body_that_is_not_json_names_the_body_not_a_character_offset(api
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
     assert list(response.json()["errors"]) == ["body"]
     assert "not valid JSON" in response.json()["errors"]["body"]
+
+
+async def test_an_api_body_above_2_mb_is_a_413_problem_before_it_is_parsed(api, keys):
+    huge = b'{"model": "x", "messages": [{"role": "user", "content": "' + b"a" * (2 * 1024 * 1024) + b'"}]}'
+    for path in ("/openai/chat/completions", "/agents"):
+        response = await api.post(
+            path, content=huge, headers={**keys.admin, "content-type": "application/json"}
+        )
+        assert response.status_code == 413, (path, response.text[:200])
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "limited to 2 MB" in response.json()["detail"]

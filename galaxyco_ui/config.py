@@ -97,7 +97,9 @@ class Settings(BaseSettings):
     run_timeout_seconds: int = 600
     run_max_total_tokens: int = 200_000
     run_concurrency: int = 16  # runs executing at once in this process (embedded) or worker
+    # Operator maximums; a workspace may choose lower limits in Settings → Limits.
     workspace_max_concurrent_runs: int = 10
+    workspace_max_run_starts_per_minute: int = 120
     user_run_starts_per_minute: int = 30
     # Platform API: requests per minute per API key. Workspaces choose their own limit
     # up to this maximum (and get it when they chose none).

@@ -11,7 +11,9 @@ from galaxyco_ui.models.api import (
 )
 from galaxyco_ui.models.audit import AuditEvent
 from galaxyco_ui.models.base import new_id, utcnow
+from galaxyco_ui.models.budgets import Budget, BudgetAlert
 from galaxyco_ui.models.knowledge import ItemStatus, KnowledgeCollection, KnowledgeItem
+from galaxyco_ui.models.notifications import Notification, NotificationPref
 from galaxyco_ui.models.provider_keys import ProviderKey
 from galaxyco_ui.models.runs import Run, RunStep, Schedule
 from galaxyco_ui.models.usage import UsageDaily
@@ -23,11 +25,15 @@ __all__ = [
     "AgentHook",
     "ApiKey",
     "AuditEvent",
+    "Budget",
+    "BudgetAlert",
     "IdempotencyRecord",
     "Invitation",
     "ItemStatus",
     "KnowledgeCollection",
     "KnowledgeItem",
+    "Notification",
+    "NotificationPref",
     "OAuthAccount",
     "ProviderKey",
     "RecoveryCode",

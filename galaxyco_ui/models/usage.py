@@ -50,6 +50,8 @@ class UsageDaily(SQLModel, table=True):
     # ``runs_unpriced`` instead (their cost is unknown, not zero).
     cost_usd: Decimal = Field(default=Decimal(0), sa_type=Numeric(16, 6))
     runs_unpriced: int = Field(default=0)
+    # Tokens (in + out) of the unpriced runs: what a monthly token budget caps.
+    unpriced_tokens: int = Field(default=0, sa_type=BigInteger)
     duration_ms_sum: int = Field(default=0, sa_type=BigInteger)
     duration_runs: int = Field(default=0)
     d00: int = Field(default=0)

@@ -20,6 +20,10 @@ class Workspace(TimestampMixin, MetadataMixin, table=True):
     embedding_model: str = Field(default="", max_length=80)
     # API requests per minute per key; None = the operator's API_MAX_REQUESTS_PER_MINUTE.
     api_requests_per_minute: int | None = None
+    # Run limits chosen in Settings → Limits; None = the operator's maximum
+    # (WORKSPACE_MAX_CONCURRENT_RUNS, WORKSPACE_MAX_RUN_STARTS_PER_MINUTE), never above it.
+    max_concurrent_runs: int | None = None
+    run_starts_per_minute: int | None = None
     deleted_at: datetime | None = None
 
 

@@ -42,6 +42,7 @@ COUNTER_COLUMNS = (
     "output_tokens",
     "cost_usd",
     "runs_unpriced",
+    "unpriced_tokens",
     "duration_ms_sum",
     "duration_runs",
     *BUCKET_COLUMNS,
@@ -131,6 +132,7 @@ def _counters(facts: RunFacts) -> dict[str, Any]:
     counters["input_tokens"], counters["output_tokens"] = facts.input_tokens, facts.output_tokens
     if facts.cost_usd is None:
         counters["runs_unpriced"] = 1
+        counters["unpriced_tokens"] = facts.input_tokens + facts.output_tokens
     else:
         counters["cost_usd"] = Decimal(str(facts.cost_usd))
     if facts.started_at is not None:
@@ -253,6 +255,7 @@ SELECT workspace_id, day, agent_id, member_id, model, trigger,
        count(*) FILTER (WHERE status = 'cancelled'),
        coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
        coalesce(sum(cost_usd), 0), count(*) FILTER (WHERE cost_usd IS NULL),
+       coalesce(sum(input_tokens + output_tokens) FILTER (WHERE cost_usd IS NULL), 0),
        coalesce(sum(ms), 0), count(ms),
        {buckets},
        now()

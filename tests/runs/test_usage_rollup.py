@@ -158,6 +158,7 @@ def _scan() -> dict[tuple[str, date, str, str, str, str], dict[str, Any]]:
             row["output_tokens"] += run.output_tokens
             if run.cost_usd is None:
                 row["runs_unpriced"] += 1
+                row["unpriced_tokens"] += run.input_tokens + run.output_tokens
             else:
                 row["cost_usd"] += Decimal(str(run.cost_usd))
             if run.started_at is not None:

@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.forms import field, text_input
+from galaxyco_ui.components.forms import field, one_time_secret, text_input
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.api_keys import ApiKeyView
 from galaxyco_ui.states.api_keys import ApiKeysState
@@ -55,41 +55,16 @@ def _revealed_secret() -> rx.Component:
     s = ApiKeysState
     return rx.cond(
         s.revealed_secret != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key_round")),
-            rx.vstack(
-                rx.text("Your new API key “", s.revealed_name, "”", weight="bold", size="2"),
-                rx.text(
-                    "Copy it now and keep it somewhere safe: it will not be shown again. Send it as "
-                    "Authorization: Bearer <key>.",
-                    size="2",
-                ),
-                rx.hstack(
-                    rx.code(s.revealed_secret, id="api-key-secret", size="2", class_name="gx-code"),
-                    rx.button(
-                        rx.icon("copy", size=14),
-                        "Copy",
-                        size="1",
-                        variant="soft",
-                        on_click=[rx.set_clipboard(s.revealed_secret), rx.toast.success("API key copied.")],
-                        aria_label="Copy the new API key",
-                    ),
-                    rx.button(
-                        "I have copied it",
-                        size="1",
-                        variant="ghost",
-                        on_click=s.dismiss_secret,
-                        aria_label="Hide the new API key",
-                    ),
-                    spacing="2",
-                    align="center",
-                    wrap="wrap",
-                ),
-                spacing="2",
-            ),
-            color_scheme="green",
-            role="status",
-            width="100%",
+        one_time_secret(
+            s.revealed_secret,
+            code_id="api-key-secret",
+            heading=rx.text("Your new API key “", s.revealed_name, "”", weight="bold", size="2"),
+            hint="Copy it now and keep it somewhere safe: it will not be shown again. Send it as "
+            "Authorization: Bearer <key>.",
+            what="the new API key",
+            copied="API key copied.",
+            dismiss_text="I have copied it",
+            on_dismiss=s.dismiss_secret,
         ),
     )
 

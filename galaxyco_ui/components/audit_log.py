@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from galaxyco_ui.components.forms import field
+from galaxyco_ui.components.forms import download_csv_button, field
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.audit import AuditActionGroup, AuditEventView
@@ -124,15 +124,7 @@ def audit_filters() -> rx.Component:
                 on_click=S.clear_filters,
             ),
             rx.spacer(),
-            rx.button(
-                rx.icon("download", size=14, aria_hidden="true"),
-                "Download CSV",
-                type="button",
-                variant="soft",
-                size="2",
-                on_click=S.download_csv,
-                aria_label="Download the filtered events as CSV",
-            ),
+            download_csv_button(S.download_csv, aria_label="Download the filtered events as CSV"),
             spacing="2",
             margin_top="0.75em",
             width="100%",

@@ -111,3 +111,63 @@ def form_error(message: rx.Var | str) -> rx.Component:
         message != "",
         rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
     )
+
+
+def download_csv_button(on_click: Any, *, aria_label: str) -> rx.Component:
+    """The "Download CSV" button of a filtered list (audit log, usage table)."""
+    return rx.button(
+        rx.icon("download", size=14, aria_hidden="true"),
+        "Download CSV",
+        type="button",
+        variant="soft",
+        size="2",
+        on_click=on_click,
+        aria_label=aria_label,
+    )
+
+
+def one_time_secret(
+    secret: rx.Var | str,
+    *,
+    code_id: str,
+    heading: rx.Component | None,
+    hint: str,
+    what: str,
+    copied: str,
+    dismiss_text: str,
+    on_dismiss: Any,
+    color_scheme: str = "green",
+) -> rx.Component:
+    """A secret shown once (an API key, a signing secret) with Copy and a way to hide it.
+
+    ``what`` names the secret in the buttons' labels ("the new API key"); ``copied`` is the
+    toast shown after copying it.
+    """
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("key_round")),
+        rx.vstack(
+            *([heading] if heading is not None else []),
+            rx.text(hint, size="2"),
+            rx.hstack(
+                rx.code(secret, id=code_id, size="2", class_name="gx-code"),
+                rx.button(
+                    rx.icon("copy", size=14),
+                    "Copy",
+                    size="1",
+                    variant="soft",
+                    on_click=[rx.set_clipboard(secret), rx.toast.success(copied)],
+                    aria_label=f"Copy {what}",
+                ),
+                rx.button(
+                    dismiss_text, size="1", variant="ghost", on_click=on_dismiss, aria_label=f"Hide {what}"
+                ),
+                spacing="2",
+                align="center",
+                wrap="wrap",
+            ),
+            spacing="2",
+        ),
+        color_scheme=color_scheme,
+        role="status",
+        width="100%",
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars import ArrayVar, ObjectVar
 
-from galaxyco_ui.components.forms import field
+from galaxyco_ui.components.forms import download_csv_button, field
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.tables import data_table
-from galaxyco_ui.services.usage import UsageRow
+from galaxyco_ui.services.usage import ROW_KEY_TITLES, UsageRow
 from galaxyco_ui.states.usage import AgentUsageState, UsageState
 
 S = UsageState
@@ -21,11 +21,7 @@ GREEN, RED, GRAY, BLUE, VIOLET, AMBER = (
     "var(--amber-9)",
 )
 TABLE_COLUMNS = [
-    "Day (UTC)",
-    "Agent",
-    "Member",
-    "Model",
-    "Trigger",
+    *ROW_KEY_TITLES,
     "Runs",
     "Failed",
     "Tokens in/out",
@@ -72,15 +68,7 @@ def usage_filters() -> rx.Component:
             rx.button("Apply filters", type="submit", size="2"),
             rx.text(S.window_label, size="2", color_scheme="gray"),
             rx.spacer(),
-            rx.button(
-                rx.icon("download", size=14, aria_hidden="true"),
-                "Download CSV",
-                type="button",
-                variant="soft",
-                size="2",
-                on_click=S.download_csv,
-                aria_label="Download the filtered usage table as CSV",
-            ),
+            download_csv_button(S.download_csv, aria_label="Download the filtered usage table as CSV"),
             spacing="3",
             align="center",
             margin_top="0.75em",

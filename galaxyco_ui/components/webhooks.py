@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import ArrayVar, ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.forms import field_error, text_input
+from galaxyco_ui.components.forms import field_error, one_time_secret, text_input
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.webhooks import EVENT_LABELS, WebhookDeliveryView, WebhookEndpointView
 from galaxyco_ui.states.webhooks import WebhooksState, event_field
@@ -143,40 +143,17 @@ def _edit_form(e: ObjectVar[WebhookEndpointView]) -> rx.Component:
 
 def _secret(e: ObjectVar[WebhookEndpointView]) -> rx.Component:
     s = WebhooksState
-    return rx.callout.root(
-        rx.callout.icon(rx.icon("key_round")),
-        rx.vstack(
-            rx.text(
-                "Signing secret: your receiver verifies the webhook-signature header with it "
-                "(Standard Webhooks). Keep it private.",
-                size="2",
-            ),
-            rx.hstack(
-                rx.code(s.secret, id="webhook-secret", size="2", class_name="gx-code"),
-                rx.button(
-                    rx.icon("copy", size=14),
-                    "Copy",
-                    size="1",
-                    variant="soft",
-                    on_click=[rx.set_clipboard(s.secret), rx.toast.success("Signing secret copied.")],
-                    aria_label="Copy the signing secret",
-                ),
-                rx.button(
-                    "Hide",
-                    size="1",
-                    variant="ghost",
-                    on_click=s.hide_secret,
-                    aria_label="Hide the signing secret",
-                ),
-                spacing="2",
-                align="center",
-                wrap="wrap",
-            ),
-            spacing="2",
-        ),
+    return one_time_secret(
+        s.secret,
+        code_id="webhook-secret",
+        heading=None,
+        hint="Signing secret: your receiver verifies the webhook-signature header with it "
+        "(Standard Webhooks). Keep it private.",
+        what="the signing secret",
+        copied="Signing secret copied.",
+        dismiss_text="Hide",
+        on_dismiss=s.hide_secret,
         color_scheme="blue",
-        role="status",
-        width="100%",
     )
 
 

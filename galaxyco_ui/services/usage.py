@@ -44,6 +44,8 @@ NOBODY = "nobody"  # the member filter's value for runs started by no one
 NOBODY_LABEL = "No one (schedule or trigger)"
 TABLE_MAX_ROWS = 200
 EXPORT_MAX_ROWS = 50_000
+# The titles of the columns that identify a table row, in the page's table and the CSV alike.
+ROW_KEY_TITLES = ("Day (UTC)", "Agent", "Member", "Model", "Trigger")
 MODEL_MAX_CHARS = 120
 _TABLE: Table = UsageDaily.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 
@@ -284,11 +286,7 @@ def export_usage_csv(
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
         [
-            "Day (UTC)",
-            "Agent",
-            "Member",
-            "Model",
-            "Trigger",
+            *ROW_KEY_TITLES,
             "Runs",
             "Succeeded",
             "Failed",

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # up to this maximum (and get it when they chose none).
     api_max_requests_per_minute: int = 600
     worker_lost_after_seconds: int = 15
+    # On SIGTERM a worker takes no new job and gives its running runs this long to finish
+    # (it exits within this + ~7 s); the app says "no worker" after this long without one.
+    worker_shutdown_grace_seconds: int = 20
+    no_worker_warning_seconds: int = 45
     # In-process event bus (embedded mode): a finished run's stream is kept this long
     # for late readers, and at most this many streams are kept at all.
     run_event_stream_ttl_seconds: int = 3600

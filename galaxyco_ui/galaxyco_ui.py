@@ -28,6 +28,7 @@ from galaxyco_ui.pages.team import team_page
 from galaxyco_ui.pages.usage import usage_page
 from galaxyco_ui.providers.reachability import reachability_loop
 from galaxyco_ui.runs.worker import scheduler_loop
+from galaxyco_ui.services.workers import recovery_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
 from galaxyco_ui.states.agent_hook import AgentHookState
 from galaxyco_ui.states.agent_run import AgentRunState
@@ -40,6 +41,7 @@ from galaxyco_ui.states.knowledge import KnowledgeState
 from galaxyco_ui.states.knowledge_collection import CollectionState
 from galaxyco_ui.states.knowledge_item import ItemState
 from galaxyco_ui.states.knowledge_settings import KnowledgeSettingsState
+from galaxyco_ui.states.limits import LimitsState
 from galaxyco_ui.states.profile import ProfileState
 from galaxyco_ui.states.providers import ProvidersState
 from galaxyco_ui.states.run_detail import RunState
@@ -49,6 +51,7 @@ from galaxyco_ui.states.settings import SettingsState
 from galaxyco_ui.states.team import TeamState
 from galaxyco_ui.states.usage import AgentUsageState, UsageState
 from galaxyco_ui.states.webhooks import WebhooksState
+from galaxyco_ui.states.worker_banner import WorkerBannerState
 
 check_startup_settings(get_settings())  # production refuses a missing or weak SECRET_KEY
 configure_logging()
@@ -58,9 +61,12 @@ configure_tracing()  # OpenTelemetry over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT 
 
 async def embedded_scheduler() -> None:
     """In the embedded mode this process fires schedules, maintains the knowledge index
-    and checks the providers' reachability; with Redis the workers do."""
+    and checks the providers' reachability; with Redis the workers do, and this process
+    only recovers runs (fails those of a lost worker, even when no worker is left)."""
     if not get_settings().redis_url:
         await asyncio.gather(scheduler_loop(), maintenance_loop(), reachability_loop())
+    else:
+        await recovery_loop()
 
 
 app = rx.App(
@@ -120,6 +126,7 @@ app.add_page(
         KnowledgeSettingsState.load,
         ApiKeysState.load,
         WebhooksState.load,
+        LimitsState.load,
     ],
     title=title("Settings"),
 )
@@ -138,9 +145,16 @@ app.add_page(
 app.add_page(
     item_page, route="/knowledge/items/[item_id]", on_load=[shell, ItemState.load], title=title("Document")
 )
-app.add_page(runs_page, route="/runs", on_load=[shell, RunsState.load], title=title("Runs"))
+app.add_page(
+    runs_page, route="/runs", on_load=[shell, RunsState.load, WorkerBannerState.load], title=title("Runs")
+)
 app.add_page(usage_page, route="/usage", on_load=[shell, UsageState.load], title=title("Usage"))
-app.add_page(run_page, route="/runs/[run_id]", on_load=[shell, RunState.load], title=title("Run"))
+app.add_page(
+    run_page,
+    route="/runs/[run_id]",
+    on_load=[shell, RunState.load, WorkerBannerState.load],
+    title=title("Run"),
+)
 app.add_page(profile_page, route="/profile", on_load=[shell, ProfileState.load], title=title("Your account"))
 app.add_page(
     security_page,

@@ -13,6 +13,11 @@ duplicate enqueue is harmless. A key identifies the job: one still waiting under
 same key is not queued twice (SAQ also keeps a running key), and ``abort(key)`` stops a
 SAQ job (the embedded queue has nothing to abort: runs poll their cancel signal).
 
+``seconds_since_worker_seen()`` says how long ago a worker last said it was alive (SAQ
+workers record themselves in ``WORKERS_KEY``, ``jobs.worker``); the embedded queue's
+worker is this process, always there. While it runs, a SAQ job is touched every third
+of its ``heartbeat`` option, so SAQ's sweep takes it for lost only once its worker is.
+
 ``backlog()`` says how many jobs wait to start and how long the oldest has waited: the
 readiness check (``/api/health/ready``) compares that lag with its threshold. A job
 enqueued with a delay waits from the moment its delay ends. The embedded queue measures
@@ -22,6 +27,7 @@ this process's jobs; SAQ's is the shared queue, read in two Redis round trips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ from galaxyco_ui.jobs.registry import BACKGROUND_POOL, RUNS_POOL, JobFunction, g
 
 log = logging.getLogger("galaxyco.jobs")
 QUEUE_NAME = "galaxyco-runs"  # the Redis name predates the other jobs; renaming it would strand queued work
+WORKERS_KEY = "galaxyco:workers"  # sorted set: SAQ worker id → when it last said it was alive (epoch s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,8 @@ class JobQueue(Protocol):
     async def abort(self, key: str) -> None: ...
 
     async def backlog(self) -> Backlog: ...
+
+    async def seconds_since_worker_seen(self) -> float | None: ...
 
 
 class EmbeddedJobQueue:
@@ -100,6 +109,10 @@ class EmbeddedJobQueue:
         due = [since for since in self._waiting.values() if since <= now]
         return Backlog(depth=len(due), lag_seconds=now - min(due) if due else 0.0)
 
+    async def seconds_since_worker_seen(self) -> float | None:
+        """0: this process runs the jobs itself."""
+        return 0.0
+
     async def drain(self) -> None:
         """Wait for every started job (tests and shutdown)."""
         while self._tasks:
@@ -145,16 +158,43 @@ class SaqJobQueue:
         since = max(job.queued / 1000, job.touched / 1000, float(job.scheduled))
         return Backlog(depth=int(depth), lag_seconds=max(0.0, time.time() - since))
 
+    async def seconds_since_worker_seen(self) -> float | None:
+        """How long ago the most recently seen worker said it was alive; None if none ever did."""
+        newest = await self.queue.redis.zrevrange(WORKERS_KEY, 0, 0, withscores=True)
+        if not newest:
+            return None
+        return max(0.0, time.time() - float(newest[0][1]))
+
     async def close(self) -> None:
         await self.queue.disconnect()
 
 
 def _saq_adapter(name: str) -> JobFunction:
     async def run(ctx: dict[str, Any], **kwargs: Any) -> object:
-        return await get_job(name).function(**kwargs)
+        toucher = asyncio.create_task(_touch_while_running(ctx.get("job")))
+        try:
+            return await get_job(name).function(**kwargs)
+        finally:
+            toucher.cancel()  # and wait, so no touch lands after SAQ records the outcome
+            with contextlib.suppress(asyncio.CancelledError):
+                await toucher
 
     run.__qualname__ = run.__name__ = name
     return run
+
+
+async def _touch_while_running(job: Any) -> None:
+    """Touch a running SAQ job every third of its heartbeat: SAQ's sweep aborts a job whose
+    heartbeat lapses, which without this would be any job running longer than it."""
+    heartbeat = getattr(job, "heartbeat", 0)
+    if not heartbeat:
+        return
+    while True:
+        await asyncio.sleep(heartbeat / 3)
+        try:
+            await job.update()  # keeps the stored status (an abort stays an abort)
+        except Exception:  # Redis away for a moment: the next touch tries again
+            log.warning("could not touch a running job", extra={"job": job.key}, exc_info=True)
 
 
 def saq_functions() -> list[tuple[str, JobFunction]]:

@@ -168,15 +168,25 @@ class ExtractionPool:
         with self._lock:
             return [p.pid for slot in self._slots for p in _processes(slot) if p.pid is not None]
 
-    def close(self, *, wait: bool = False) -> None:
-        """Stop every slot: idle ones end cleanly, busy ones are killed when they return."""
+    def close(self, *, wait: bool = False, kill: bool = False) -> None:
+        """Stop every slot: idle ones end cleanly, busy ones are killed when they return.
+
+        ``kill`` kills every slot's process now, busy or idle: for a process on its way
+        out, whose exit would otherwise wait for processes still starting (seconds each).
+        """
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
             for slot in idle:
                 self._slots.discard(slot)
+            busy = list(self._slots) if kill else []
         for slot in idle:
-            slot.shutdown(wait=wait, cancel_futures=True)
+            if kill:
+                _kill(slot)
+            else:
+                slot.shutdown(wait=wait, cancel_futures=True)
+        for slot in busy:
+            _kill(slot)
 
     def _checkout(self) -> tuple[ProcessPoolExecutor, bool] | None:
         """An idle slot, or a new one (``True``: its process is not started yet), or None."""
@@ -290,12 +300,15 @@ async def warm_pool(size: int) -> None:
     await get_pool(size).warm()
 
 
-def discard_pool(*, wait: bool = False) -> None:
-    """Stop and forget the pool (at exit, and in tests); the next call makes a new one."""
+def discard_pool(*, wait: bool = False, kill: bool = False) -> None:
+    """Stop and forget the pool (at exit, and in tests); the next call makes a new one.
+
+    ``kill``: kill its processes at once (``ExtractionPool.close``).
+    """
     global _pool
     with _lock:
         if _pool is not None:
-            _pool.close(wait=wait)
+            _pool.close(wait=wait, kill=kill)
             _pool = None
 
 

@@ -11,6 +11,7 @@ from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.markdown import untrusted_markdown
 from galaxyco_ui.components.runs import status_badge, trigger_label
 from galaxyco_ui.components.shell import shell
+from galaxyco_ui.components.worker_banner import no_worker_banner
 from galaxyco_ui.states.run_detail import RunState, TimelineItem
 
 
@@ -147,6 +148,7 @@ def _actions() -> rx.Component:
 
 def run_page() -> rx.Component:
     body = rx.vstack(
+        no_worker_banner(RunState.status == "queued"),
         rx.hstack(
             status_badge(RunState.status),
             rx.link(rx.text("Agent: ", RunState.agent_name, size="2"), href="/agents/" + RunState.agent_id),

@@ -10,6 +10,7 @@ from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.runs import TRIGGER_LABELS, status_badge, trigger_badge
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
+from galaxyco_ui.components.worker_banner import no_worker_banner
 from galaxyco_ui.services.runs import RunView
 from galaxyco_ui.states.runs_list import RunsState
 
@@ -166,4 +167,4 @@ def runs_page() -> rx.Component:
         spacing="3",
         width="100%",
     )
-    return shell("Runs", active, history)
+    return shell("Runs", no_worker_banner(), active, history)

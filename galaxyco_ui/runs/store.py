@@ -151,7 +151,8 @@ def finish_run(
     assert status in TERMINAL_STATUSES
     now = utcnow()
     with session_scope() as session:
-        run = session.get(Run, run_id)
+        # Locked: a sweep failing it as lost at this moment waits, then finds it finished.
+        run = session.get(Run, run_id, with_for_update=True)
         if run is None or run.status in TERMINAL_STATUSES:
             return None
         run.status, run.output, run.error = status, output, error[:4000]
@@ -196,17 +197,51 @@ def cancel_if_queued(run_id: str) -> Finished | None:
 def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
     """Fail running runs whose executor stopped heartbeating; returns (run id, workspace id).
 
-    Their ``run.failed`` webhook deliveries are recorded here and sent by the delivery
-    sweep, which runs in the same scheduler loop.
+    Safe to run in many processes at once (workers' ticks, every app process): each run
+    is moved by a compare-and-set (``UPDATE ... WHERE status = 'running' AND heartbeat_at
+    < cutoff``) in its own transaction, so exactly one sweeper fails it, records its
+    ``run.failed`` webhook deliveries (sent by the delivery sweep) and counts its usage,
+    and a run that finished or heartbeated meanwhile is left alone.
     """
-    cutoff = utcnow() - stale_after
+    now = utcnow()
+    cutoff = now - stale_after
     with session_scope() as session:
-        runs = session.exec(
-            select(Run).where(Run.status == "running", col(Run.heartbeat_at) < cutoff).limit(500)
+        candidates = session.exec(
+            select(Run.id).where(Run.status == "running", col(Run.heartbeat_at) < cutoff).limit(500)
         ).all()
-        for run in runs:
-            run.status, run.error = "failed", WORKER_LOST
-            run.finished_at = run.updated_at = utcnow()
+    lost: list[tuple[str, str]] = []
+    for run_id in candidates:
+        with session_scope() as session:
+            won = session.exec(
+                update(Run)
+                .where(col(Run.id) == run_id, col(Run.status) == "running", col(Run.heartbeat_at) < cutoff)
+                .values(status="failed", error=WORKER_LOST, finished_at=now, updated_at=now)
+            ).rowcount
+            if won != 1:
+                continue
+            run = session.get(Run, run_id)
+            assert run is not None
             record_run_event(session, run)
             record_run_usage(session, run)
-        return [(run.id, run.workspace_id) for run in runs]
+            lost.append((run.id, run.workspace_id))
+    return lost
+
+
+def waiting_runs(*, queued_before: timedelta, limit: int = 500) -> list[str]:
+    """Runs still ``queued`` that were queued longer ago than ``queued_before``, oldest first.
+
+    A queue that lost its jobs (a Redis restart without persistence, a job that failed
+    before it could claim its run) leaves such runs behind: enqueueing them again is
+    harmless (a job still queued under the run's key is not queued twice, and the claim
+    lets one executor through), so the recovery sweep does (``services.workers``).
+    """
+    cutoff = utcnow() - queued_before
+    with session_scope() as session:
+        return list(
+            session.exec(
+                select(Run.id)
+                .where(Run.status == "queued", col(Run.updated_at) < cutoff)
+                .order_by(col(Run.updated_at))
+                .limit(limit)
+            ).all()
+        )

@@ -7,6 +7,12 @@ knowledge ingestion: ``galaxyco_ui.job_catalog``) from the SAQ queue, up to
 scheduler tick every few seconds: due schedules fire (claimed atomically, so several
 workers never double-fire), runs whose worker died are failed as "worker lost" and
 webhook deliveries whose next attempt is due are enqueued.
+On SIGTERM or SIGINT it drains (``jobs.worker.JobWorker.drain``): it takes no new job,
+lets its running runs finish for up to ``WORKER_SHUTDOWN_GRACE_SECONDS``, fails the
+ones still running with a "shut down" message (never starting them again: their tool
+calls may have had effects), hands back any job it took but had not started, and exits.
+While it runs it records its presence in Redis every few seconds; the app tells users
+when no worker has been seen for ``NO_WORKER_WARNING_SECONDS``.
 Knowledge maintenance (index optimize, stalled items) runs every
 ``KNOWLEDGE_MAINTENANCE_SECONDS`` and the providers' reachability check every
 ``PROVIDER_REACHABILITY_CHECK_SECONDS``, each in one worker at a time (a Redis lock).
@@ -18,12 +24,12 @@ This module is an entry point (the app imports ``scheduler_loop`` from it too): 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
+import os
+import signal
 import sys
-
-from saq import Queue, Worker
-from saq.types import Context
 
 from galaxyco_ui import job_catalog  # noqa: F401  (registers every job before the worker lists them)
 from galaxyco_ui.config import check_startup_settings, get_settings
@@ -31,7 +37,7 @@ from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.redis import get_async_redis
 from galaxyco_ui.infra.sentry import init_sentry
 from galaxyco_ui.infra.tracing import configure_tracing
-from galaxyco_ui.jobs.queue import QUEUE_NAME, saq_functions
+from galaxyco_ui.jobs.worker import JobWorker
 from galaxyco_ui.knowledge import extract
 from galaxyco_ui.knowledge.ingest import maintain_once
 from galaxyco_ui.providers.reachability import reachability_loop
@@ -75,38 +81,49 @@ async def scheduler_loop(interval: float = TICK_SECONDS) -> None:
         await asyncio.sleep(interval)
 
 
-def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int = 10) -> Worker[Context]:
+def build_worker(concurrency: int | None = None, *, shutdown_grace_seconds: int = 0) -> JobWorker:
+    """The SAQ worker; ``shutdown_grace_seconds`` is how long a plain ``stop()`` waits for jobs."""
     settings = get_settings()
-    queue = Queue.from_url(settings.redis_url, name=QUEUE_NAME)
-    return Worker(
-        queue,
-        functions=saq_functions(),  # every registered job, by its registered name
+    return JobWorker.from_url(
+        settings.redis_url,
         concurrency=concurrency or settings.run_concurrency,
-        # SAQ's own sweep finds jobs whose worker stopped heartbeating. (saq 0.26's
-        # PartialTimersDict inherits required keys, so a partial dict cannot type-check.)
-        timers={"sweep": 5},  # type: ignore[arg-type]  # see the comment above
-        shutdown_grace_period_s=shutdown_grace_seconds,
+        stop_grace_seconds=shutdown_grace_seconds,
     )
 
 
 async def run_worker() -> None:
-    """Run the SAQ worker and the scheduler tick until SIGINT/SIGTERM.
+    """Run the SAQ worker and the scheduler tick until SIGTERM or SIGINT, then drain.
 
-    SAQ's ``Worker.start`` installs its own SIGINT/SIGTERM handlers and returns once it
-    has shut down; the scheduler loop is stopped with it.
+    The first signal starts the drain (see the module docstring); later ones are logged
+    and ignored, so an impatient second Ctrl-C does not cut the runs' grace short.
     """
     worker = build_worker()
-    ticker = asyncio.create_task(scheduler_loop())
-    maintenance = asyncio.create_task(knowledge_maintenance_loop())
-    reachability = asyncio.create_task(reachability_loop())
-    log.info("worker started", extra={"concurrency": worker.concurrency})
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    background = [
+        asyncio.create_task(scheduler_loop()),
+        asyncio.create_task(knowledge_maintenance_loop()),
+        asyncio.create_task(reachability_loop()),
+    ]
+    taking = asyncio.create_task(worker.start())
+    log.info("worker started", extra={"concurrency": worker.concurrency, "worker_id": worker.worker_id})
     try:
-        await worker.start()
+        await asyncio.wait(
+            [taking, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        log.info("worker stopping", extra={"running": worker.running_jobs})
+        for task in background:  # no new scheduled runs from a worker on its way out
+            task.cancel()
+        await worker.drain(get_settings().worker_shutdown_grace_seconds)
     finally:
-        for task in (ticker, maintenance, reachability):
+        for task in (*background, taking):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await worker.queue.disconnect()
+        extract.discard_pool(kill=True)  # its processes may still be starting: do not wait for them
         log.info("worker stopped")
 
 
@@ -119,6 +136,11 @@ def main() -> None:
     if not settings.redis_url:
         sys.exit("The worker needs REDIS_URL. In the embedded mode the app runs agents itself.")
     asyncio.run(run_worker())
+    # Everything has stopped: run the exit hooks (metrics files) and leave without the
+    # interpreter's teardown, which spends seconds collecting a large heap on a busy box.
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import get_description
@@ -21,18 +21,15 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, require
-from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
-from galaxyco_ui.infra import metrics
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, Schedule, utcnow
-from galaxyco_ui.runs import store
-from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.runs import start_run
 from galaxyco_ui.services.validation import check_text, lookup_id
+from galaxyco_ui.services.workers import recover_runs
 from galaxyco_ui.services.workspaces import find_membership
 
 log = logging.getLogger("galaxyco.schedules")
@@ -283,14 +280,7 @@ def claim_due(now: datetime, *, limit: int = 100) -> list[tuple[Schedule, Tenant
 async def tick(now: datetime | None = None) -> list[str]:
     """Fire due schedules and fail runs whose worker was lost. Returns the started run ids."""
     now = now or utcnow()
-    lost = await asyncio.to_thread(
-        store.sweep_lost_runs, stale_after=timedelta(seconds=get_settings().worker_lost_after_seconds)
-    )
-    bus = get_event_bus()
-    for run_id, workspace_id in lost:
-        metrics.run_finished("failed")
-        await bus.publish(run_stream(run_id), "final", {"status": "failed", "error": store.WORKER_LOST})
-        await bus.publish(workspace_stream(workspace_id), "run", {"run_id": run_id, "status": "failed"})
+    await recover_runs()  # lost runs failed, forgotten queued ones enqueued again
     started: list[str] = []
     for schedule, ctx in await asyncio.to_thread(claim_due, now):
         if ctx is None:

@@ -7,6 +7,11 @@ TEST_REDIS_URL a real SAQ worker runs in the same loop, so both paths are exerci
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +21,8 @@ from galaxyco_ui.services import provider_keys
 from tests.factories import Team, make_agent
 
 MODEL = "test-model"
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_LOST_AFTER = 5
 
 
 @pytest.fixture
@@ -43,3 +50,28 @@ async def events_of(run_id: str, timeout: float = 5.0) -> list[RunEvent]:
             await asyncio.sleep(0.05)  # the closing status event follows "final"
             return await bus.read(run_stream(run_id), after=None)
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def worker_process(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m galaxyco_ui.runs.worker`` against the test database and Redis, with this
+    environment (set what it needs first); always killed. Its output: ``tmp_path / "worker.log"``."""
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DATA_DIR"):
+        env[name] = os.environ[name]
+    env.update(GALAXYCO_ENV="test", WORKER_LOST_AFTER_SECONDS=str(WORKER_LOST_AFTER), PYTHONUNBUFFERED="1")
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "galaxyco_ui.runs.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        log.close()

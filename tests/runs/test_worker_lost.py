@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -25,9 +24,7 @@ from galaxyco_ui.runs.events import get_event_bus, run_stream
 from galaxyco_ui.runs.executor import execute_run
 from galaxyco_ui.services import runs, schedules
 from tests.factories import make_agent
-
-ROOT = Path(__file__).resolve().parents[2]
-WORKER_LOST_AFTER = 5
+from tests.runs.conftest import WORKER_LOST_AFTER
 
 
 def insert_running(ctx, agent_id: str, *, beat_ago: timedelta | None, status: str = "running") -> str:  # type: ignore[no-untyped-def]
@@ -122,30 +119,6 @@ async def test_tick_fails_lost_runs_and_tells_their_watchers(team, lost_after, c
 
 
 # ---------------------------------------------------------------- a real worker, killed
-
-
-@pytest.fixture
-def worker_process(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m galaxyco_ui.runs.worker`` against the test database and Redis; always killed."""
-    env = dict(os.environ)
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DATA_DIR"):
-        env[name] = os.environ[name]
-    env.update(GALAXYCO_ENV="test", WORKER_LOST_AFTER_SECONDS=str(WORKER_LOST_AFTER), PYTHONUNBUFFERED="1")
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "galaxyco_ui.runs.worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _read(log: Path) -> str:

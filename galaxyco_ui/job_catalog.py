@@ -7,7 +7,8 @@ same jobs. A new job module goes in ``JOB_MODULES``.
 """
 
 from galaxyco_ui.knowledge import ingest
+from galaxyco_ui.notifications import mail
 from galaxyco_ui.runs import executor
 from galaxyco_ui.webhooks import delivery
 
-JOB_MODULES = (executor, ingest, delivery)
+JOB_MODULES = (executor, ingest, delivery, mail)

@@ -8,6 +8,7 @@ GalaxyError                      message safe to show to the user
 ├── AuthenticationError          wrong credentials, expired session or ticket
 │   └── TwoFactorRequiredError   password fine, a TOTP code is needed
 ├── RateLimitedError             too many attempts; ``retry_after`` seconds
+│   └── BudgetExceededError      a monthly budget is used up; ``retry_after`` = until it resets
 └── TooLargeError                a request body above its limit (HTTP 413)
 """
 
@@ -55,6 +56,10 @@ class RateLimitedError(GalaxyError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BudgetExceededError(RateLimitedError):
+    """A run would start over a monthly budget: the message names the budget and its reset date."""
 
 
 class TooLargeError(GalaxyError):

@@ -15,6 +15,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import (
     Agent,
     AuditEvent,
+    Budget,
     Invitation,
     User,
     WebhookDelivery,
@@ -165,7 +166,7 @@ def membership_id(ctx: TenantContext) -> str:
 
 def workspace_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
     """Every tenant row of a workspace, per table, to check that a call changed nothing."""
-    tables = (Agent, AuditEvent, Invitation, WorkspaceMember, WebhookEndpoint, WebhookDelivery)
+    tables = (Agent, AuditEvent, Budget, Invitation, WorkspaceMember, WebhookEndpoint, WebhookDelivery)
     with session_scope() as session:
         snapshot: dict[str, list[dict[str, object]]] = {
             model.__tablename__: sorted(

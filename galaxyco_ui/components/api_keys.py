@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.forms import field, one_time_secret, text_input
+from galaxyco_ui.components.forms import field, limit_input, one_time_secret, text_input
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.api_keys import ApiKeyView
 from galaxyco_ui.states.api_keys import ApiKeysState
@@ -126,26 +126,13 @@ def _rate_limit_form() -> rx.Component:
     s = ApiKeysState
     return rx.form(
         rx.flex(
-            rx.box(
-                text_input(
-                    "Requests per minute, per key",
-                    "per_minute",
-                    form_id="api-rate",
-                    type="number",
-                    min=1,
-                    max=s.operator_max,
-                    default_value=s.per_minute.to_string(),
-                    error=s.rate_error,
-                ),
-                rx.text(
-                    "At most ",
-                    s.operator_max,
-                    " (set by the server's operator).",
-                    size="1",
-                    color_scheme="gray",
-                ),
-                flex="1",
-                min_width="220px",
+            limit_input(
+                "Requests per minute, per key",
+                "per_minute",
+                form_id="api-rate",
+                value=s.per_minute,
+                operator_max=s.operator_max,
+                error=s.rate_error,
                 max_width="320px",
             ),
             rx.button("Save", type="submit", size="3", margin_top="1.6em", aria_label="Save API rate limit"),

@@ -106,6 +106,35 @@ def select_input(
     )
 
 
+def limit_input(
+    label: str,
+    name: str,
+    *,
+    form_id: str,
+    value: rx.Var,
+    operator_max: rx.Var,
+    error: rx.Var | str = "",
+    **box_props: Any,
+) -> rx.Component:
+    """A whole-number limit from 1 to the operator's maximum, which is said beneath it."""
+    return rx.box(
+        text_input(
+            label,
+            name,
+            form_id=form_id,
+            type="number",
+            min=1,
+            max=operator_max,
+            default_value=value.to_string(),
+            error=error,
+        ),
+        rx.text("At most ", operator_max, " (set by the server's operator).", size="1", color_scheme="gray"),
+        flex="1",
+        min_width="220px",
+        **box_props,
+    )
+
+
 def form_error(message: rx.Var | str) -> rx.Component:
     return rx.cond(
         message != "",

@@ -8,8 +8,9 @@
    A tool call is run only if the tool is one of the agent's (the tools the model was
    shown): any other name gets an error result the model sees, recorded like any result;
 3. stop on a final answer, a cancel signal (polled every 200 ms), the wall-clock timeout,
-   the run's token budget, or an error — and put the run in a terminal state with a
-   message a person can act on.
+   the run's token budget, a monthly budget of its workspace, agent or member reached
+   (checked after each model turn when one applies: ``runs/budgets.py``), or an error —
+   and put the run in a terminal state with a message a person can act on.
 
 No database transaction is open while the provider streams: every store call is a
 short transaction of its own, run in a worker thread.
@@ -48,6 +49,7 @@ from galaxyco_ui.providers.factory import make_provider
 from galaxyco_ui.providers.pricing import cost_usd
 from galaxyco_ui.providers.retry import stream_with_retries
 from galaxyco_ui.runs import store
+from galaxyco_ui.runs.budgets import announce_alerts
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
 from galaxyco_ui.tools.base import ToolContext, ToolResult
@@ -348,11 +350,10 @@ async def _model_turn(
     else:
         totals.known_cost = False
     text = "".join(parts)
-    await asyncio.to_thread(
-        store.append_step,
+    verdict = await asyncio.to_thread(
+        store.append_model_step,
         claimed.run_id,
         claimed.workspace_id,
-        kind="model",
         content=text,
         data={
             "model": request.model,
@@ -363,7 +364,12 @@ async def _model_turn(
             else None,
         },
         duration_ms=int((time.monotonic() - began) * 1000),
+        totals=store.RunningTotals(totals.input_tokens, totals.output_tokens, totals.cost_or_unknown),
+        check_budgets=claimed.budgeted,
     )
+    await announce_alerts(verdict.alerts)
+    if verdict.over and calls:  # a final answer is kept: it is paid for and nothing follows it
+        raise RunLimitReached(f"Budget reached: {verdict.over}")
     return text, calls
 
 

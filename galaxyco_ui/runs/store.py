@@ -12,13 +12,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import col, select, update
+from sqlmodel import Session, col, select, update
 
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, Run, RunStep, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
 from galaxyco_ui.providers.credentials import provider_config
+from galaxyco_ui.runs import budgets
 from galaxyco_ui.runs.usage import record_run_usage
 from galaxyco_ui.webhooks.events import record_run_event
 
@@ -48,6 +49,17 @@ class ClaimedRun:
     snapshot: dict[str, Any]
     provider: ProviderConfig | None
     provider_problem: str
+    # Whether a budget applied when it was claimed: only then does each turn check budgets.
+    budgeted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTotals:
+    """A run's tokens and cost so far (``cost_usd`` None: unknown), persisted after each model turn."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None
 
 
 def agent_snapshot(agent: Agent) -> dict[str, Any]:
@@ -96,6 +108,7 @@ def claim_run(run_id: str, *, trace_id: str | None = None) -> ClaimedRun | None:
             snapshot=dict(run.agent_snapshot),
             provider=config,
             provider_problem=problem,
+            budgeted=budgets.has_budgets(session, run.workspace_id, run.agent_id, run.created_by or ""),
         )
 
 
@@ -113,21 +126,65 @@ def append_step(
         run = session.get(Run, run_id)
         if run is None:
             return -1
-        position = run.step_count
-        run.step_count += 1
-        run.heartbeat_at = utcnow()
-        session.add(
-            RunStep(
-                run_id=run_id,
-                workspace_id=workspace_id,
-                position=position,
-                kind=kind,
-                content=content,
-                data=data or {},
-                duration_ms=duration_ms,
-            )
+        return _add_step(session, run, kind=kind, content=content, data=data, duration_ms=duration_ms)
+
+
+def append_model_step(
+    run_id: str,
+    workspace_id: str,
+    *,
+    content: str,
+    data: dict[str, Any],
+    duration_ms: int,
+    totals: RunningTotals,
+    check_budgets: bool,
+) -> budgets.Verdict:
+    """Persist a model turn with the run's running totals and, if asked, check its budgets.
+
+    One transaction: the turn, the totals other runs' budget checks count, and (with
+    ``check_budgets``) the check of this run's budgets, which first locks them so the
+    checks of one workspace's runs see each other's turns (``runs/budgets.py``).
+    Returns the check's verdict (empty without ``check_budgets``).
+    """
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return budgets.Verdict()
+        member_id = run.created_by or ""
+        caps = (
+            budgets.run_caps(session, workspace_id, run.agent_id, member_id, lock=True)
+            if check_budgets
+            else ()
         )
-        return position
+        run.input_tokens, run.output_tokens = totals.input_tokens, totals.output_tokens
+        run.cost_usd = float(totals.cost_usd) if totals.cost_usd is not None else None
+        _add_step(session, run, kind="model", content=content, data=data, duration_ms=duration_ms)
+        if not caps:
+            return budgets.Verdict()
+        session.flush()
+        return budgets.check_run(
+            session, workspace_id=workspace_id, agent_id=run.agent_id, member_id=member_id, caps=caps
+        )
+
+
+def _add_step(
+    session: Session, run: Run, *, kind: str, content: str, data: dict[str, Any] | None, duration_ms: int
+) -> int:
+    position = run.step_count
+    run.step_count += 1
+    run.heartbeat_at = utcnow()
+    session.add(
+        RunStep(
+            run_id=run.id,
+            workspace_id=run.workspace_id,
+            position=position,
+            kind=kind,
+            content=content,
+            data=data or {},
+            duration_ms=duration_ms,
+        )
+    )
+    return position
 
 
 def heartbeat(run_id: str) -> None:

@@ -22,7 +22,7 @@ from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import get_sliding_window
 from galaxyco_ui.models import Run, RunStep, User, Workspace, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
-from galaxyco_ui.runs import store
+from galaxyco_ui.runs import budgets, store
 from galaxyco_ui.runs.events import RunEvent as RunEvent  # re-exported: what read_run_events returns
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.executor import abort_run, enqueue_run
@@ -86,7 +86,10 @@ async def start_run(
         PermissionDeniedError: viewers.
         NotFoundError: no such agent in this workspace.
         ValidationError: empty or oversized input.
-        RateLimitedError: too many starts this minute, or too many runs going at once.
+        RateLimitedError: too many starts this minute (by this member or in the workspace),
+            or too many runs going at once (the workspace's limits: ``_lock_workspace_runs``).
+        BudgetExceededError: a monthly budget of the workspace, the agent or the member is
+            used up (a ``RateLimitedError`` whose ``retry_after`` runs until it resets).
     """
     require(ctx, Permission.RUN_AGENT)
     # A NUL or lone surrogate (from an API client) would fail the insert as a 500.
@@ -269,17 +272,28 @@ def _create_run(
         )
     with session_scope() as session:
         agent = live_agent(session, ctx, agent_id)
-        _lock_workspace_runs(session, ctx.workspace_id)
+        max_concurrent, per_minute = _lock_workspace_runs(session, ctx.workspace_id)
         active = session.exec(
             select(func.count())
             .select_from(Run)
             .where(Run.workspace_id == ctx.workspace_id, col(Run.status).in_(ACTIVE))
         ).one()
-        if active >= settings.workspace_max_concurrent_runs:
+        if active >= max_concurrent:
             raise RateLimitedError(
                 f"This workspace already has {active} runs going (the limit is "
-                f"{settings.workspace_max_concurrent_runs}). Wait for one to finish or cancel one.",
+                f"{max_concurrent}). Wait for one to finish or cancel one.",
                 retry_after=5,
+            )
+        budgets.check_start(session, workspace_id=ctx.workspace_id, agent_id=agent.id, member_id=ctx.user_id)
+        # Last, so that a start refused above does not use up the workspace's minute.
+        wait = get_sliding_window().hit(
+            f"ws:{ctx.workspace_id}:runs:starts", limit=per_minute, window_seconds=60
+        )
+        if wait:
+            raise RateLimitedError(
+                f"This workspace started {per_minute} runs in the last minute (its limit). "
+                f"Try again in {int(wait) + 1} seconds.",
+                retry_after=int(wait) + 1,
             )
         run = Run(
             workspace_id=ctx.workspace_id,
@@ -296,8 +310,13 @@ def _create_run(
         return _views(session, ctx, [run])[0]
 
 
-def _lock_workspace_runs(session: Session, workspace_id: str) -> None:
-    """Serialize run starts in one workspace until ``session`` commits.
+def clamp_limit(chosen: int | None, operator_max: int) -> int:
+    """A workspace's chosen run limit kept within 1 … the operator's maximum (None: the maximum)."""
+    return operator_max if chosen is None else max(1, min(chosen, operator_max))
+
+
+def _lock_workspace_runs(session: Session, workspace_id: str) -> tuple[int, int]:
+    """Serialize run starts in one workspace until ``session`` commits; returns its run limits.
 
     The concurrent-run cap is a count followed by an insert; two starts that both count
     before either inserts would both pass it. PostgreSQL locks the workspace row
@@ -305,11 +324,24 @@ def _lock_workspace_runs(session: Session, workspace_id: str) -> None:
     its reads do not open a transaction (pysqlite begins one only at the first write), so
     a no-op write takes the database's write lock now, as ``BEGIN IMMEDIATE`` would: the
     other start waits for it (``busy_timeout``) and then counts this one's run.
+
+    The limits are the workspace's concurrent runs and run starts per minute, each kept
+    within the operator's maximum (``WORKSPACE_MAX_CONCURRENT_RUNS``,
+    ``WORKSPACE_MAX_RUN_STARTS_PER_MINUTE``), which is also the limit it did not choose.
     """
+    limits = select(Workspace.max_concurrent_runs, Workspace.run_starts_per_minute).where(
+        Workspace.id == workspace_id
+    )
     if session.get_bind().dialect.name == "sqlite":
         session.exec(update(Workspace).where(col(Workspace.id) == workspace_id).values(name=Workspace.name))
     else:
-        session.exec(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()).first()
+        limits = limits.with_for_update()
+    concurrent, per_minute = session.exec(limits).first() or (None, None)
+    settings = get_settings()
+    return (
+        clamp_limit(concurrent, settings.workspace_max_concurrent_runs),
+        clamp_limit(per_minute, settings.workspace_max_run_starts_per_minute),
+    )
 
 
 def _create_retry(ctx: TenantContext, run_id: str) -> RunView:

@@ -171,6 +171,7 @@ def form(v: Victim) -> dict[str, Any]:
         "total": 100,
         f"kc_{v.ids['collection']}": "on",
         "tool_calculator": "on",
+        "monthly_usd": "1",  # Settings → Limits: a budget the victim's agent or member would get
         **{k: "" for k in ("temperature", "max_steps", "max_output_tokens")},
     }
 

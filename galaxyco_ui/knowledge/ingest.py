@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlmodel import col, select, update
 
+from galaxyco_ui import notifications
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError
 from galaxyco_ui.infra import metrics
@@ -106,8 +107,13 @@ def _progress(item_id: str, percent: int) -> None:
         )
 
 
-def _finish(item_id: str, **values: Any) -> list[str] | None:
+def _finish(
+    item_id: str, *, notices: list[notifications.Announcement] | None = None, **values: Any
+) -> list[str] | None:
     """Write the outcome; None when the item was deleted meanwhile.
+
+    A failed item also notifies its uploader ("document failed to index"), appended to
+    ``notices`` (announce it after this returns).
 
     Returns:
         The webhook deliveries of the item's ``knowledge.item.ready`` or ``.failed``
@@ -122,7 +128,22 @@ def _finish(item_id: str, **values: Any) -> list[str] | None:
         if not done:
             return None
         item = session.get(KnowledgeItem, item_id)
-        return record_item_event(session, item) if item is not None else []
+        if item is None:
+            return []
+        deliveries = record_item_event(session, item)
+        if item.status == ItemStatus.FAILED and item.created_by and notices is not None:
+            notices.append(
+                notifications.record(
+                    session,
+                    workspace_id=item.workspace_id,
+                    kind="document_failed",
+                    title=f"{item.name} failed to index",
+                    body=item.error,
+                    link=f"/knowledge/items/{item.id}",
+                    user_ids=[item.created_by],
+                )
+            )
+        return deliveries
 
 
 def _heartbeat(item_id: str) -> None:
@@ -264,12 +285,14 @@ async def ingest_item(item_id: str) -> str | None:
     except Exception:
         log.exception("ingestion failed", extra={"item_id": item_id, "workspace_id": workspace_id})
         message = "Indexing failed because of an internal error. Try “Re-index”; if it fails again, contact support."
+    notices: list[notifications.Announcement] = []
     failed = await asyncio.to_thread(
-        _finish, item_id, status=ItemStatus.FAILED, error=message[:1000], progress=0
+        _finish, item_id, notices=notices, status=ItemStatus.FAILED, error=message[:1000], progress=0
     )
     if failed is not None:
         metrics.ingest_finished(ItemStatus.FAILED)
     await enqueue_deliveries(failed or [])
+    await notifications.announce_all(notices)
     log.info("item failed", extra={"item_id": item_id, "workspace_id": workspace_id, "error": message})
     return ItemStatus.FAILED
 

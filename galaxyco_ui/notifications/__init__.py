@@ -16,7 +16,16 @@ member-facing reads and writes (the list, the count, preferences) are in
 """
 
 from galaxyco_ui.notifications import mail  # registers the email job wherever notifications are sent
-from galaxyco_ui.notifications.core import Announcement, announce, announce_all, record
+from galaxyco_ui.notifications.core import Announcement, announce, announce_all, announce_soon, record
 from galaxyco_ui.notifications.kinds import DEFAULTS, KIND_LABELS
 
-__all__ = ["DEFAULTS", "KIND_LABELS", "Announcement", "announce", "announce_all", "mail", "record"]
+__all__ = [
+    "DEFAULTS",
+    "KIND_LABELS",
+    "Announcement",
+    "announce",
+    "announce_all",
+    "announce_soon",
+    "mail",
+    "record",
+]

@@ -15,6 +15,7 @@ is logged, and the rows stay under the bell.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -210,6 +211,30 @@ async def announce(announcement: Announcement | None) -> None:
             "could not queue notification emails",
             extra={"workspace_id": announcement.workspace_id, "kind": announcement.kind},
         )
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def announce_soon(announcement: Announcement | None) -> None:
+    """``announce`` from synchronous code that runs on an event loop (a sync Reflex handler).
+
+    Without a running loop in this thread (a script, a worker thread) nothing is pushed
+    or mailed: the rows are recorded, and each bell shows them when it next loads.
+    """
+    if not announcement:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        log.info(
+            "notification recorded without a live push or email (no event loop)",
+            extra={"workspace_id": announcement.workspace_id, "kind": announcement.kind},
+        )
+        return
+    task = loop.create_task(announce(announcement))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 async def announce_all(announcements: Iterable[Announcement | None]) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from galaxyco_ui import notifications
 from galaxyco_ui.auth.permissions import ROLE_LABELS, Permission, Role, TenantContext, can, require
 from galaxyco_ui.auth.tokens import hash_token, new_token
 from galaxyco_ui.config import get_settings
@@ -220,11 +221,25 @@ def accept_invitation(*, user_id: str, token: str, session_id: str | None = None
             target_type="invitation",
             target_id=inv.id,
         )
+        note = (
+            notifications.record(
+                session,
+                workspace_id=inv.workspace_id,
+                kind="invite_accepted",
+                title=f"{user.name} accepted your invitation",
+                body=f"{user.name} ({user.email}) joined {workspace.name} as {ROLE_LABELS[Role(inv.role)]}.",
+                link="/team",
+                user_ids=[inv.created_by],
+            )
+            if inv.created_by and inv.created_by != user.id and existing is None
+            else None
+        )
         if session_id is not None:
             user_session = session.get(UserSession, session_id)
             if user_session is not None and user_session.user_id == user.id:
                 user_session.current_workspace_id = inv.workspace_id
-        return workspace.id
+    notifications.announce_soon(note)
+    return workspace.id
 
 
 def decline_invitation(*, user_id: str, token: str) -> None:

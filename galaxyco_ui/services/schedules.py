@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from galaxyco_ui import notifications
 from galaxyco_ui.auth.permissions import Permission, Role, TenantContext, can, require
 from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
@@ -33,6 +34,7 @@ from galaxyco_ui.services.workers import recover_runs
 from galaxyco_ui.services.workspaces import find_membership
 
 log = logging.getLogger("galaxyco.schedules")
+SKIPPED_SINCE = "skipped_since"  # Schedule.meta: the first slot of a notified streak of skipped slots
 MAX_INPUT_CHARS = 20_000
 CRON_MESSAGE = "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5."
 NEVER_FIRES = "This schedule never fires (no such date, like 31 February). Choose days that exist."
@@ -300,6 +302,7 @@ async def tick(now: datetime | None = None) -> list[str]:
             log.warning(
                 "scheduled run not started", extra={"schedule_id": schedule.id, "reason": exc.message}
             )
+            await notifications.announce(await asyncio.to_thread(_record_skip, schedule.id, now, exc.message))
             continue
         await asyncio.to_thread(_record_last_run, schedule.id, view.id)
         started.append(view.id)
@@ -330,6 +333,35 @@ def _record_last_run(schedule_id: str, run_id: str) -> None:
         schedule = session.get(Schedule, schedule_id)
         if schedule is not None:
             schedule.last_run_id = run_id
+            if SKIPPED_SINCE in schedule.meta:  # the streak of skipped slots is over
+                schedule.meta = {k: v for k, v in schedule.meta.items() if k != SKIPPED_SINCE}
+
+
+def _record_skip(schedule_id: str, slot: datetime, reason: str) -> notifications.Announcement | None:
+    """Tell the schedule's creator and the owners and admins that a slot was skipped.
+
+    Once per streak: the first skipped slot since the schedule last started a run is
+    notified (``meta["skipped_since"]`` marks the streak, ``_record_last_run`` ends it),
+    so a schedule that fires every minute into a full workspace does not flood anyone.
+    """
+    with session_scope() as session:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is None or SKIPPED_SINCE in schedule.meta:
+            return None
+        schedule.meta = {**schedule.meta, SKIPPED_SINCE: slot.isoformat()}
+        agent = session.get(Agent, schedule.agent_id)
+        name = agent.name if agent is not None else "an agent"
+        return notifications.record(
+            session,
+            workspace_id=schedule.workspace_id,
+            kind="schedule_skipped",
+            title=f"Scheduled run of {name} skipped",
+            body=f"{reason} Later slots are skipped too while this lasts; you are told again "
+            "after the schedule has started a run.",
+            link=f"/agents/{schedule.agent_id}",
+            user_ids=[schedule.created_by or ""],
+            roles=[Role.OWNER, Role.ADMIN],
+        )
 
 
 def _schedule(session: Session, ctx: TenantContext, schedule_id: str) -> Schedule:

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlmodel import col, select, update
 
+from galaxyco_ui import notifications
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.jobs import get_job_queue, job
@@ -102,7 +103,9 @@ async def deliver(delivery_id: str) -> str | None:
     if claimed is None:
         return None
     outcome = await send(claimed)
-    status = await asyncio.to_thread(_record, claimed, outcome, utcnow())
+    notices: list[notifications.Announcement] = []
+    status = await asyncio.to_thread(_record, claimed, outcome, utcnow(), notices)
+    await notifications.announce_all(notices)
     log.info(
         "webhook attempt",
         extra={
@@ -221,8 +224,14 @@ async def _post(target: Target, headers: dict[str, str], body: bytes, elapsed: C
     )
 
 
-def _record(claimed: Claimed, outcome: Outcome, now: datetime) -> str:
-    """Store the attempt and decide what follows it; returns the delivery's status."""
+def _record(
+    claimed: Claimed, outcome: Outcome, now: datetime, notices: list[notifications.Announcement] | None = None
+) -> str:
+    """Store the attempt and decide what follows it; returns the delivery's status.
+
+    Disabling the endpoint notifies the workspace's owners and admins (appended to
+    ``notices``: announce them after this returns).
+    """
     with session_scope() as session:
         delivery = session.get(WebhookDelivery, claimed.delivery_id)
         endpoint = session.get(WebhookEndpoint, claimed.endpoint_id)
@@ -264,6 +273,18 @@ def _record(claimed: Claimed, outcome: Outcome, now: datetime) -> str:
                 "webhook endpoint disabled",
                 extra={"endpoint_id": endpoint.id, "workspace_id": endpoint.workspace_id},
             )
+            described = f" ({endpoint.description})" if endpoint.description else ""
+            note = notifications.record(
+                session,
+                workspace_id=endpoint.workspace_id,
+                kind="webhook_disabled",
+                title="Webhook endpoint disabled",
+                body=f"{shown_url(endpoint.url)}{described}: {endpoint.disabled_reason}",
+                link="/settings",
+                roles=["owner", "admin"],
+            )
+            if notices is not None:
+                notices.append(note)
         return delivery.status
 
 

@@ -176,13 +176,15 @@ def record(url: str, path: str = "/runs") -> Recording:
     return Recording(connect_packet=connect, cookie_header=header)
 
 
-async def run_client(url: str, rec: Recording, client: Client, stop: asyncio.Event) -> None:
+async def run_client(
+    url: str, rec: Recording, client: Client, stop: asyncio.Event, *, origin: str | None = None
+) -> None:
     parts = urlsplit(url)
     ws_url = f"ws://{parts.netloc}{EVENT_PATH}?token={uuid.uuid4()}&EIO=4&transport=websocket"
     try:
         async with websockets.connect(
             ws_url,
-            additional_headers={"Cookie": rec.cookie_header, "Origin": url},
+            additional_headers={"Cookie": rec.cookie_header, "Origin": origin or url},
             max_size=None,
             open_timeout=60,
             ping_interval=None,  # engine.io pings itself ("2" → "3")

@@ -7,7 +7,8 @@ process and of the worker processes.
 
 Then the diagnosis: the same load through an executor in this process, with the phases
 of ``execute_run`` timed by wrappers installed here (``store.claim_run`` /
-``append_step`` / ``finish_run`` in their worker thread, the OpenAI client construction,
+``append_model_step`` (model turns) / ``append_step`` (tool steps) / ``finish_run`` in
+their worker thread, the OpenAI client construction,
 the provider stream, event publishes, the whole ``execute_run``), first one run at a
 time (uncontended cost), then all at once.
 
@@ -127,7 +128,7 @@ def install_phase_timers() -> None:
     from galaxyco_ui.runs import executor, store
     from galaxyco_ui.runs.events import get_event_bus
 
-    for name in ("claim_run", "append_step", "finish_run"):
+    for name in ("claim_run", "append_model_step", "append_step", "finish_run"):
         setattr(store, name, _timed_sync(f"store.{name} (in thread)", getattr(store, name)))
     openai_chat.OpenAIChat.__init__ = _timed_sync(  # type: ignore[method-assign]
         "OpenAIChat() construction (blocks loop)", openai_chat.OpenAIChat.__init__

@@ -1,10 +1,11 @@
-"""The signed-in app shell: sidebar navigation, workspace switcher, user menu."""
+"""The signed-in app shell: sidebar navigation, workspace switcher, user menu, the bell."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from galaxyco_ui.components.forms import text_input
+from galaxyco_ui.components.notifications import notification_bell
 from galaxyco_ui.states.session import SessionState
 
 NAV = (
@@ -167,7 +168,7 @@ def sidebar() -> rx.Component:
 
 
 def shell(title: rx.Var | str, *children: rx.Component, actions: rx.Component | None = None) -> rx.Component:
-    """A signed-in page: sidebar plus a main area with a title row and content."""
+    """A signed-in page: sidebar plus a main area with a title row (and the bell) and content."""
     return rx.box(
         rx.el.a("Skip to content", href="#main", class_name="gx-skip-link"),
         sidebar(),
@@ -179,6 +180,7 @@ def shell(title: rx.Var | str, *children: rx.Component, actions: rx.Component | 
                         rx.heading(title, size="7", as_="h1"),
                         rx.spacer(),
                         actions if actions is not None else rx.fragment(),
+                        notification_bell(),
                         align="center",
                         width="100%",
                         wrap="wrap",

@@ -30,7 +30,7 @@ from galaxyco_ui.infra.bus import get_event_bus
 log = logging.getLogger("galaxyco.notifications")
 
 STREAM = "notifications"
-READ_WAIT_SECONDS = 2.0  # how long the reader outlives the last bell of its process
+READ_WAIT_SECONDS = 1.0  # how long the reader outlives the last bell of its process
 
 
 async def publish(workspace_id: str, user_ids: Iterable[str]) -> None:

@@ -6,6 +6,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.forms import text_input
+from galaxyco_ui.components.notifications import notification_prefs_card
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.profile import SessionView
@@ -115,6 +116,7 @@ def profile_page() -> rx.Component:
         rx.cond(~ProfileState.email_verified, _unverified_notice()),
         _card("Profile", name_form),
         _card("Password", password_form),
+        notification_prefs_card(),
     )
 
 

@@ -24,6 +24,7 @@ from galaxyco_ui.models import Notification, NotificationPref, utcnow
 from galaxyco_ui.models.notifications import NOTIFICATION_KINDS
 from galaxyco_ui.notifications import live
 from galaxyco_ui.notifications.kinds import DEFAULTS, KIND_LABELS
+from galaxyco_ui.notifications.live import Subscription as Subscription  # what subscribe yields
 from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.validation import lookup_id
 
@@ -139,7 +140,7 @@ def mark_all_read(*, ctx: TenantContext) -> int:
 
 
 @contextlib.asynccontextmanager
-async def subscribe(*, ctx: TenantContext) -> AsyncIterator[live.Subscription]:
+async def subscribe(*, ctx: TenantContext) -> AsyncIterator[Subscription]:
     """While inside: ``await sub.wait(seconds)`` is True when the member got something new
     in this workspace (the bell then reads ``unread_count`` again). No query while idle."""
     require(ctx, Permission.VIEW_WORKSPACE)

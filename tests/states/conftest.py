@@ -9,10 +9,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from sqlmodel import select
 
+from galaxyco_ui import notifications
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import KnowledgeItem, Run, RunStep, User, WebhookDelivery, WebhookEndpoint, utcnow
+from galaxyco_ui.models import (
+    KnowledgeItem,
+    Notification,
+    Run,
+    RunStep,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.services import agent_hooks, api_keys, invitations, knowledge, provider_keys, schedules
 from galaxyco_ui.webhooks.delivery import SECRET_PURPOSE
@@ -210,6 +221,21 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
     )
     v.ids["invitation"] = invite.invitation.id
     v.secrets.append(invite.invitation.link.rsplit("/", 1)[-1])  # the invitation's token
+    with session_scope() as session:
+        note = notifications.record(
+            session,
+            workspace_id=team.workspace_id,
+            kind="schedule_failed",
+            title=f"{BAIT} {v.secret('notificationtitle')}",
+            body=f"{BAIT} {v.secret('notificationbody')}",
+            link=f"/runs/{v.ids['run']}",
+            roles=["owner", "admin", "member", "viewer"],
+        )
+    assert note.in_app
+    with session_scope() as session:
+        v.ids["notification"] = session.exec(
+            select(Notification.id).where(Notification.user_id == team.owner.user_id)
+        ).one()
     return v
 
 

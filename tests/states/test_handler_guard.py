@@ -113,6 +113,7 @@ ID_ARGUMENTS = {  # parameter name -> the victim object it names
     "user_id": "member_user",
     "key_id": "api_key",
     "endpoint_id": "webhook_endpoint",
+    "notification_id": "notification",
 }
 PLAIN_ARGUMENTS: dict[str, Any] = {
     "provider": "openai",
@@ -130,6 +131,8 @@ PLAIN_ARGUMENTS: dict[str, Any] = {
     "token": "not-a-token",
     "email": "someone@example.com",
     "code": "000000",
+    "kind": "budget_80",  # a notification preference: the caller's own
+    "channel": "email",
 }
 # State vars that an earlier load would have pointed at the object of the page.
 ID_VARS = {

@@ -70,7 +70,6 @@ from galaxyco_ui.knowledge.index_schema import (
     commit,
     create_missing_indexes,
     describe,
-    in_filter,
     is_missing_table,
     table_info,
     table_name,
@@ -305,7 +304,9 @@ class KnowledgeIndex:
                 other modes fall back to full text).
         """
         name = table_name(workspace_id)
-        where = None if collection_ids is None else in_filter("collection_id", collection_ids, "collection")
+        collections = (
+            None if collection_ids is None else frozenset(checked_id(c, "collection") for c in collection_ids)
+        )
         if mode in ("vector", "hybrid") and query_vector is None:
             raise ValueError(f"mode={mode!r} needs a query_vector")
         limit = min(limit, MAX_LIMIT)
@@ -324,7 +325,7 @@ class KnowledgeIndex:
             if vector is not None and vector.shape != (info.dimensions,):
                 # Maybe another process rebuilt the table for another model: look again.
                 info = self._infos[name] = table_info(await table.schema())
-            return await search_table(table, info, fts_terms(query), vector, where, mode, limit)
+            return await search_table(table, info, fts_terms(query), vector, collections, mode, limit)
 
         return _loop_thread().run(self._on_table(name, run, []))
 

@@ -7,6 +7,14 @@ fusion (k = ``RRF_K``). Fusing here, on a few dozen rows, costs microseconds; La
 ``RRFReranker`` path (sync query builders, a new thread pool per query) was no faster in
 bench/knowledge_search.py and does not say which search found a hit.
 
+``hybrid`` works in two phases: the two searches return row ids and scores only, and the
+columns of the ``limit`` winners are read afterwards, once, by row id. Reading ``text`` and
+the other columns of all 2 x 24 candidates was ~40 % of a one-collection hybrid search at
+100k chunks. A row id is a row's place in its data file, which compaction changes, so the
+winners are read only if the table is still at the version the searches saw; otherwise the
+search runs again in one phase (``hybrid_by_chunk``). A collection filter is a prefilter,
+served by the BITMAP index on ``collection_id`` (``index_schema``).
+
 Vectors are stored and queried L2-normalised, and compared by squared L2 distance, which
 on unit vectors is 2 x (1 - cosine similarity); a hit's score is 1 - distance / 2, the
 cosine similarity. Not LanceDB's ``cosine``: in 0.40 an HNSW_SQ index built for cosine
@@ -22,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,20 +38,37 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from lancedb.table import AsyncTable
 
-from galaxyco_ui.knowledge.index_schema import ROW_COLUMNS, IndexMismatchError, TableInfo, chunk_rows
-from galaxyco_ui.knowledge.types import SearchHit
+from galaxyco_ui.knowledge.index_schema import (
+    ROW_COLUMNS,
+    IndexMismatchError,
+    TableInfo,
+    chunk_rows,
+    in_filter,
+)
+from galaxyco_ui.knowledge.types import ChunkRow, SearchHit
 
 log = logging.getLogger("galaxyco_ui.knowledge.index")
 
 SearchMode = Literal["auto", "fts", "vector", "hybrid"]
+K = TypeVar("K", str, int)
 
 RRF_K = 60
 CANDIDATES_PER_RESULT = 3
 MAX_LIMIT = 100
 MAX_QUERY_WORDS = 32
-# HNSW candidates per search. LanceDB's default, 1.5 x limit, had recall@10 0.54 on the
-# bench's 100k vectors; 64 has 0.67 (0.84 within one collection) for ~0.6 ms more.
+# HNSW candidates per search (ef), measured on the bench's 100k vectors (recall@10 against
+# an exact scan). Without a filter: LanceDB's default (1.5 x limit) 0.54, 64 0.68, 256 0.85,
+# 384 0.91, 512 0.91, all within ~0.3 ms of each other (~2.7 ms). With a collection filter,
+# 64 already has 0.95 (32: 0.93, 384: 0.96): LanceDB's filtered search walks more of the
+# graph, and the filter's fixed cost (~3.5 ms, whatever ef) dominates.
 VECTOR_EF = 64
+VECTOR_EF_UNFILTERED = 384
+
+
+def vector_ef(limit: int, filtered: bool) -> int:
+    """The ``ef`` of a vector search for ``limit`` hits (see ``VECTOR_EF``)."""
+    return max(VECTOR_EF if filtered else VECTOR_EF_UNFILTERED, 2 * limit)
+
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -67,13 +92,13 @@ def hits(result: pa.Table, source: str) -> list[SearchHit]:
     return [SearchHit(row, score, (source,)) for row, score in zip(chunk_rows(result), scores, strict=True)]
 
 
-def fuse(ranked: dict[str, list[str]], limit: int) -> list[tuple[str, float, tuple[str, ...]]]:
-    """Reciprocal-rank fusion of ranked chunk-id lists: score = Σ 1 / (RRF_K + rank).
+def fuse(ranked: dict[str, list[K]], limit: int) -> list[tuple[K, float, tuple[str, ...]]]:
+    """Reciprocal-rank fusion of ranked lists of keys: score = Σ 1 / (RRF_K + rank).
 
-    Returns ``(chunk_id, score, sources)`` for the best ``limit``, best first.
+    Returns ``(key, score, sources)`` for the best ``limit``, best first.
     """
-    scores: dict[str, float] = {}
-    found: dict[str, list[str]] = {}
+    scores: dict[K, float] = {}
+    found: dict[K, list[str]] = {}
     for source, keys in ranked.items():
         for rank, key in enumerate(keys, start=1):
             scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
@@ -87,12 +112,14 @@ async def search_table(
     info: TableInfo,
     terms: str,
     vector: np.ndarray | None,
-    where: str | None,
+    collections: frozenset[str] | None,
     mode: SearchMode,
     limit: int,
 ) -> list[SearchHit]:
-    """Run ``mode`` on the table; a unit ``vector`` of another dimension falls back to full
-    text (``vector`` mode raises ``IndexMismatchError`` instead)."""
+    """Run ``mode`` on the table, in ``collections`` only (None: all; 32-hex ids, checked
+    again here); a unit ``vector`` of another dimension falls back to full text
+    (``vector`` mode raises ``IndexMismatchError`` instead)."""
+    where = None if collections is None else in_filter("collection_id", sorted(collections), "collection")
     dimensions = info.dimensions
     usable = vector is not None and vector.shape == (dimensions,)
     if vector is not None and dimensions and not usable:
@@ -111,13 +138,61 @@ async def search_table(
         result = await full_text(table, terms, where, limit, [*ROW_COLUMNS, "_score"])
         return hits(result, "fts") if result is not None else []
     assert vector is not None
-    return await hybrid(table, terms, vector, where, limit)
+    return await hybrid(table, terms, vector, collections, where, limit)
 
 
 async def hybrid(
+    table: AsyncTable,
+    terms: str,
+    vector: np.ndarray,
+    collections: frozenset[str] | None,
+    where: str | None,
+    limit: int,
+) -> list[SearchHit]:
+    """Both searches at once (``CANDIDATES_PER_RESULT`` x ``limit`` row ids each), fused by
+    RRF; then the winners' columns, read once (``winners``)."""
+    candidates = limit * CANDIDATES_PER_RESULT
+    version = await table.version()
+    text_result, vector_result = await asyncio.gather(
+        full_text(table, terms, where, candidates, ["_rowid", "_score"]),
+        nearest(table, vector, where, candidates, ["_rowid", "_distance"]),
+    )
+    ranked: dict[str, list[int]] = {"vector": vector_result.column("_rowid").to_pylist()}
+    if text_result is not None:
+        ranked["fts"] = text_result.column("_rowid").to_pylist()
+    fused = fuse(dict(sorted(ranked.items())), limit)
+    rows = await winners(table, [key for key, _, _ in fused], collections, version)
+    if rows is None:  # the table changed meanwhile: row ids may point elsewhere now
+        log.info("knowledge index changed during a hybrid search, searching again")
+        return await hybrid_by_chunk(table, terms, vector, where, limit)
+    return [SearchHit(rows[key], score, sources) for key, score, sources in fused if key in rows]
+
+
+async def winners(
+    table: AsyncTable, row_ids: list[int], collections: frozenset[str] | None, version: int
+) -> dict[int, ChunkRow] | None:
+    """The rows of ``row_ids``, by row id; None when the table is no longer at ``version``.
+
+    A row id is the row's place in its data file, which compaction changes; appends and
+    deletes do not. Reading the ``text`` of 2 x 24 candidates cost a 1-collection hybrid
+    search ~40 % of its time at 100k chunks, reading 8 winners by id ~1.5 ms.
+    """
+    if not row_ids:
+        return {}
+    result = await table.take_row_ids(row_ids).select(ROW_COLUMNS).with_row_id().to_arrow()
+    if await table.version() != version:
+        return None
+    rows = dict(zip(result.column("_rowid").to_pylist(), chunk_rows(result), strict=True))
+    if collections is not None and any(row.collection_id not in collections for row in rows.values()):
+        return None  # cannot happen at one version; never return another collection's row
+    return rows
+
+
+async def hybrid_by_chunk(
     table: AsyncTable, terms: str, vector: np.ndarray, where: str | None, limit: int
 ) -> list[SearchHit]:
-    """Both searches at once (``CANDIDATES_PER_RESULT`` x ``limit`` each), fused by RRF."""
+    """``hybrid`` in one phase: both searches read every candidate's columns (slower, but
+    immune to a compaction between the search and the read)."""
     candidates = limit * CANDIDATES_PER_RESULT
     text_result, vector_result = await asyncio.gather(
         full_text(table, terms, where, candidates, [*ROW_COLUMNS, "_score"]),
@@ -160,7 +235,11 @@ async def nearest(
 ) -> pa.Table:
     """Nearest unit vectors (HNSW when indexed, else an exact scan)."""
     query = (
-        table.query().nearest_to(vector).column("vector").distance_type("l2").ef(max(VECTOR_EF, 2 * limit))
+        table.query()
+        .nearest_to(vector)
+        .column("vector")
+        .distance_type("l2")
+        .ef(vector_ef(limit, bool(where)))
     )
     if where:
         query = query.where(where)

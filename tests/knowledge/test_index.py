@@ -12,7 +12,7 @@ import pytest
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.devtools.wire import hashed_embedding
 from galaxyco_ui.knowledge import index as index_module
-from galaxyco_ui.knowledge import index_maintenance
+from galaxyco_ui.knowledge import index_maintenance, index_search
 from galaxyco_ui.knowledge.highlight import highlight, snippet
 from galaxyco_ui.knowledge.index import IndexMismatchError, KnowledgeIndex, get_index, reset_index
 from galaxyco_ui.knowledge.index_schema import commit
@@ -251,6 +251,75 @@ def test_hybrid_fuses_both_searches_with_reciprocal_rank_fusion(index: Knowledge
     assert [h.row.item_id for h in fts] == [by_words]
     assert vector[0].row.item_id == by_meaning and vector[0].matched_by == ("vector",)
     assert vector[0].score == pytest.approx(0.9 / (0.9**2 + 0.3**2) ** 0.5, abs=1e-5)
+
+
+def test_hybrid_reads_the_winners_of_the_version_it_searched_even_when_compaction_moves_rows(
+    index: KnowledgeIndex, ws: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    # Hybrid search finds row ids first and reads the winners' columns afterwards. A row id
+    # is a place in a data file: here the first item is deleted and the table compacted in
+    # between (for real, on the same table), so every row id the searches returned is stale.
+    coll, other = new_id(), new_id()
+    first, items = new_id(), [new_id() for _ in range(3)]
+    index.add_chunks(
+        ws,
+        rows_for(first, coll, [f"ledger entry {i}" for i in range(5)]),
+        [unit(8, 1)] * 5,
+        embedding_model="t:8",
+    )
+    for n, item in enumerate(items):
+        texts = [f"ledger audit {n} part {i}" for i in range(5)]
+        index.add_chunks(ws, rows_for(item, coll, texts), [unit(8, n)] * 5, embedding_model="t:8")
+    index.add_chunks(ws, rows_for(new_id(), other, ["ledger elsewhere"]), [unit(8, 0)], embedding_model="t:8")
+    real_winners = index_search.winners
+    moved = []
+
+    async def compacted_meanwhile(table, row_ids, collections, version):  # type: ignore[no-untyped-def]
+        if not moved:
+            await table.delete(f"item_id = '{first}'")
+            await table.optimize()
+            moved.append(True)
+        return await real_winners(table, row_ids, collections, version)
+
+    monkeypatch.setattr(index_search, "winners", compacted_meanwhile)
+    with caplog.at_level("INFO", logger="galaxyco_ui.knowledge.index"):
+        hits = index.search(ws, "ledger audit", collection_ids=[coll], query_vector=unit(8, 0), limit=6)
+
+    assert moved
+    monkeypatch.setattr(index_search, "winners", real_winners)
+    fresh = index.search(ws, "ledger audit", collection_ids=[coll], query_vector=unit(8, 0), limit=6)
+    assert [(h.row.chunk_id, h.row.text, h.matched_by) for h in hits] == [
+        (h.row.chunk_id, h.row.text, h.matched_by) for h in fresh
+    ]
+    assert all(h.row.item_id in items and h.row.text.startswith("ledger audit") for h in hits)
+    assert hits[0].row.item_id == items[0] and hits[0].matched_by == ("fts", "vector")
+    assert "searching again" in caplog.text
+
+
+def test_hybrid_winners_keep_their_columns_and_rank(index: KnowledgeIndex, ws: str):
+    # The two-phase read returns the same rows, scores and sources as reading every candidate.
+    coll = new_id()
+    texts = [f"quarterly {'budget' if i % 2 else 'report'} note {i}" for i in range(40)]
+    vectors = [hashed_embedding(t, 16) for t in texts]
+    index.add_chunks(ws, rows_for(new_id(), coll, texts), vectors, embedding_model="t:16")
+    query_vector = hashed_embedding("quarterly budget", 16)
+
+    hits = index.search(ws, "quarterly budget", collection_ids=[coll], query_vector=query_vector, limit=8)
+
+    async def one_phase(table):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        vector = np.asarray(query_vector, dtype=np.float32)
+        vector /= np.linalg.norm(vector)
+        where = f"collection_id IN ('{coll}')"
+        return await index_search.hybrid_by_chunk(table, "quarterly budget", vector, where, 8)
+
+    expected = index_module._loop_thread().run(index._on_table(index_module.table_name(ws), one_phase, []))
+    assert [(h.row, h.score, h.matched_by) for h in hits] == [
+        (h.row, h.score, h.matched_by) for h in expected
+    ]
+    assert len(hits) == 8 and all(h.row.heading == f"H{h.row.ordinal}" for h in hits)
+    assert all(h.row.page == h.row.ordinal + 1 for h in hits)
 
 
 def test_auto_mode_is_full_text_without_a_query_vector(index: KnowledgeIndex, ws: str):

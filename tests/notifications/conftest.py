@@ -10,7 +10,7 @@ from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 async def redis_closed() -> AsyncIterator[None]:
     yield
     await close_job_queue()

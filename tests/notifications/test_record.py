@@ -157,9 +157,7 @@ async def test_an_email_preference_turned_off_before_sending_is_honoured(
     assert sent is False and inbox.messages == []
 
 
-async def test_announce_wakes_only_the_bells_of_recipients(
-    team: Team, other_team: Team, redis_closed: None
-) -> None:
+async def test_announce_wakes_only_the_bells_of_recipients(team: Team, other_team: Team) -> None:
     async with (
         live.subscribe(team.member.user_id, team.workspace_id) as member_bell,
         live.subscribe(team.viewer.user_id, team.workspace_id) as viewer_bell,

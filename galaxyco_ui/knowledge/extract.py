@@ -1,12 +1,13 @@
 """Parse and chunk one document in a separate process.
 
-Parsing is CPU-bound pure Python (pypdf reads text one character at a time), so in a
-thread it would hold the GIL: a 2,000-page PDF would stall the app's event loop (every
-open page's websocket) for seconds, and two documents could never use two cores. A
-small process pool runs ``extract_chunks`` instead; a parser that blows up on a hostile
-file (memory, recursion) takes down a pool process, not the app, and one that hangs is
-killed at the wall-clock limit (``ExtractionPool.run``). Either way only that document
-fails, and its process is replaced for the next one.
+Parsing is CPU-bound (PDFium's text layout, pypdf and the other parsers in pure Python,
+chunking), so in a thread it would hold the GIL: a 2,000-page PDF would stall the app's
+event loop (every open page's websocket) for seconds, and two documents could never use
+two cores. A small process pool runs ``extract_chunks`` instead; a parser that blows up on
+a hostile file (memory, recursion, a crash inside PDFium's C++) takes down a pool
+process, not the app, and one that hangs is killed at the wall-clock limit
+(``ExtractionPool.run``). Either way only that document fails, and its process is
+replaced for the next one. PDFium is loaded by these processes only.
 
 This module imports only the parsing code, so pool processes start quickly (``spawn``:
 forking a process that runs threads and an event loop is unsafe).
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from galaxyco_ui.knowledge.chunking import chunk_document
+from galaxyco_ui.knowledge.parsers import pdf
 from galaxyco_ui.knowledge.parsing import parse_document
 from galaxyco_ui.knowledge.types import Chunk, DocumentKind
 
@@ -260,6 +262,7 @@ def get_pool(size: int) -> ExtractionPool:
 
 def _init_worker(owner: int) -> None:
     """Runs first in every extraction process; ``owner`` is the pid of the pool's owner."""
+    pdf.preload()  # before the collector is frozen: PDFium's modules are never garbage
     tune_gc()
     _exit_with_parent(owner)
 

@@ -8,6 +8,7 @@ only: every new pool process loads this module).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -28,3 +29,8 @@ def slow(*args: Any, **kwargs: Any) -> extract.Extracted:
 
 def pid() -> int:
     return os.getpid()
+
+
+def imported(module: str) -> bool:
+    """Whether this process has loaded ``module``."""
+    return module in sys.modules

@@ -73,6 +73,27 @@ async def test_a_crashed_process_fails_its_call_and_the_pool_goes_on(pool):
     assert await pool.run(gc.get_threshold, limit_seconds=30) == (100_000, 50, 100)
 
 
+async def test_pdfium_is_loaded_in_the_extraction_processes_and_nowhere_else(pool):
+    assert await pool.run(functools.partial(slow_parsers.imported, "pypdfium2"), limit_seconds=60)
+    # The app and the worker import the ingestion path (and with it the parsers) but never
+    # load PDFium, a C++ library fed hostile files, into their own process.
+    probe = (
+        "import sys; import galaxyco_ui.runs.worker, galaxyco_ui.services.knowledge;"
+        "from galaxyco_ui.knowledge import extract, parsing;"
+        "assert 'pypdfium2' not in sys.modules, 'PDFium loaded'"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_pool_processes_exit_when_their_owner_is_killed(tmp_path: Path):
     script = textwrap.dedent(
         """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import random
+import re
 import struct
 import time
 import tracemalloc
@@ -11,6 +13,7 @@ import zlib
 from pathlib import Path
 
 import pypdf
+import pypdfium2  # type: ignore[import-untyped]  # the package has no type information
 import pytest
 from pypdf import PdfReader, PdfWriter
 
@@ -49,6 +52,15 @@ def upload(tmp_path: Path):
 
 def parse(path: Path, *, max_pages: int = 2_000, max_chars: int = 5_000_000) -> ParsedDocument:
     return parse_document(path, detect_kind(path, path.name), max_pages=max_pages, max_chars=max_chars)
+
+
+def refuse_with_pdfium(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make PDFium refuse every PDF as malformed, so the parser falls back to pypdf."""
+
+    def refuse(*args, **kwargs):
+        raise pypdfium2.PdfiumError("Failed to load document", err_code=pypdfium2.raw.FPDF_ERR_FORMAT)
+
+    monkeypatch.setattr(pypdfium2, "PdfDocument", refuse)
 
 
 def zip_bytes(entries: dict[str, bytes]) -> bytes:
@@ -314,14 +326,61 @@ class TestPdf:
             parse(upload("broken.pdf", broken))
 
     @pytest.mark.parametrize("error", [RuntimeError("boom"), MemoryError(), RecursionError()])
-    def test_unexpected_library_errors_become_document_errors(self, upload, monkeypatch, error) -> None:
+    @pytest.mark.parametrize("library", ["pdfium", "pypdf"])
+    def test_unexpected_library_errors_become_document_errors(
+        self, upload, monkeypatch, error, library
+    ) -> None:
         def explode(self, *args, **kwargs):
             raise error
 
-        monkeypatch.setattr(pypdf.PageObject, "extract_text", explode)
+        if library == "pdfium":
+            monkeypatch.setattr(pypdfium2.PdfTextPage, "get_text_range", explode)
+        else:
+            refuse_with_pdfium(monkeypatch)
+            monkeypatch.setattr(pypdf.PageObject, "extract_text", explode)
         with pytest.raises(DocumentError, match="damaged or incomplete") as caught:
             parse(upload("a.pdf", make_pdf(["text"])))
         assert caught.value.__cause__ is error
+
+    def test_a_pdf_pdfium_cannot_open_is_read_by_pypdf(self, upload, monkeypatch) -> None:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Intro", "", "Usage"], title="Guide"))))
+        writer.add_outline_item(title="Usage", page_number=2)
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        refuse_with_pdfium(monkeypatch)
+        doc = parse(upload("odd.pdf", buffer.getvalue()))
+        assert (doc.page_count, doc.title) == (3, "Guide")
+        assert [(s.page, s.text, s.heading) for s in doc.sections] == [
+            (1, "Intro", ""),
+            (3, "Usage", "Usage"),
+        ]
+
+    def test_a_page_pdfium_finds_no_text_on_is_asked_of_pypdf(self, upload, monkeypatch) -> None:
+        real = pypdfium2.PdfTextPage.get_text_range
+
+        def blind_on_page_two(self, *args, **kwargs):
+            text = real(self, *args, **kwargs)
+            return "" if text == "Second" else text
+
+        monkeypatch.setattr(pypdfium2.PdfTextPage, "get_text_range", blind_on_page_two)
+        doc = parse(upload("a.pdf", make_pdf(["First", "Second", "Third"])))
+        assert [(s.page, s.text) for s in doc.sections] == [(1, "First"), (2, "Second"), (3, "Third")]
+
+    def test_a_word_hyphenated_at_a_line_end_keeps_its_hyphen_and_break(self, upload) -> None:
+        doc = parse(upload("a.pdf", make_pdf(["A line that ends in a hyph-\nenated word."])))
+        assert doc.sections[0].text == "A line that ends in a hyph-\nenated word."
+
+    def test_outline_items_with_a_destination_instead_of_an_action_head_their_page(self, upload) -> None:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["One", "Two"]))))
+        for title, page in (("First", 0), ("Second", 1)):
+            writer.add_outline_item(title=title, page_number=page)  # a /GoTo action (/A)
+        outline = writer.root_object["/Outlines"]
+        for item in (outline["/First"].get_object(), outline["/Last"].get_object()):
+            item[pypdf.generic.NameObject("/Dest")] = item.pop("/A")["/D"]
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        doc = parse(upload("dests.pdf", buffer.getvalue()))
+        assert [(s.page, s.heading) for s in doc.sections] == [(1, "First"), (2, "Second")]
 
     def test_pdf_without_text_asks_for_ocr(self, upload) -> None:
         with pytest.raises(DocumentError, match="No text was found in this PDF.*OCR"):
@@ -607,6 +666,23 @@ class TestText:
         assert normalise_text("a\u00a0\u00a0b \u200b\n\n\n\n    indented   code\x0cnext") == (
             "a b\n\n    indented code\nnext"
         )
+
+    def test_normalise_text_matches_its_plain_definition(self) -> None:
+        # The space patterns are written for speed; this is what they must mean.
+        space = "[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+
+        def plain(text: str) -> str:
+            text = re.sub(r"\r\n?|[\x0b\x0c\u2028\u2029\x85]", "\n", text)
+            text = re.sub(r"[\x00-\x08\x0e-\x1f\x7f\u200b\u200e\u200f\ufeff\u00ad]", "", text)
+            text = re.sub(rf"(?<=\S){space}+", " ", text)
+            text = re.sub(rf"{space}+$", "", text, flags=re.MULTILINE)
+            return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+        rng = random.Random(7)
+        alphabet = "ab. \t\n\r\x0b\x0c\u00a0\u2003\u3000\u2028\x85\x00\u200b\ufeff\u00ad"
+        for _ in range(20_000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+            assert normalise_text(text) == plain(text), repr(text)
 
 
 class TestCsv:

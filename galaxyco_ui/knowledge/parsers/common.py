@@ -9,11 +9,16 @@ from galaxyco_ui.knowledge.types import DocumentError, Section
 
 HEADING_SEPARATOR = " \u203a "  # a single right-pointing angle quotation mark
 
-_SPACE = "[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+_OTHER_SPACES = "\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"  # all but " "
+_SPACE = f"[ {_OTHER_SPACES}]"
 _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\u2028\u2029\x85]")
 INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u200b\u200e\u200f\ufeff\u00ad]")
-_INNER_SPACES = re.compile(rf"(?<=\S){_SPACE}+")
-_TRAILING_SPACES = re.compile(rf"{_SPACE}+$", re.MULTILINE)
+# A run of spaces after a non-space, except a lone " " (most of them, and already right):
+# a run that starts with two spaces or with another space character. Starting with the
+# space rather than the look-behind lets the engine skip to candidates; about three times
+# faster than ``(?<=\S){_SPACE}+`` on a page of prose, same result.
+_INNER_SPACES = re.compile(rf"(?: (?={_SPACE})|[{_OTHER_SPACES}])(?<=\S.){_SPACE}*")
+_TRAILING_SPACES = re.compile(rf"{_SPACE}+(?=\n|\Z)")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 

@@ -7,6 +7,7 @@ import reflex as rx
 from galaxyco_ui import job_catalog  # noqa: F401  (registers every background job: the embedded queue runs them)
 from galaxyco_ui.api import create_api
 from galaxyco_ui.config import check_startup_settings, get_settings
+from galaxyco_ui.infra import server_signals
 from galaxyco_ui.infra.logging import configure_logging
 from galaxyco_ui.infra.sentry import init_sentry
 from galaxyco_ui.infra.tracing import configure_tracing
@@ -57,6 +58,7 @@ check_startup_settings(get_settings())  # production refuses a missing or weak S
 configure_logging()
 init_sentry()
 configure_tracing()  # OpenTelemetry over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
+server_signals.install()  # granian's SIGTERM handler could deadlock `make run` (infra/server_signals.py)
 
 
 async def embedded_scheduler() -> None:

@@ -48,7 +48,7 @@ from galaxyco_ui.providers.base import (
 from galaxyco_ui.providers.factory import make_provider
 from galaxyco_ui.providers.pricing import cost_usd
 from galaxyco_ui.providers.retry import stream_with_retries
-from galaxyco_ui.runs import store
+from galaxyco_ui.runs import heartbeats, store
 from galaxyco_ui.runs.budgets import announce_alerts
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
@@ -60,7 +60,6 @@ log = logging.getLogger("galaxyco.runs")
 
 PUBLISH_INTERVAL = 0.05
 CANCEL_POLL_INTERVAL = 0.2
-HEARTBEAT_INTERVAL = 5.0
 TOOL_RESULT_EVENT_CHARS = 4000
 TOOL_NAME_SHOWN_CHARS = 100  # a tool name comes from the model: never echo an essay back
 
@@ -105,17 +104,33 @@ class Totals:
 
 
 class Publisher:
-    """Publishes a run's events, batching text deltas to ~20 per second."""
+    """Publishes a run's events, batching text deltas to ~20 per second.
+
+    Events are for live viewers: an event the bus cannot take (Redis restarting) is
+    dropped and the run goes on; its steps and ending are in the database, which every
+    page loads first.
+    """
 
     def __init__(self, bus: EventBus, run_id: str, workspace_id: str) -> None:
         self.bus, self.run_id, self.workspace_id = bus, run_id, workspace_id
         self.stream = run_stream(run_id)
         self._pending = ""
         self._last_flush = 0.0
+        self._dropped = 0
+
+    async def _publish(self, stream: str, type: str, data: dict[str, Any]) -> None:
+        try:
+            await self.bus.publish(stream, type, data)
+        except Exception:
+            self._dropped += 1
+            if self._dropped == 1:  # once per run: a bus outage would repeat it per token
+                log.warning(
+                    "run event dropped: the event bus failed", extra={"run_id": self.run_id}, exc_info=True
+                )
 
     async def emit(self, type: str, **data: Any) -> None:
         await self.flush()
-        await self.bus.publish(self.stream, type, data)
+        await self._publish(self.stream, type, data)
 
     async def text(self, delta: str, step: int) -> None:
         self._pending += delta
@@ -130,11 +145,11 @@ class Publisher:
     async def _send_text(self, step: int) -> None:
         delta, self._pending = self._pending, ""
         self._last_flush = time.monotonic()
-        await self.bus.publish(self.stream, "text", {"delta": delta, "step": step})
+        await self._publish(self.stream, "text", {"delta": delta, "step": step})
 
     async def status(self, status: str, **extra: Any) -> None:
         await self.emit("status", status=status, **extra)
-        await self.bus.publish(
+        await self._publish(
             workspace_stream(self.workspace_id), "run", {"run_id": self.run_id, "status": status, **extra}
         )
 
@@ -248,16 +263,23 @@ async def execute_run(
 
 
 async def _watch(run_id: str, signals: CancelSignals, work: asyncio.Future[str]) -> bool:
-    """Poll the cancel signal and heartbeat; cancel ``work`` when asked. True if it cancelled."""
-    last_beat = time.monotonic()
-    while not work.done():
-        if await signals.is_requested(run_id):
-            work.cancel()
-            return True
-        if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL:
-            await asyncio.to_thread(store.heartbeat, run_id)
-            last_beat = time.monotonic()
-        await asyncio.sleep(CANCEL_POLL_INTERVAL)
+    """Poll the cancel signal and keep the run heartbeating (``runs.heartbeats``); cancel
+    ``work`` when asked. True if it cancelled.
+
+    A signal store that fails for a moment (a Redis restart) costs a poll, not the
+    heartbeat: a watcher that died would leave a live run to be failed as lost.
+    """
+    with heartbeats.beating(run_id):
+        while not work.done():
+            try:
+                requested = await signals.is_requested(run_id)
+            except Exception:
+                log.warning("cancel signal unreadable", extra={"run_id": run_id}, exc_info=True)
+                requested = False
+            if requested:
+                work.cancel()
+                return True
+            await asyncio.sleep(CANCEL_POLL_INTERVAL)
     return False
 
 

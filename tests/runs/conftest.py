@@ -59,7 +59,8 @@ def worker_process(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = dict(os.environ)
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DATA_DIR"):
         env[name] = os.environ[name]
-    env.update(GALAXYCO_ENV="test", WORKER_LOST_AFTER_SECONDS=str(WORKER_LOST_AFTER), PYTHONUNBUFFERED="1")
+    env.setdefault("WORKER_LOST_AFTER_SECONDS", str(WORKER_LOST_AFTER))
+    env.update(GALAXYCO_ENV="test", PYTHONUNBUFFERED="1")
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "galaxyco_ui.runs.worker"],

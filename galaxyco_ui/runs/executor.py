@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from galaxyco_ui import notifications
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.infra import metrics, tracing
 from galaxyco_ui.jobs import RUNS_POOL, get_job_queue, job
@@ -255,6 +256,7 @@ async def execute_run(
             )
             await publisher.status(status)
             await enqueue_deliveries(finished.webhook_deliveries)
+            await notifications.announce(finished.notice)
         await bus.end(publisher.stream)
         await signals.clear(run_id)
     tracing.annotate_run(input_tokens=totals.input_tokens, output_tokens=totals.output_tokens)

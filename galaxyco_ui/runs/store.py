@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select, update
 
+from galaxyco_ui import notifications
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, Run, RunStep, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
 from galaxyco_ui.providers.credentials import provider_config
 from galaxyco_ui.runs import budgets
+from galaxyco_ui.runs.notices import record_run_notice
 from galaxyco_ui.runs.usage import record_run_usage
 from galaxyco_ui.webhooks.events import record_run_event
 
@@ -30,11 +32,13 @@ WORKER_LOST = "The worker running this run stopped responding (worker lost). Ret
 class Finished:
     """A run just put in its terminal state, and the webhook deliveries that recorded.
 
-    The deliveries commit with the run's new state; the caller enqueues them
-    (``webhooks.events.enqueue_deliveries``) once the transaction is over.
+    The deliveries (and the notification of a failed scheduled run) commit with the
+    run's new state; the caller enqueues them (``webhooks.events.enqueue_deliveries``,
+    ``notifications.announce``) once the transaction is over.
     """
 
     webhook_deliveries: list[str]
+    notice: notifications.Announcement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,7 @@ def finish_run(
         run.input_tokens, run.output_tokens = input_tokens, output_tokens
         run.cost_usd = float(cost_usd) if cost_usd is not None else None
         run.finished_at = run.updated_at = now
-        finished = Finished(record_run_event(session, run))
+        finished = Finished(record_run_event(session, run), record_run_notice(session, run))
         record_run_usage(session, run)  # after the event's reads: SQLite's write lock starts here
         return finished
 
@@ -261,14 +265,17 @@ def cancel_if_queued(run_id: str) -> Finished | None:
         return finished
 
 
-def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
+def sweep_lost_runs(
+    *, stale_after: timedelta, notices: list[notifications.Announcement] | None = None
+) -> list[tuple[str, str]]:
     """Fail running runs whose executor stopped heartbeating; returns (run id, workspace id).
 
     Safe to run in many processes at once (workers' ticks, every app process): each run
     is moved by a compare-and-set (``UPDATE ... WHERE status = 'running' AND heartbeat_at
     < cutoff``) in its own transaction, so exactly one sweeper fails it, records its
     ``run.failed`` webhook deliveries (sent by the delivery sweep) and counts its usage,
-    and a run that finished or heartbeated meanwhile is left alone.
+    and a run that finished or heartbeated meanwhile is left alone. The notifications of
+    failed scheduled runs are appended to ``notices`` (announce them after this returns).
     """
     now = utcnow()
     cutoff = now - stale_after
@@ -289,6 +296,9 @@ def sweep_lost_runs(*, stale_after: timedelta) -> list[tuple[str, str]]:
             run = session.get(Run, run_id)
             assert run is not None
             record_run_event(session, run)
+            notice = record_run_notice(session, run)
+            if notice is not None and notices is not None:
+                notices.append(notice)
             record_run_usage(session, run)
             lost.append((run.id, run.workspace_id))
     return lost

@@ -20,11 +20,13 @@ whether a worker is about).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from galaxyco_ui import notifications
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.infra import metrics
 from galaxyco_ui.jobs import get_job_queue
@@ -89,9 +91,15 @@ async def recover_runs(*, requeue: bool = True) -> tuple[list[str], list[str]]:
     ``REQUEUE_EVERY_SECONDS`` per process anyway).
     """
     global _last_requeue
+    notices: list[notifications.Announcement] = []
     lost = await asyncio.to_thread(
-        store.sweep_lost_runs, stale_after=timedelta(seconds=get_settings().worker_lost_after_seconds)
+        functools.partial(
+            store.sweep_lost_runs,
+            stale_after=timedelta(seconds=get_settings().worker_lost_after_seconds),
+            notices=notices,
+        )
     )
+    await notifications.announce_all(notices)
     bus = get_event_bus()
     for run_id, workspace_id in lost:
         metrics.run_finished("failed")

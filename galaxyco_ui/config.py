@@ -106,8 +106,9 @@ class Settings(BaseSettings):
     api_max_requests_per_minute: int = 600
     worker_lost_after_seconds: int = 15
     # On SIGTERM a worker takes no new job and gives its running runs this long to finish
-    # (it exits within this + ~7 s); the app says "no worker" after this long without one.
-    worker_shutdown_grace_seconds: int = 20
+    # (it exits within this + ~7 s, inside the usual 30 s stop timeout); the app says "no
+    # worker" after the second one without any.
+    worker_shutdown_grace_seconds: int = 15
     no_worker_warning_seconds: int = 45
     # In-process event bus (embedded mode): a finished run's stream is kept this long
     # for late readers, and at most this many streams are kept at all.

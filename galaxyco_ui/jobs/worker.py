@@ -136,6 +136,21 @@ class JobWorker(Worker[Context]):
                 "jobs still running after the grace period: cancelling them",
                 extra={"running": self.running_jobs},
             )
+            # Cancelled here, each job records its ending (a run: "shut down") while the
+            # worker waits (SAQ's own stop would give them its 1 s hard deadline), then
+            # goes back in the queue, as SAQ's stop does: a run's executor skips a run that
+            # is not queued any more; other jobs are idempotent.
+            cancelled = list(self.job_task_contexts.items())
+            for _job, context in cancelled:
+                context["task"].cancel()
+            await asyncio.wait(
+                [context["task"] for _job, context in cancelled], timeout=CANCEL_DEADLINE_SECONDS
+            )
+            for job, _context in cancelled:
+                try:
+                    await self.queue.retry(job, "cancelled: the worker shut down")
+                except Exception:
+                    log.warning("could not hand a cancelled job back", extra={"job": job.key}, exc_info=True)
         # Upkeep loops sleep between turns (worker info: 10 s); none holds a job, so end them now.
         upkeep = [task for task in self.tasks if task.get_name() != "process"]
         for task in upkeep:

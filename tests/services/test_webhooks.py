@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,6 +19,8 @@ from sqlmodel import col, select
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, PermissionDeniedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
+from galaxyco_ui.infra.redis import close_async_redis
+from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.models import AuditEvent, Run, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import knowledge, runs, webhooks
@@ -31,6 +33,16 @@ from tests.webhook_receiver import WEBHOOK_PATH, Receiver, verify
 __all__ = ["wired"]  # the run engine's fixture: an agent wired to the emulator
 
 RUN_EVENTS = ["run.succeeded", "run.failed", "run.cancelled"]
+
+
+@pytest.fixture(autouse=True)
+async def _close_async_clients() -> AsyncIterator[None]:
+    """Close the Redis client and job queue a test's loop opened: disabling an endpoint
+    announces a notification (live push, queued emails), and a client left open is
+    collected in a later test as an "unclosed connection" warning that fails it."""
+    yield
+    await close_job_queue()
+    await close_async_redis()
 
 
 @pytest.fixture

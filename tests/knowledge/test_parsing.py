@@ -366,6 +366,17 @@ class TestPdf:
         doc = parse(upload("a.pdf", make_pdf(["First", "Second", "Third"])))
         assert [(s.page, s.text) for s in doc.sections] == [(1, "First"), (2, "Second"), (3, "Third")]
 
+    def test_pages_pdfium_finds_empty_stay_empty_when_pypdf_cannot_decrypt_the_file(
+        self, upload, monkeypatch
+    ) -> None:
+        # PDFium opened it; pypdf lacks the cipher (AES needs the cryptography package).
+        def refuse(*args, **kwargs):
+            raise pypdf.errors.DependencyError("cryptography is required for AES algorithm")
+
+        monkeypatch.setattr(pypdf.PdfReader, "decrypt", refuse)
+        doc = parse(upload("a.pdf", make_encrypted_pdf(["First", "", "Third"], password="")))
+        assert [(s.page, s.text) for s in doc.sections] == [(1, "First"), (3, "Third")]
+
     def test_a_word_hyphenated_at_a_line_end_keeps_its_hyphen_and_break(self, upload) -> None:
         doc = parse(upload("a.pdf", make_pdf(["A line that ends in a hyph-\nenated word."])))
         assert doc.sections[0].text == "A line that ends in a hyph-\nenated word."

@@ -115,9 +115,7 @@ class _PypdfPages:
         if self._reader is None and not self._unreadable:
             try:
                 self._reader = _open_with_pypdf(self._path)
-            except DocumentError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # DocumentError too: pypdf may lack a cipher PDFium has
                 log.info("pypdf could not open a PDF that PDFium read: %r", exc)
                 self._unreadable = True
         if self._reader is None or index >= len(self._reader.pages):

@@ -6,7 +6,7 @@ OpenAI-compatible chat model at the emulator and no tools, warmed up, driven wit
 ``--runs`` runs at ``--concurrency`` in flight through its own API, and stopped. GalaxyCo and
 the floor run first and again last, so their ratios to the peers come from the same session.
 
-    .venv/bin/python -m bench.peers                       # N=500, 32 in flight, all systems
+    .venv/bin/python -m bench.peers                       # N=500, 32 in flight, GalaxyCo, n8n, Langflow
     .venv/bin/python -m bench.peers --runs 50 --systems floor,galaxyco,n8n
 
 Peers are installed by ``bench/peers/install.sh`` under ``/work/peers`` (``PEERS_DIR``);
@@ -171,7 +171,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=32, help="unmeasured runs first, per system")
-    parser.add_argument("--systems", default="floor,galaxyco,n8n,langflow-pg,flowise")
+    parser.add_argument(
+        "--systems",
+        default="floor,galaxyco,n8n,langflow-pg",
+        help="comma-separated, in order; also langflow (its default SQLite) and flowise (not configured yet)",
+    )
     parser.add_argument(
         "--no-repeat", action="store_true", help="GalaxyCo and the floor once, not first and last"
     )
@@ -198,7 +202,12 @@ def main() -> None:
             except Exception as exc:
                 print(f"-- {name}: failed: {exc}; logs in {logs}", flush=True)
                 continue
-            print(f"   {result.ok}/{result.runs} ok, {result.runs_per_second:.1f} runs/s", flush=True)
+            print(
+                f"   {result.ok}/{result.runs} ok, {result.runs_per_second:.1f} runs/s, first token p50 "
+                f"{result.first_token(50):.0f} / p95 {result.first_token(95):.0f} ms, "
+                f"{result.cpu_per_100:.1f} CPU s/100 runs (load {result.load_before:.1f})",
+                flush=True,
+            )
             rows.append((name, version, result))
     if rows:
         report(rows, args, tps)

@@ -60,12 +60,11 @@ class System:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # what is left of the group, leader or not
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
         self.proc = None
 
     def spawn(self, command: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> None:
@@ -176,6 +175,7 @@ class GalaxyCo(System):
             PORT=str(self.port),
             PUBLIC_URL=self.base,
             API_MAX_REQUESTS_PER_MINUTE="1000000",
+            WORKSPACE_MAX_RUN_STARTS_PER_MINUTE="1000000",  # 500 runs in one workspace within a minute
             LOG_LEVEL="WARNING",
             REFLEX_TELEMETRY_ENABLED="false",
             REFLEX_ENV_MODE="prod",

@@ -161,11 +161,11 @@ async def executors(b: Bench, shape: str, *, workers: int = 1, concurrency: int 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for proc in procs:  # SIGTERM does not end the worker today (see README): kill it
+        for proc in procs:  # SIGTERM drains a worker (up to its grace); the bench does not wait for it
             proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=2)
+                proc.wait(timeout=2)  # then it is killed: the bench is over
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

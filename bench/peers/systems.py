@@ -236,4 +236,9 @@ class _ExternalEmulator:
 
 def _git_version() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return f"commit {out.stdout.strip()}"
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "galaxyco_ui"], cwd=ROOT, capture_output=True, text=True
+    )
+    return f"commit {out.stdout.strip()}" + (
+        " + uncommitted changes in galaxyco_ui/" if dirty.stdout.strip() else ""
+    )

@@ -64,6 +64,7 @@ def configure(*, redis: bool, run_concurrency: int = 64) -> None:
         REDIS_URL=REDIS_URL if redis else "",
         USER_RUN_STARTS_PER_MINUTE="100000",
         WORKSPACE_MAX_CONCURRENT_RUNS="100000",
+        WORKSPACE_MAX_RUN_STARTS_PER_MINUTE="100000",
         RUN_CONCURRENCY=str(run_concurrency),
     )
     for var in ("SENTRY_DSN", "SMTP_HOST"):

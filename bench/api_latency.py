@@ -119,6 +119,7 @@ def environment(args: argparse.Namespace, port: int, emulator_port: int, data_di
         "API_MAX_REQUESTS_PER_MINUTE": "1000000",
         "USER_RUN_STARTS_PER_MINUTE": "100000",
         "WORKSPACE_MAX_CONCURRENT_RUNS": "1000",
+        "WORKSPACE_MAX_RUN_STARTS_PER_MINUTE": "1000000",
         "LOG_LEVEL": "WARNING",
         "REFLEX_TELEMETRY_ENABLED": "false",
         # What `reflex run --env prod --backend-only` would run; that command refuses this

@@ -67,6 +67,23 @@ def terminal_counts() -> tuple[int, int]:
         return done, ok
 
 
+def unfinished_runs(most: int = 5) -> list[str]:
+    """What a stuck bench shows: the first runs not yet terminal, with their timestamps."""
+    from sqlmodel import col, select
+
+    from galaxyco_ui.infra.db import session_scope
+    from galaxyco_ui.models import Run
+    from galaxyco_ui.models.runs import TERMINAL_STATUSES
+
+    with session_scope() as session:
+        runs = session.exec(select(Run).where(col(Run.status).not_in(TERMINAL_STATUSES)).limit(most)).all()
+        return [
+            f"{r.id} {r.status} created {r.created_at:%H:%M:%S.%f} started {r.started_at} "
+            f"heartbeat {r.heartbeat_at} steps {r.step_count} error {r.error!r}"
+            for r in runs
+        ]
+
+
 async def throughput(b: _setup.Bench, n: int) -> dict[str, float]:
     """Start ``n`` runs and wait until all are terminal; figures for one table row."""
     base_done, base_ok = await asyncio.to_thread(terminal_counts)
@@ -79,8 +96,10 @@ async def throughput(b: _setup.Bench, n: int) -> dict[str, float]:
         await asyncio.sleep(0.05)
         total_done, total_ok = await asyncio.to_thread(terminal_counts)
         done, ok = total_done - base_done, total_ok - base_ok
+        if starter.done() and starter.exception() is not None:
+            raise RuntimeError(f"a start failed after {done} runs finished") from starter.exception()
         if time.perf_counter() - t0 > 120:
-            raise TimeoutError(f"only {done}/{n} runs finished in 120 s")
+            raise TimeoutError(f"only {done}/{n} runs finished in 120 s; unfinished: {unfinished_runs()}")
     elapsed = time.perf_counter() - t0
     started_at = await starter
     return {

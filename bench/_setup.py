@@ -201,6 +201,21 @@ def child_pids() -> list[int]:
     return pids
 
 
+def descendants(root: int) -> list[int]:
+    """``root`` and every living process below it (Linux /proc): a server's whole tree."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found
+
+
 # ---------------------------------------------------------------- runs and figures
 
 

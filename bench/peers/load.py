@@ -133,20 +133,6 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
-def descendants(root: int) -> list[int]:
-    """``root`` and every living process below it."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            children.setdefault(int(_stat(int(stat.parent.name))[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 def tree_cpu(pids: Iterable[int]) -> float:
     """CPU seconds (user + system, plus those of reaped children) of ``pids``; gone ones count 0."""
     ticks = 0

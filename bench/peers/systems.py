@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import httpx
 
+from bench._setup import descendants
 from bench.peers import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ class System:
         raise NotImplementedError
 
     def pids(self) -> list[int]:
-        return load.descendants(self.proc.pid) if self.proc else []
+        return descendants(self.proc.pid) if self.proc else []
 
     def stop(self) -> None:
         if self.proc is None:

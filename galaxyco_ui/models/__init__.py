@@ -1,6 +1,6 @@
 """SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
-from galaxyco_ui.models.agents import Agent
+from galaxyco_ui.models.agents import Agent, AgentVersion
 from galaxyco_ui.models.api import (
     AgentHook,
     ApiKey,
@@ -9,10 +9,12 @@ from galaxyco_ui.models.api import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from galaxyco_ui.models.approvals import ToolApproval
 from galaxyco_ui.models.audit import AuditEvent
 from galaxyco_ui.models.base import new_id, utcnow
 from galaxyco_ui.models.budgets import Budget, BudgetAlert
 from galaxyco_ui.models.knowledge import ItemStatus, KnowledgeCollection, KnowledgeItem
+from galaxyco_ui.models.mcp import McpServer
 from galaxyco_ui.models.notifications import Notification, NotificationPref
 from galaxyco_ui.models.provider_keys import ProviderKey
 from galaxyco_ui.models.runs import Run, RunStep, Schedule
@@ -23,6 +25,7 @@ from galaxyco_ui.models.workspaces import Invitation, Workspace, WorkspaceMember
 __all__ = [
     "Agent",
     "AgentHook",
+    "AgentVersion",
     "ApiKey",
     "AuditEvent",
     "Budget",
@@ -32,6 +35,7 @@ __all__ = [
     "ItemStatus",
     "KnowledgeCollection",
     "KnowledgeItem",
+    "McpServer",
     "Notification",
     "NotificationPref",
     "OAuthAccount",
@@ -40,6 +44,7 @@ __all__ = [
     "Run",
     "RunStep",
     "Schedule",
+    "ToolApproval",
     "UsageDaily",
     "User",
     "UserSession",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Index, Text, func, text
-from sqlmodel import Field
+from sqlalchemy import JSON, Index, Text, UniqueConstraint, func, text
+from sqlmodel import Field, SQLModel
 
-from galaxyco_ui.models.base import TenantMixin, new_id
+from galaxyco_ui.models.base import TenantMixin, new_id, utcnow
 
 
 class Agent(TenantMixin, table=True):
@@ -38,4 +39,31 @@ class Agent(TenantMixin, table=True):
     tags: list[str] = Field(default_factory=list, sa_type=JSON)
     # Knowledge collections the agent's knowledge_search tool may read.
     knowledge_collection_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    # Entries of ``tools`` the run must ask a person about before calling ("ask before running").
+    approval_tools: list[str] = Field(default_factory=list, sa_type=JSON)
+    # A call nobody decided on within this many seconds is denied automatically.
+    approval_timeout_seconds: int = Field(default=3600)
+    # The number of the agent's latest ``AgentVersion`` (0: none yet).
+    version: int = Field(default=0)
     deleted_at: datetime | None = None
+
+
+class AgentVersion(SQLModel, table=True):
+    """One immutable saved configuration of an agent; every save adds the next number.
+
+    ``config`` is the agent's configuration as runs record it (``runs.store.agent_snapshot``):
+    name, provider, model, instructions, temperature, limits, tools, approvals, collections.
+    """
+
+    __tablename__ = "agent_versions"
+    __table_args__ = (UniqueConstraint("agent_id", "number", name="uq_agent_versions_agent_id_number"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=32)
+    agent_id: str = Field(foreign_key="agents.id", max_length=32)
+    number: int
+    config: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # What made it: "" for an edit, "restore of 3" for a restore.
+    note: str = Field(default="", max_length=200)
+    created_by: str | None = Field(default=None, foreign_key="users.id", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -10,9 +10,9 @@ from sqlmodel import Field, SQLModel
 
 from galaxyco_ui.models.base import TenantMixin, new_id, utcnow
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+RUN_STATUSES = ("queued", "running", "waiting_approval", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-TRIGGERS = ("manual", "schedule", "api", "webhook")
+TRIGGERS = ("manual", "schedule", "api", "webhook", "mcp")
 
 
 class Run(TenantMixin, table=True):
@@ -52,6 +52,8 @@ class Run(TenantMixin, table=True):
     schedule_id: str | None = Field(default=None, max_length=32)
     retry_of: str | None = Field(default=None, max_length=32)
     step_count: int = Field(default=0)
+    # The ``AgentVersion.number`` this run ran (None: a run from before versions existed).
+    agent_version: int | None = None
 
 
 class RunStep(SQLModel, table=True):
@@ -87,4 +89,6 @@ class Schedule(TenantMixin, table=True):
     next_fire_at: datetime | None = None
     last_fired_at: datetime | None = None
     last_run_id: str | None = Field(default=None, max_length=32)
+    # Run this version of the agent (None: always the latest).
+    agent_version: int | None = None
     deleted_at: datetime | None = None

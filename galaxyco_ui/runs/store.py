@@ -67,7 +67,7 @@ class RunningTotals:
 
 
 def agent_snapshot(agent: Agent) -> dict[str, Any]:
-    """The agent's configuration as a run records it."""
+    """The agent's configuration as a run records it, and as an ``AgentVersion`` keeps it."""
     return {
         "id": agent.id,
         "name": agent.name,
@@ -79,6 +79,8 @@ def agent_snapshot(agent: Agent) -> dict[str, Any]:
         "max_output_tokens": agent.max_output_tokens,
         "tools": list(agent.tools),
         "knowledge_collection_ids": list(agent.knowledge_collection_ids),
+        "approval_tools": list(agent.approval_tools),
+        "approval_timeout_seconds": agent.approval_timeout_seconds,
     }
 
 

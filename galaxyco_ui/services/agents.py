@@ -8,13 +8,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import String, cast
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, func, or_, select, update
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
 from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import Agent, User, utcnow
+from galaxyco_ui.models import Agent, AgentVersion, User, utcnow
 from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS
+from galaxyco_ui.runs.store import agent_snapshot
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.knowledge import existing_collection_ids
 from galaxyco_ui.services.validation import lookup_id, name_key, one_line, parse, search_text
@@ -107,6 +109,8 @@ class AgentView(BaseModel):
     created_at: datetime
     updated_at: datetime
     can_edit: bool
+    # The number of its latest saved version (services/agent_versions.py).
+    version: int = 0
 
 
 def list_agents(*, ctx: TenantContext, search: str = "", sort: SortKey = "updated") -> list[AgentView]:
@@ -162,6 +166,7 @@ def create_agent(*, ctx: TenantContext, data: dict[str, object]) -> AgentView:
         agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **values.model_dump())
         session.add(agent)
         _flush_or_conflict(session)
+        save_version(session, ctx, agent)
         audit.record(
             session,
             ctx,
@@ -188,6 +193,7 @@ def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) 
             setattr(agent, key, value)
         agent.updated_at = utcnow()
         _flush_or_conflict(session)
+        save_version(session, ctx, agent)
         if changed:
             audit.record(
                 session,
@@ -212,6 +218,7 @@ def duplicate_agent(*, ctx: TenantContext, agent_id: str) -> AgentView:
         agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **{**fields, "name": name})
         session.add(agent)
         _flush_or_conflict(session)
+        save_version(session, ctx, agent, note=f"Copy of “{source.name}”")
         audit.record(
             session,
             ctx,
@@ -243,6 +250,50 @@ def delete_agent(*, ctx: TenantContext, agent_id: str) -> None:
 
 
 # ---------------------------------------------------------------- internals
+
+
+def save_version(session: Session, ctx: TenantContext, agent: Agent, *, note: str = "") -> int | None:
+    """Record ``agent``'s configuration (flushed) as its next ``AgentVersion``, in ``session``.
+
+    Nothing is recorded when it equals the latest version (a save that changed nothing,
+    or only the description or tags, which runs do not use).
+
+    Returns:
+        The new version's number, or None when nothing changed.
+    """
+    config = agent_snapshot(agent)
+    if agent.version:
+        latest = session.exec(
+            select(AgentVersion.config).where(
+                AgentVersion.agent_id == agent.id, AgentVersion.number == agent.version
+            )
+        ).first()
+        if latest == config:
+            return None
+    # One atomic increment under the row lock the agent's update took: two saves at
+    # once get two numbers (a stale ``agent.version`` would give both the same one).
+    number = int(
+        session.exec(
+            update(Agent)
+            .where(col(Agent.id) == agent.id)
+            .values(version=col(Agent.version) + 1)
+            .returning(col(Agent.version))
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+    )
+    set_committed_value(agent, "version", number)
+    session.add(
+        AgentVersion(
+            workspace_id=agent.workspace_id,
+            agent_id=agent.id,
+            number=number,
+            config=config,
+            note=note[:200],
+            created_by=ctx.user_id,
+        )
+    )
+    session.flush()
+    return number
 
 
 def live_agent(session: Session, ctx: TenantContext, agent_id: str) -> Agent:
@@ -319,4 +370,5 @@ def _view(agent: Agent, creator_name: str | None, ctx: TenantContext) -> AgentVi
         created_at=agent.created_at,
         updated_at=agent.updated_at,
         can_edit=can(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or ""),
+        version=agent.version,
     )

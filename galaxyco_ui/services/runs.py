@@ -28,6 +28,7 @@ from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.executor import abort_run, enqueue_run
 from galaxyco_ui.runs.signals import get_cancel_signals
 from galaxyco_ui.services import audit
+from galaxyco_ui.services.agent_versions import check_version_number, pinned_config
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.validation import check_text, lookup_id
@@ -62,6 +63,8 @@ class RunView(BaseModel):
     can_cancel: bool
     # The OpenTelemetry trace of its execution ("" when tracing was off; docs/architecture.md).
     trace_id: str = ""
+    # The agent version it ran (None: a run from before versions existed).
+    agent_version: int | None = None
 
 
 class StepView(BaseModel):
@@ -78,14 +81,23 @@ class RunPage(BaseModel):
 
 
 async def start_run(
-    *, ctx: TenantContext, agent_id: str, input: str, trigger: str = "manual", schedule_id: str | None = None
+    *,
+    ctx: TenantContext,
+    agent_id: str,
+    input: str,
+    trigger: str = "manual",
+    schedule_id: str | None = None,
+    version: int | None = None,
 ) -> RunView:
     """Queue a run of ``agent_id`` with ``input`` and hand it to an executor.
 
+    The run uses the agent's latest version, or version ``version`` when given (pinned:
+    its configuration then comes from that version, not from the agent as it is now).
+
     Raises:
         PermissionDeniedError: viewers.
-        NotFoundError: no such agent in this workspace.
-        ValidationError: empty or oversized input.
+        NotFoundError: no such agent in this workspace, or no such version of it.
+        ValidationError: empty or oversized input, or ``version`` not a positive number.
         RateLimitedError: too many starts this minute (by this member or in the workspace),
             or too many runs going at once (the workspace's limits: ``_lock_workspace_runs``).
         BudgetExceededError: a monthly budget of the workspace, the agent or the member is
@@ -98,7 +110,11 @@ async def start_run(
         raise ValidationError({"input": "Write what the agent should do."})
     if len(text) > MAX_INPUT_CHARS:
         raise ValidationError({"input": f"Keep the input under {MAX_INPUT_CHARS:,} characters."})
-    view = await asyncio.to_thread(_create_run, ctx, agent_id, text, trigger, None, schedule_id)
+    if version is not None:
+        version = check_version_number(version)
+    view = await asyncio.to_thread(
+        _create_run, ctx, agent_id, text, trigger, None, schedule_id, version=version
+    )
     await _announce_and_enqueue(ctx.workspace_id, view)
     return view
 
@@ -259,7 +275,10 @@ def _create_run(
     retry_of: str | None,
     schedule_id: str | None,
     snapshot: dict[str, Any] | None = None,
+    *,
+    version: int | None = None,
 ) -> RunView:
+    """Insert the queued run; ``version`` pins an agent version, ``snapshot`` (a retry) reuses a run's."""
     settings = get_settings()
     wait = get_sliding_window().hit(
         f"runs:user:{ctx.user_id}", limit=settings.user_run_starts_per_minute, window_seconds=60
@@ -272,6 +291,10 @@ def _create_run(
         )
     with session_scope() as session:
         agent = live_agent(session, ctx, agent_id)
+        if snapshot is None and version is not None:
+            snapshot = pinned_config(session, ctx, agent, version)
+        elif snapshot is None:
+            version = agent.version or None
         max_concurrent, per_minute = _lock_workspace_runs(session, ctx.workspace_id)
         active = session.exec(
             select(func.count())
@@ -304,6 +327,7 @@ def _create_run(
             agent_snapshot=snapshot or store.agent_snapshot(agent),
             retry_of=retry_of,
             schedule_id=schedule_id,
+            agent_version=version,
         )
         session.add(run)
         session.flush()
@@ -347,13 +371,14 @@ def _lock_workspace_runs(session: Session, workspace_id: str) -> tuple[int, int]
 def _create_retry(ctx: TenantContext, run_id: str) -> RunView:
     with session_scope() as session:
         original = _run(session, ctx, run_id)
-        agent_id, text, trigger, snapshot = (
+        agent_id, text, trigger, snapshot, version = (
             original.agent_id,
             original.input,
             original.trigger,
             original.agent_snapshot,
+            original.agent_version,
         )
-    return _create_run(ctx, agent_id, text, trigger, run_id, None, snapshot=dict(snapshot))
+    return _create_run(ctx, agent_id, text, trigger, run_id, None, snapshot=dict(snapshot), version=version)
 
 
 async def _announce_and_enqueue(workspace_id: str, view: RunView) -> None:
@@ -448,6 +473,7 @@ def _views(session: Session, ctx: TenantContext, runs: list[Run]) -> list[RunVie
                 retry_of=r.retry_of,
                 can_cancel=may_run and r.status in ACTIVE,
                 trace_id=str((r.meta or {}).get("trace_id", "")),
+                agent_version=r.agent_version,
             )
         )
     return views

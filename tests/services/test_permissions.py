@@ -48,6 +48,7 @@ from galaxyco_ui.models import (
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import (
     agent_hooks,
+    agent_versions,
     agents,
     api_keys,
     audit,
@@ -161,6 +162,23 @@ def _others_agent(team: Team, ctx: TenantContext) -> str:
 def _own_agent(team: Team, ctx: TenantContext) -> str:
     # Written directly so that even a viewer can "own" one (e.g. created before a demotion).
     return insert_agent(team.workspace_id, created_by=ctx.user_id)
+
+
+def _versioned(agent_id: str, team: Team) -> str:
+    """The agent with versions 1 and 2 (saved by the owner), so that 1 can be restored."""
+    for text in ("Version one", "Version two"):
+        agents.update_agent(
+            ctx=team.owner, agent_id=agent_id, data=agent_data(name="Versioned", instructions=text)
+        )
+    return agent_id
+
+
+def _own_versioned_agent(team: Team, ctx: TenantContext) -> str:
+    return _versioned(_own_agent(team, ctx), team)
+
+
+def _others_versioned_agent(team: Team, ctx: TenantContext) -> str:
+    return _versioned(_others_agent(team, ctx), team)
 
 
 def _another_member(team: Team, ctx: TenantContext) -> str:
@@ -368,6 +386,36 @@ ACTIONS = [
         EDITORS,
         lambda ctx, a: agents.duplicate_agent(ctx=ctx, agent_id=a),
         prepare=_others_agent,
+    ),
+    Action(
+        "list an agent's versions",
+        EVERYONE,
+        lambda ctx, a: agent_versions.list_versions(ctx=ctx, agent_id=a),
+        prepare=_others_versioned_agent,
+    ),
+    Action(
+        "read an agent version",
+        EVERYONE,
+        lambda ctx, a: agent_versions.get_version(ctx=ctx, agent_id=a, number=1),
+        prepare=_others_versioned_agent,
+    ),
+    Action(
+        "compare two agent versions",
+        EVERYONE,
+        lambda ctx, a: agent_versions.diff_versions(ctx=ctx, agent_id=a, a=1, b=2),
+        prepare=_others_versioned_agent,
+    ),
+    Action(
+        "restore a version of their own agent",
+        EDITORS,
+        lambda ctx, a: agent_versions.restore_version(ctx=ctx, agent_id=a, number=1),
+        prepare=_own_versioned_agent,
+    ),
+    Action(
+        "restore a version of another member's agent",
+        MANAGERS,
+        lambda ctx, a: agent_versions.restore_version(ctx=ctx, agent_id=a, number=1),
+        prepare=_others_versioned_agent,
     ),
     Action("list members", EVERYONE, lambda ctx, _: team_service.list_members(ctx=ctx)),
     Action("list invitations", EVERYONE, lambda ctx, _: invitations.list_invitations(ctx=ctx)),
@@ -838,6 +886,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
     }
     for module in (
         agents,
+        agent_versions,
         agent_hooks,
         api_keys,
         audit,

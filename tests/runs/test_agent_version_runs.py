@@ -1,0 +1,87 @@
+"""Runs record the agent version they ran; a pinned run uses that version's configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from galaxyco_ui.errors import NotFoundError, ValidationError
+from galaxyco_ui.services import agents, runs
+from tests.factories import make_agent
+from tests.runs.test_run_services import count_runs, load_run
+
+
+def _edit(ctx, agent_id: str, **changes):  # type: ignore[no-untyped-def]
+    current = agents.get_agent(ctx=ctx, agent_id=agent_id)
+    data = {name: getattr(current, name) for name in agents.AgentInput.model_fields}
+    return agents.update_agent(ctx=ctx, agent_id=agent_id, data={**data, **changes})
+
+
+async def test_a_run_records_the_latest_version_and_its_configuration(wired, engine):
+    team, agent = wired
+    _edit(team.member, agent.id, instructions="Second instructions")
+
+    view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi")
+
+    run = load_run(view.id)
+    assert (view.agent_version, run.agent_version) == (2, 2)
+    assert run.agent_snapshot["instructions"] == "Second instructions"
+    await engine(view.id)
+
+
+async def test_a_pinned_run_uses_that_versions_configuration_not_the_live_agent(wired, engine):
+    team, agent = wired
+    _edit(team.member, agent.id, instructions="Changed later", max_steps=2, model="other-model")
+
+    view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=1)
+
+    run = load_run(view.id)
+    assert run.agent_version == 1
+    assert run.agent_snapshot["instructions"] == agent.instructions
+    assert (run.agent_snapshot["max_steps"], run.agent_snapshot["model"]) == (agent.max_steps, agent.model)
+    assert view.model == agent.model
+    finished = await engine(view.id)
+    assert finished.status == "succeeded", finished.error
+
+
+async def test_a_retry_runs_the_same_version_again(wired, engine):
+    team, agent = wired
+    _edit(team.member, agent.id, instructions="Two")
+    first = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=1)
+    await engine(first.id)
+    _edit(team.member, agent.id, instructions="Three")
+
+    again = await runs.retry_run(ctx=team.member, run_id=first.id)
+
+    assert load_run(again.id).agent_version == 1
+    assert load_run(again.id).agent_snapshot["instructions"] == agent.instructions
+    await engine(again.id)
+
+
+@pytest.mark.parametrize("number", [3, 999])
+async def test_a_version_the_agent_does_not_have_starts_nothing(wired, number):
+    team, agent = wired
+    _edit(team.member, agent.id, instructions="Two")
+
+    with pytest.raises(NotFoundError) as caught:
+        await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=number)
+
+    assert f"Version {number} of that agent" in caught.value.message
+    assert count_runs(team.workspace_id) == 0
+
+
+@pytest.mark.parametrize("number", [0, -2, True, "1"])
+async def test_a_version_that_is_not_a_positive_number_is_refused(wired, number):
+    team, agent = wired
+    with pytest.raises(ValidationError) as caught:
+        await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=number)
+    assert "version" in caught.value.field_errors
+    assert count_runs(team.workspace_id) == 0
+
+
+async def test_another_workspaces_agent_version_cannot_be_pinned(wired, other_team):
+    team, _agent = wired
+    foreign = make_agent(other_team.member)
+
+    with pytest.raises(NotFoundError):
+        await runs.start_run(ctx=team.member, agent_id=foreign.id, input="Hi", version=1)
+    assert count_runs(team.workspace_id) == count_runs(other_team.workspace_id) == 0

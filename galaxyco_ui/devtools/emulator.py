@@ -15,6 +15,12 @@ vendor's format). Which script answers: the model's queue, then the default queu
 ``{"emulator": ...}`` JSON user message (see ``script.py``), then an echo of the user's
 last message.
 
+Gemini 3 thought signatures: for ``gemini-3*`` models the first function call of each
+answer carries a ``thoughtSignature``, and a request whose current turn sends a function
+call back without it, or any signature the emulator did not issue for that function, gets
+Gemini's 400 (``wire.GoogleWire.signature_error``). Signatures do not depend on the
+emulator instance, so a run resumed after a restart can send them back.
+
 Embeddings: ``POST /v1/embeddings`` (OpenAI: ``dimensions``, ``encoding_format`` float or
 base64) and ``POST /{v1,v1beta}/models/{model}:batchEmbedContents`` / ``:embedContent``
 (Gemini). Vectors are ``wire.hashed_embedding``: deterministic, and texts sharing words
@@ -135,6 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
         wire = WIRES[vendor]
         if self._api_key(vendor, query) == BAD_KEY:
             self._send_error(wire, ErrorSpec(401))
+            return
+        if vendor == "google" and (refusal := GoogleWire.signature_error(body, model)) is not None:
+            self._send_error(wire, refusal)  # checked before any script is used, like the API
             return
         turns = wire.conversation(body)
         script = emulator._next_script(model, turns)

@@ -4,14 +4,18 @@ Each ``Wire`` reads a request body into a neutral conversation (to find the user
 message), and renders a ``Plan`` as the vendor's streaming frames (SSE events), as a
 non-streaming JSON body, or as the vendor's JSON error. ``OpenAIWire.embeddings`` and
 ``GoogleWire.embeddings`` answer embedding requests with ``hashed_embedding`` vectors.
+``GoogleWire`` also plays Gemini 3's thought signatures (see ``GoogleWire.signature_error``).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import json
 import math
+import os
 import re
 import struct
 import time
@@ -380,6 +384,40 @@ class AnthropicWire:
 
 # ---------------------------------------------------------------- Google
 
+# Fixed, so signatures stay valid across emulator restarts (a run resumed later sends them back).
+_SIGNATURE_KEY = b"galaxyco-emulator-thought-signature"
+_MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for "
+    "tools to work correctly, and missing thought_signature may lead to degraded model "
+    "performance. Additional data, function call `default_api:{name}` , position {position}. "
+    "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+
+
+def signs_function_calls(model: str) -> bool:
+    """Whether the model is a Gemini 3 one, which signs function calls and checks them."""
+    return model.removeprefix("models/").lower().startswith("gemini-3")
+
+
+def thought_signature(name: str) -> str:
+    """A fresh signature for a call of ``name``, as base64: 16 random bytes and their HMAC."""
+    nonce = os.urandom(16)
+    mac = hmac.new(_SIGNATURE_KEY, nonce + name.encode(), hashlib.sha256).digest()
+    return base64.b64encode(nonce + mac).decode()
+
+
+def _signature_valid(signature: Any, name: str) -> bool:
+    """Whether ``signature`` (base64, either alphabet) was issued for a call of ``name``."""
+    if not isinstance(signature, str):
+        return False
+    try:
+        text = signature.replace("-", "+").replace("_", "/")
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    expected = hmac.new(_SIGNATURE_KEY, raw[:16] + name.encode(), hashlib.sha256).digest()
+    return len(raw) == 48 and hmac.compare_digest(raw[16:], expected)
+
 
 class GoogleWire:
     vendor: Vendor = "google"
@@ -416,10 +454,52 @@ class GoogleWire:
         }
 
     @staticmethod
-    def _part(item: Chunk | ToolCallStep) -> dict[str, Any]:
+    def _part(item: Chunk | ToolCallStep, signed: bool = False) -> dict[str, Any]:
         if isinstance(item, Chunk):
             return {"text": item.text}
-        return {"functionCall": {"name": item.name, "args": item.arguments}}
+        part: dict[str, Any] = {"functionCall": {"name": item.name, "args": item.arguments}}
+        if signed:
+            part["thoughtSignature"] = thought_signature(item.name)
+        return part
+
+    @staticmethod
+    def _parts(plan: Plan, model: str) -> Iterator[tuple[Chunk | ToolCallStep, dict[str, Any]]]:
+        """Each plan item with its part; for Gemini 3 the first function call is signed
+        (like the API: of parallel calls, only the first part carries the signature)."""
+        unsigned = signs_function_calls(model)
+        for item in plan.items:
+            signed = unsigned and isinstance(item, ToolCallStep)
+            unsigned = unsigned and not signed
+            yield item, GoogleWire._part(item, signed)
+
+    @staticmethod
+    def signature_error(body: dict[str, Any], model: str) -> ErrorSpec | None:
+        """Gemini 3's check of a request's thought signatures, or ``None`` when it passes.
+
+        The current turn starts after the last user content with something other than
+        function responses; the first function call of each model content in it must carry
+        the signature the emulator sent (else Gemini's "missing a thought_signature" 400,
+        naming the call and its 1-based content position). A signature anywhere that the
+        emulator did not issue for that function is "Corrupted" (400). Other models: no check.
+        """
+        if not signs_function_calls(model):
+            return None
+        contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
+        start = -1
+        for index, content in enumerate(contents):
+            parts = [p for p in content.get("parts") or [] if isinstance(p, dict)]
+            if content.get("role", "user") == "user" and any("functionResponse" not in p for p in parts):
+                start = index
+        for index, content in enumerate(contents):
+            calls = [p for p in content.get("parts") or [] if isinstance(p, dict) and "functionCall" in p]
+            for position, part in enumerate(calls):
+                signature = part.get("thoughtSignature", part.get("thought_signature"))
+                name = str((part["functionCall"] or {}).get("name", ""))
+                if signature is not None and not _signature_valid(signature, name):
+                    return ErrorSpec(400, message="Corrupted thought signature.")
+                if signature is None and position == 0 and index > start:
+                    return ErrorSpec(400, message=_MISSING_SIGNATURE.format(name=name, position=index + 1))
+        return None
 
     @staticmethod
     def stream(plan: Plan, model: str, body: dict[str, Any]) -> Iterator[Frame]:
@@ -434,18 +514,18 @@ class GoogleWire:
                     data["usageMetadata"] = usage
             return _sse(data)
 
-        for item in plan.items:
-            yield Frame(chunk([GoogleWire._part(item)]), item.delay if isinstance(item, Chunk) else 0.0)
+        for item, part in GoogleWire._parts(plan, model):
+            yield Frame(chunk([part]), item.delay if isinstance(item, Chunk) else 0.0)
         yield Frame(chunk([{"text": ""}], GoogleWire._finish(plan)))
 
     @staticmethod
     def complete(plan: Plan, model: str) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
-        for item in plan.items:
+        for item, part in GoogleWire._parts(plan, model):
             if isinstance(item, Chunk) and parts and "text" in parts[-1]:
                 parts[-1]["text"] += item.text
             else:
-                parts.append(GoogleWire._part(item))
+                parts.append(part)
         candidate = {
             "content": {"role": "model", "parts": parts},
             "finishReason": GoogleWire._finish(plan),

@@ -28,11 +28,18 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A model's request to run a tool; ``arguments`` already parsed from JSON."""
+    """A model's request to run a tool; ``arguments`` already parsed from JSON.
+
+    ``signature`` is the vendor's opaque proof of the reasoning behind the call, as base64
+    text so it survives JSON (Gemini's ``thought_signature``: Gemini 3 refuses a follow-up
+    turn whose function calls lack the signatures it sent). Adapters that get one send it
+    back unchanged on the same call; the others ignore it. ``None`` when the vendor sent none.
+    """
 
     id: str
     name: str
     arguments: dict[str, Any]
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

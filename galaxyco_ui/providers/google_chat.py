@@ -7,15 +7,21 @@ synthesized per turn as ``call_{index}``; tool results go back as ``functionResp
 parts matched by function name. Thinking tokens are billed as output, so they are
 added to ``Usage.output_tokens``.
 
-Not round-tripped: Gemini 3 "thought signatures" on function-call parts (``base.ToolCall``
-has no field for them); the Gemini 2.5 models in the catalog do not require them.
+Thought signatures: Gemini 3 puts a ``thoughtSignature`` (bytes) on the first function-call
+part of each response and refuses (400) a next request whose function calls of the current
+turn come back without it, or altered. The adapter keeps it on ``ToolCall.signature`` as
+base64 text and sends it back on the same function-call part; the executor stores it with
+the model step, so a resumed run rebuilds the same history. Signatures on text parts (sent
+with answers that call no tool) are not kept: the API does not require them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any, cast
 
 from google import genai
@@ -73,12 +79,29 @@ def to_gemini_contents(messages: tuple[Message, ...]) -> tuple[str, list[types.C
             role = "model" if m.role == "assistant" else "user"
             if m.content:
                 parts.append(types.Part.from_text(text=m.content))
-            parts.extend(types.Part.from_function_call(name=c.name, args=c.arguments) for c in m.tool_calls)
+            parts.extend(_function_call_part(c) for c in m.tool_calls)
         if contents and contents[-1].role == role and contents[-1].parts is not None:
             contents[-1].parts.extend(parts)
         else:
             contents.append(types.Content(role=role, parts=parts))
     return system, contents
+
+
+def _function_call_part(call: ToolCall) -> types.Part:
+    """A ``functionCall`` part with the call's thought signature, if it had one.
+
+    A signature that is not base64 (it never comes from Gemini so) is sent as missing:
+    Gemini then says which call lacks one, instead of the adapter failing obscurely.
+    """
+    part = types.Part.from_function_call(name=call.name, args=call.arguments)
+    if call.signature:
+        with suppress(binascii.Error, ValueError):
+            part.thought_signature = base64.b64decode(call.signature, validate=True)
+    return part
+
+
+def _signature_text(signature: bytes | None) -> str | None:
+    return base64.b64encode(signature).decode("ascii") if signature else None
 
 
 def _retry_delay(details: Any) -> float | None:
@@ -187,7 +210,10 @@ class GoogleChat:
                                 call = part.function_call
                                 call_id = call.id or f"call_{calls}"
                                 calls += 1
-                                yield ToolCallEvent(ToolCall(call_id, call.name or "", dict(call.args or {})))
+                                signature = _signature_text(part.thought_signature)
+                                yield ToolCallEvent(
+                                    ToolCall(call_id, call.name or "", dict(call.args or {}), signature)
+                                )
                         if candidate.finish_reason:
                             finish = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
             if finish == "MALFORMED_FUNCTION_CALL":

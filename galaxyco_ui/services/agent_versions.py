@@ -55,6 +55,7 @@ FIELDS: dict[str, str] = {
 class AgentVersionSummary(BaseModel):
     """One line of an agent's history."""
 
+    id: str
     number: int
     note: str
     created_at: datetime
@@ -269,6 +270,7 @@ def _text(value: object) -> str:
 
 def _summary(version: AgentVersion, creator_name: str | None, agent: Agent) -> AgentVersionSummary:
     return AgentVersionSummary(
+        id=version.id,
         number=version.number,
         note=version.note,
         created_at=version.created_at,

@@ -1,17 +1,18 @@
-"""``/agents``: list, create, read, update and delete the workspace's agents."""
+"""``/agents``: list, create, read, update and delete the workspace's agents; their versions."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from galaxyco_ui.api.v1.deps import ApiContext
 from galaxyco_ui.api.v1.idempotency import idempotent
 from galaxyco_ui.api.v1.paging import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
-from galaxyco_ui.services import agents
+from galaxyco_ui.services import agent_versions, agents
+from galaxyco_ui.services.agent_versions import MAX_VERSION, AgentVersionSummary, AgentVersionView
 from galaxyco_ui.services.agents import AgentInput, AgentView
 
 router = APIRouter(prefix="/agents", tags=["agents"])
@@ -31,6 +32,8 @@ class AgentPatch(BaseModel):
     tools: list[str] | None = Field(default=None, max_length=50)
     tags: list[str] | None = Field(default=None, max_length=50)
     knowledge_collection_ids: list[str] | None = Field(default=None, max_length=50)
+    approval_tools: list[str] | None = Field(default=None, max_length=200)
+    approval_timeout_seconds: int | None = None
 
 
 @router.get("", response_model=Page[AgentView], summary="List agents")
@@ -70,3 +73,41 @@ async def update_agent(ctx: ApiContext, agent_id: str, body: AgentPatch) -> Agen
 async def delete_agent(ctx: ApiContext, agent_id: str) -> Response:
     await asyncio.to_thread(agents.delete_agent, ctx=ctx, agent_id=agent_id)
     return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- versions
+
+VersionNumber = Annotated[
+    int, Path(ge=1, le=MAX_VERSION, description="The version's number (1 is the first).")
+]
+
+
+@router.get(
+    "/{agent_id}/versions", response_model=Page[AgentVersionSummary], summary="List an agent's versions"
+)
+async def list_versions(
+    ctx: ApiContext, agent_id: str, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = ""
+) -> Page[AgentVersionSummary]:
+    """Every saved configuration of the agent, newest first. Each save that changes what a
+    run uses adds one; `current` marks the one unpinned runs use."""
+    rows = await asyncio.to_thread(agent_versions.list_versions, ctx=ctx, agent_id=agent_id)
+    return page_of(rows, cursor, limit)
+
+
+@router.get("/{agent_id}/versions/{number}", response_model=AgentVersionView, summary="Get an agent version")
+async def get_version(ctx: ApiContext, agent_id: str, number: VersionNumber) -> AgentVersionView:
+    """The version with its configuration (name, model, instructions, limits, tools, approvals,
+    knowledge collections). Pin it in a run with `version` or as `<agent>@<number>`."""
+    return await asyncio.to_thread(agent_versions.get_version, ctx=ctx, agent_id=agent_id, number=number)
+
+
+@router.post(
+    "/{agent_id}/versions/{number}/restore",
+    status_code=201,
+    response_model=AgentVersionView,
+    summary="Restore an agent version",
+)
+async def restore_version(ctx: ApiContext, agent_id: str, number: VersionNumber) -> AgentVersionView:
+    """Make this version's configuration the agent's again, as a new version (answered);
+    the description and tags stay. 422 when it is already the agent's configuration."""
+    return await asyncio.to_thread(agent_versions.restore_version, ctx=ctx, agent_id=agent_id, number=number)

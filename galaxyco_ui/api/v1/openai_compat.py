@@ -7,7 +7,8 @@ with a workspace API key (``gx_…``) as the API key::
     GET  /openai/models/{model}          one of them
     POST /openai/chat/completions        a run of the agent, answered as a chat completion
 
-``model`` names an agent by name (any case) or by id. How the messages become the run's
+``model`` names an agent by name (any case) or by id; ``<agent>@<number>`` pins one of its
+versions (an agent whose own name ends so is found first). How the messages become the run's
 input (the last user message is the task, earlier turns a compact transcript bounded to
 ``MAX_INPUT_CHARS``, oldest dropped first) and which OpenAI fields are ignored is in
 ``openai_wire``.
@@ -83,7 +84,8 @@ from galaxyco_ui.api.v1.run_responses import RUN_ID_HEADER
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, NotFoundError
-from galaxyco_ui.services import agents, runs
+from galaxyco_ui.services import agent_versions, agents, runs
+from galaxyco_ui.services.agent_versions import split_pin
 from galaxyco_ui.services.agents import AgentView
 from galaxyco_ui.services.runs import RunView
 from galaxyco_ui.services.validation import lookup_id, name_key
@@ -135,7 +137,14 @@ async def list_models(ctx: ApiContext) -> ModelList:
 
 @router.get("/models/{model:path}", response_model=ModelCard, summary="Get an agent as a model")
 async def get_model(ctx: ApiContext, model: ModelName) -> ModelCard:
-    return _card(await asyncio.to_thread(find_agent, ctx, model))
+    def find() -> ModelCard:
+        agent, version = find_pinned_agent(ctx, model)
+        if version is None:
+            return _card(agent)
+        agent_versions.get_version(ctx=ctx, agent_id=agent.id, number=version)  # NotFoundError if absent
+        return ModelCard(id=f"{agent.name}@{version}", created=int(agent.created_at.timestamp()))
+
+    return await asyncio.to_thread(find)
 
 
 @router.post(
@@ -146,9 +155,10 @@ async def get_model(ctx: ApiContext, model: ModelName) -> ModelCard:
 )
 async def chat_completions(request: Request, ctx: ApiContext, body: ChatCompletionRequest) -> Response:
     text = run_input(body.messages)
-    agent = await asyncio.to_thread(find_agent, ctx, body.model)
-    run = await runs.start_run(ctx=ctx, agent_id=agent.id, input=text, trigger="api")
-    reply = _Reply(ctx=ctx, run=run, model=agent.name, recheck=recheck_key(request))
+    agent, version = await asyncio.to_thread(find_pinned_agent, ctx, body.model)
+    run = await runs.start_run(ctx=ctx, agent_id=agent.id, input=text, trigger="api", version=version)
+    model = agent.name if version is None else f"{agent.name}@{version}"
+    reply = _Reply(ctx=ctx, run=run, model=model, recheck=recheck_key(request))
     headers = {RUN_ID_HEADER: run.id}
     if body.stream:
         return _RunStream(reply, include_usage=body.include_usage, headers=headers)
@@ -170,6 +180,23 @@ def find_agent(ctx: TenantContext, model: str) -> AgentView:
         if name_key(agent.name) == key:
             return agent
     raise NotFoundError("That model (an agent's name or id; GET /api/v1/openai/models lists them)")
+
+
+def find_pinned_agent(ctx: TenantContext, model: str) -> tuple[AgentView, int | None]:
+    """The agent ``model`` names and the version it pins (``"Helper@3"``; None: the latest).
+
+    An agent whose whole name is ``model`` wins over a pin, so "v@2" stays that agent.
+
+    Raises:
+        NotFoundError: no such agent in this workspace.
+    """
+    try:
+        return find_agent(ctx, model), None
+    except NotFoundError:
+        reference, version = split_pin(model)
+        if version is None:
+            raise
+    return find_agent(ctx, reference), version
 
 
 def _card(agent: AgentView) -> ModelCard:

@@ -27,7 +27,9 @@ from galaxyco_ui.api.v1.run_responses import (
     respond_to_run,
     run_location,
 )
+from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.services import runs
+from galaxyco_ui.services.agent_versions import MAX_VERSION, split_pin
 from galaxyco_ui.services.runs import RunView, StepView
 
 router = APIRouter(tags=["runs"])
@@ -49,6 +51,13 @@ class RunStart(BaseModel):
         le=MAX_TIMEOUT,
         description="Seconds `blocking` waits (at most 300).",
     )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_VERSION,
+        description="Run this version of the agent (`GET /agents/{id}/versions`); the latest when absent. "
+        "`/agents/{id}@{version}/runs` pins it too.",
+    )
 
 
 @router.post(
@@ -59,10 +68,19 @@ class RunStart(BaseModel):
     summary="Start a run of an agent",
 )
 async def start_run(request: Request, ctx: ApiContext, agent_id: str, body: RunStart) -> Response:
-    """Start a run with `input`. With `Idempotency-Key`, a repeat answers the same run."""
+    """Start a run with `input`. With `Idempotency-Key`, a repeat answers the same run.
+    `agent_id` may pin a version as `<id>@<number>` (or send `version`); an unknown version is a 404."""
+    reference, pinned = split_pin(agent_id)
+    if pinned is not None and body.version is not None and pinned != body.version:
+        raise ValidationError(
+            {"version": f"The path pins version {pinned} and the body version {body.version}."}
+        )
+    version = body.version if body.version is not None else pinned
 
     async def start() -> RunView:
-        return await runs.start_run(ctx=ctx, agent_id=agent_id, input=body.input, trigger="api")
+        return await runs.start_run(
+            ctx=ctx, agent_id=reference, input=body.input, trigger="api", version=version
+        )
 
     created = await idempotent(request, ctx, start, status_code=202)
     run = RunView.model_validate_json(bytes(created.body))

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # operator-listed ``host:port`` pairs (comma-separated), e.g. ``localhost:11434``
     # for a local Ollama. Link-local and cloud metadata addresses are never allowed.
     allowed_private_provider_hosts: str = ""
+    # MCP servers as agent tools: stdio servers start a process on this machine, so
+    # workspaces may register them only when the operator says so.
+    mcp_allow_stdio: bool = False
+    mcp_tool_timeout_seconds: float = 30.0  # one MCP tool call, or one tool list refresh
 
     # Runs.
     run_timeout_seconds: int = 600

@@ -54,7 +54,8 @@ from galaxyco_ui.runs.budgets import announce_alerts
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
 from galaxyco_ui.tools.base import ToolContext, ToolResult
-from galaxyco_ui.tools.registry import run_tool, tool_instructions, tool_specs
+from galaxyco_ui.tools.mcp_client import agent_tools
+from galaxyco_ui.tools.registry import ToolRegistry
 from galaxyco_ui.webhooks.events import enqueue_deliveries
 
 log = logging.getLogger("galaxyco.runs")
@@ -298,12 +299,15 @@ async def _agent_loop(
     instructions = snap.get("instructions", "")
     if collection_ids:  # choosing collections gives the agent the search tool
         tools.append("knowledge_search")
-    if tool_guidance := tool_instructions(tools):  # e.g. how to cite search results
+    # MCP entries ("mcp:<server_id>:<tool>") join the built-in tools under model-safe
+    # names (tools.mcp_client); the workspace's MCP servers are read once, here.
+    toolbox = await asyncio.to_thread(agent_tools, claimed.workspace_id, tools)
+    if tool_guidance := toolbox.registry.tool_instructions(toolbox.names):  # e.g. how to cite
         instructions = f"{instructions}\n\n{tool_guidance}".strip()
     if instructions:
         messages.append(Message(role="system", content=instructions))
     messages.append(Message(role="user", content=claimed.input))
-    specs = tool_specs(tools)
+    specs = toolbox.registry.tool_specs(toolbox.names)
     ctx = ToolContext(
         workspace_id=claimed.workspace_id,
         run_id=claimed.run_id,
@@ -330,7 +334,9 @@ async def _agent_loop(
                     f"The run used its token budget ({max_tokens:,} tokens) before finishing."
                 )
             for call in calls:
-                messages.append(await _tool_turn(call, ctx, claimed, publisher, step, enabled=specs))
+                messages.append(
+                    await _tool_turn(call, ctx, claimed, publisher, step, enabled=specs, tools=toolbox.registry)
+                )
         raise RunLimitReached(
             f"The agent used all {snap.get('max_steps')} steps without a final answer. "
             "Raise “Max steps” on the agent or simplify the task."
@@ -405,6 +411,7 @@ async def _tool_turn(
     step: int,
     *,
     enabled: tuple[ToolSpec, ...],
+    tools: ToolRegistry,
 ) -> Message:
     await publisher.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments, step=step)
     await asyncio.to_thread(
@@ -418,7 +425,7 @@ async def _tool_turn(
     began = time.monotonic()
     names = [spec.name for spec in enabled]
     if call.name in names:
-        result = await run_tool(call.name, call.arguments, ctx)
+        result = await tools.run_tool(call.name, call.arguments, ctx)
     else:
         # The model saw only the agent's tools, but its output is hostile input (a prompt
         # injection can name any registered tool, e.g. http_request): never run it.

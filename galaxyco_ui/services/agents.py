@@ -19,8 +19,10 @@ from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS
 from galaxyco_ui.runs.store import agent_snapshot
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.knowledge import existing_collection_ids
+from galaxyco_ui.services.mcp_servers import check_agent_mcp_tools
 from galaxyco_ui.services.validation import lookup_id, name_key, one_line, parse, search_text
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
+from galaxyco_ui.tools.mcp_client import parse_entry
 
 SortKey = Literal["updated", "name", "created"]
 MAX_TAGS = 12
@@ -62,7 +64,11 @@ class AgentInput(BaseModel):
     @field_validator("tools")
     @classmethod
     def _known_tools(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - {t.name for t in SELECTABLE_TOOLS})
+        # MCP tools ("mcp:<server_id>:<tool>") are checked against the workspace's servers
+        # by check_agent_mcp_tools, with the tool count.
+        unknown = sorted(
+            {t for t in v if parse_entry(t) is None or len(t) > 300} - {t.name for t in SELECTABLE_TOOLS}
+        )
         if unknown:
             raise ValueError(f"Unknown tool: {', '.join(unknown)}.")
         return sorted(set(v))
@@ -163,6 +169,7 @@ def create_agent(*, ctx: TenantContext, data: dict[str, object]) -> AgentView:
     with session_scope() as session:
         _check_name_free(session, ctx, values.name)
         _check_collections(session, ctx, values.knowledge_collection_ids)
+        check_agent_mcp_tools(session, ctx, values.tools)
         agent = Agent(workspace_id=ctx.workspace_id, created_by=ctx.user_id, **values.model_dump())
         session.add(agent)
         _flush_or_conflict(session)
@@ -188,6 +195,7 @@ def update_agent(*, ctx: TenantContext, agent_id: str, data: dict[str, object]) 
         require(ctx, Permission.EDIT_AGENT, owner_id=agent.created_by or "")
         _check_name_free(session, ctx, values.name, exclude_id=agent.id)
         _check_collections(session, ctx, values.knowledge_collection_ids)
+        check_agent_mcp_tools(session, ctx, values.tools)
         changed = sorted(k for k, v in values.model_dump().items() if getattr(agent, k) != v)
         for key, value in values.model_dump().items():
             setattr(agent, key, value)

@@ -35,6 +35,7 @@ from galaxyco_ui.models import (
     ItemStatus,
     KnowledgeCollection,
     KnowledgeItem,
+    McpServer,
     ProviderKey,
     Run,
     RunStep,
@@ -58,6 +59,7 @@ from galaxyco_ui.services import (
     knowledge_items,
     knowledge_search,
     knowledge_settings,
+    mcp_servers,
     provider_keys,
     runs,
     schedules,
@@ -345,6 +347,13 @@ def _api_key(team: Team, ctx: TenantContext) -> str:
 
 
 HOOK_URL = "http://127.0.0.1:9/hook"  # listed for the tests; nothing listens there
+
+
+MCP_URL = "http://127.0.0.1:9/mcp"  # listed for the tests; nothing listens there
+
+
+def _mcp_server(team: Team, ctx: TenantContext) -> str:
+    return mcp_servers.register_mcp_server(ctx=team.owner, data={"name": "Tools", "url": MCP_URL}).id
 
 
 def _webhook_endpoint(team: Team, ctx: TenantContext) -> str:
@@ -815,6 +824,30 @@ ACTIONS = [
         lambda ctx, e: webhooks.send_test_event(ctx=ctx, endpoint_id=e),
         prepare=_webhook_endpoint,
     ),
+    # MCP servers (Settings → Tools): everyone reads the list, admins and owners change it
+    Action(
+        "list MCP servers",
+        EVERYONE,
+        lambda ctx, _: mcp_servers.list_mcp_servers(ctx=ctx),
+        prepare=_mcp_server,
+    ),
+    Action(
+        "register an MCP server",
+        MANAGERS,
+        lambda ctx, _: mcp_servers.register_mcp_server(ctx=ctx, data={"name": "Tools 2", "url": MCP_URL}),
+    ),
+    Action(
+        "refresh an MCP server's tools",
+        MANAGERS,
+        lambda ctx, s: mcp_servers.refresh_mcp_server(ctx=ctx, server_id=s),
+        prepare=_mcp_server,
+    ),
+    Action(
+        "remove an MCP server",
+        MANAGERS,
+        lambda ctx, s: mcp_servers.remove_mcp_server(ctx=ctx, server_id=s),
+        prepare=_mcp_server,
+    ),
 ]
 
 
@@ -833,6 +866,7 @@ def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
             AgentHook,
             WebhookEndpoint,
             WebhookDelivery,
+            McpServer,
             Workspace,
         ):
             key = model.id if model is Workspace else model.workspace_id
@@ -901,6 +935,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         knowledge_items,
         knowledge_search,
         knowledge_settings,
+        mcp_servers,
         usage,
         webhooks,
     ):

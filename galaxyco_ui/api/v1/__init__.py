@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
-from galaxyco_ui.api.v1 import agents, hooks, knowledge, openai_compat, problems, runs, schedules
+from galaxyco_ui.api.v1 import agents, hooks, knowledge, mcp, openai_compat, problems, runs, schedules
 
 PREFIX = "/api/v1"
 _DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -30,6 +31,8 @@ schedules from your own systems.
 * **Errors**: `application/problem+json` (RFC 9457); 422 carries `errors` per field.
 * **Lists**: `?limit=` (≤ 200) and `?cursor=` from the previous page's `next_cursor`.
 * **Retries**: send `Idempotency-Key` on a create to make it safe to repeat.
+* **MCP**: `/api/v1/mcp` serves the agents and knowledge search as MCP tools (Streamable
+  HTTP, the same keys); it speaks JSON-RPC, so it is not listed below.
 """
 
 
@@ -58,4 +61,6 @@ def create_v1() -> FastAPI:
 
     for module in (agents, hooks, knowledge, openai_compat, runs, schedules):
         app.include_router(module.router)
+    # MCP is JSON-RPC with its own schema: served here, not described in the OpenAPI document.
+    app.router.routes.append(Route(mcp.PATH, mcp.McpEndpoint(), methods=["GET", "POST", "DELETE"]))
     return app

@@ -12,11 +12,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from galaxyco_ui.api.cookies import client_ip
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import AuthenticationError
 from galaxyco_ui.services import api_keys
+
+MISSING_KEY = "Send a workspace API key: Authorization: Bearer gx_…"
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -35,8 +38,21 @@ async def api_context(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> TenantContext:
     if credentials is None:
-        raise AuthenticationError("Send a workspace API key: Authorization: Bearer gx_…")
+        raise AuthenticationError(MISSING_KEY)
     return await asyncio.to_thread(_authenticate, credentials.credentials, client_ip(request))
+
+
+async def request_context(request: Request) -> TenantContext:
+    """``api_context`` for an endpoint that is not a FastAPI route (``/mcp``): the same checks.
+
+    Raises:
+        AuthenticationError: no bearer key, or a wrong, revoked or expired one.
+        RateLimitedError: the key's requests this minute are used up.
+    """
+    scheme, secret = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not secret:
+        raise AuthenticationError(MISSING_KEY)
+    return await asyncio.to_thread(_authenticate, secret, client_ip(request))
 
 
 ApiContext = Annotated[TenantContext, Depends(api_context)]

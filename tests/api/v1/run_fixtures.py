@@ -6,8 +6,15 @@ tests/background.py, executes the queued runs).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
+from collections.abc import AsyncIterator
 
+import uvicorn
+
+from galaxyco_ui.api import create_api
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.devtools.emulator import Emulator
 from galaxyco_ui.infra.db import session_scope
@@ -38,6 +45,29 @@ def wire_agent(team: Team, emulator: Emulator, **overrides: object) -> AgentView
         **overrides,
     }
     return make_agent(team.admin, **values)
+
+
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[str]:
+    """The backend app on a real socket (uvicorn, in this event loop); yields its /api/v1 URL.
+
+    For clients that must see a response as it streams (``httpx.ASGITransport`` hands
+    over whole responses only).
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(create_api(), lifespan="off", log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn tells only by this flag
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/api/v1"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 async def close_clients() -> None:

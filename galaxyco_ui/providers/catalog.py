@@ -12,10 +12,40 @@ class ProviderInfo:
     suggested_models: tuple[str, ...]
 
 
+# The first model of each provider is the one "Test connection" calls (services.provider_keys);
+# every suggestion has a price in prices.json (tests/providers/test_pricing.py checks it).
+# Claude Opus 4.1 left the list when Anthropic retired it from its own API.
 PROVIDERS: tuple[ProviderInfo, ...] = (
-    ProviderInfo("openai", "OpenAI", ("gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o4-mini")),
-    ProviderInfo("anthropic", "Anthropic", ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")),
-    ProviderInfo("google", "Google", ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")),
+    ProviderInfo(
+        "openai",
+        "OpenAI",
+        ("gpt-4.1", "gpt-4.1-mini", "gpt-6.2-sol", "gpt-6-luna", "gpt-4o", "gpt-4o-mini", "o4-mini"),
+    ),
+    ProviderInfo(
+        "anthropic",
+        "Anthropic",
+        (
+            "claude-sonnet-4-5",
+            "claude-sonnet-5-5",
+            "claude-opus-5-5",
+            "claude-haiku-5-5",
+            "claude-opus-4-6",
+            "claude-haiku-4-5",
+        ),
+    ),
+    ProviderInfo(
+        "google",
+        "Google",
+        (
+            "gemini-2.5-pro",
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-lite",
+            "gemini-3.5-flash",
+            "gemini-3.1-pro-preview",
+            "gemini-3-flash-preview",
+            "gemini-3.1-flash-lite",
+        ),
+    ),
     ProviderInfo("openai_compatible", "OpenAI-compatible", ("llama3.1", "qwen2.5", "mistral")),
 )
 

@@ -31,6 +31,7 @@ from galaxyco_ui.providers.reachability import reachability_loop
 from galaxyco_ui.runs.worker import scheduler_loop
 from galaxyco_ui.services.workers import recovery_loop
 from galaxyco_ui.states.account_links import ForgotPasswordState, ResetPasswordState, VerifyEmailState
+from galaxyco_ui.states.agent_history import AgentHistoryState
 from galaxyco_ui.states.agent_hook import AgentHookState
 from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
@@ -43,6 +44,7 @@ from galaxyco_ui.states.knowledge_collection import CollectionState
 from galaxyco_ui.states.knowledge_item import ItemState
 from galaxyco_ui.states.knowledge_settings import KnowledgeSettingsState
 from galaxyco_ui.states.limits import LimitsState
+from galaxyco_ui.states.mcp_servers import McpServersState
 from galaxyco_ui.states.profile import ProfileState
 from galaxyco_ui.states.providers import ProvidersState
 from galaxyco_ui.states.run_detail import RunState
@@ -114,7 +116,14 @@ app.add_page(
 app.add_page(
     agent_editor_page,
     route="/agents/[agent_id]",
-    on_load=[shell, AgentEditorState.load, AgentRunState.load, AgentHookState.load, AgentUsageState.load],
+    on_load=[
+        shell,
+        AgentEditorState.load,
+        AgentRunState.load,
+        AgentHookState.load,
+        AgentUsageState.load,
+        AgentHistoryState.load,
+    ],
     title=title("Agent"),
 )
 app.add_page(team_page, route="/team", on_load=[shell, TeamState.load], title=title("Team"))
@@ -128,6 +137,7 @@ app.add_page(
         KnowledgeSettingsState.load,
         ApiKeysState.load,
         WebhooksState.load,
+        McpServersState.load,
         LimitsState.load,
     ],
     title=title("Settings"),

@@ -83,18 +83,26 @@ def text_area(
 def select_input(
     label: str,
     name: str,
-    options: list[tuple[str, str]],
+    options: list[tuple[str, str]] | rx.Var,
     *,
     error: rx.Var | str = "",
     form_id: str = "",
     **props: Any,
 ) -> rx.Component:
-    """A native <select>: labelled, keyboard friendly, and part of the form's data."""
+    """A native <select>: labelled, keyboard friendly, and part of the form's data.
+
+    ``options`` are (value, text) pairs, or a state var holding them.
+    """
     field_id = f"{form_id}-{name}" if form_id else name
+    choices = (
+        [rx.foreach(options, lambda o: rx.el.option(o[1], value=o[0]))]
+        if isinstance(options, rx.Var)
+        else [rx.el.option(text, value=value) for value, text in options]
+    )
     return field(
         label,
         rx.el.select(
-            *[rx.el.option(text, value=value) for value, text in options],
+            *choices,
             id=field_id,
             name=name,
             class_name="gx-select",
@@ -155,6 +163,19 @@ def download_csv_button(on_click: Any, *, aria_label: str) -> rx.Component:
     )
 
 
+def copy_button(value: rx.Var | str, *, what: str, copied: str) -> rx.Component:
+    """A "Copy" button putting ``value`` on the clipboard; ``what`` names it in the button's label."""
+    return rx.button(
+        rx.icon("copy", size=14, aria_hidden="true"),
+        "Copy",
+        type="button",
+        size="1",
+        variant="soft",
+        on_click=[rx.set_clipboard(value), rx.toast.success(copied)],
+        aria_label=f"Copy {what}",
+    )
+
+
 def one_time_secret(
     secret: rx.Var | str,
     *,
@@ -179,14 +200,7 @@ def one_time_secret(
             rx.text(hint, size="2"),
             rx.hstack(
                 rx.code(secret, id=code_id, size="2", class_name="gx-code"),
-                rx.button(
-                    rx.icon("copy", size=14),
-                    "Copy",
-                    size="1",
-                    variant="soft",
-                    on_click=[rx.set_clipboard(secret), rx.toast.success(copied)],
-                    aria_label=f"Copy {what}",
-                ),
+                copy_button(secret, what=what, copied=copied),
                 rx.button(
                     dismiss_text, size="1", variant="ghost", on_click=on_dismiss, aria_label=f"Hide {what}"
                 ),

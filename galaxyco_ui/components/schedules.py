@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.forms import text_input
+from galaxyco_ui.components.forms import select_input, text_input
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.schedules import ScheduleView
 from galaxyco_ui.states.agent_run import AgentRunState
@@ -17,7 +17,15 @@ def _schedule_row(s: ObjectVar[ScheduleView]) -> rx.Component:
         rx.table.row_header_cell(
             rx.vstack(
                 rx.text(s.description, size="2", weight="medium"),
-                rx.text(rx.code(s.cron), " · ", s.timezone, size="1", color_scheme="gray"),
+                rx.text(
+                    rx.code(s.cron),
+                    " · ",
+                    s.timezone,
+                    " · ",
+                    rx.cond(s.agent_version, "version " + s.agent_version.to(str), "latest version"),
+                    size="1",
+                    color_scheme="gray",
+                ),
                 spacing="1",
             )
         ),
@@ -75,7 +83,14 @@ def schedules_panel() -> rx.Component:
                     placeholder="Europe/Paris",
                     error=errors.get("timezone", ""),
                 ),
-                columns=rx.breakpoints(initial="1", md="2"),
+                select_input(
+                    "Version",
+                    "agent_version",
+                    AgentRunState.version_choices,
+                    form_id="schedule",
+                    error=errors.get("agent_version", ""),
+                ),
+                columns=rx.breakpoints(initial="1", md="3"),
                 spacing="3",
                 width="100%",
             ),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars import ArrayVar, ObjectVar
 
+from galaxyco_ui.components.agent_history import history_panel
 from galaxyco_ui.components.agent_hook import agent_hook_panel
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import field, select_input, text_area, text_input
 from galaxyco_ui.components.layout import empty_state
+from galaxyco_ui.components.mcp_servers import agent_mcp_tools_field
 from galaxyco_ui.components.run_panel import run_panel
 from galaxyco_ui.components.schedules import schedules_panel
 from galaxyco_ui.components.shell import shell
@@ -16,6 +18,7 @@ from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.components.usage import agent_month_usage
 from galaxyco_ui.providers.catalog import PROVIDERS
 from galaxyco_ui.services.agents import AgentView
+from galaxyco_ui.states.agent_history import AgentHistoryState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.session import SessionState
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
@@ -322,6 +325,7 @@ def _agent_form() -> rx.Component:
                 width="100%",
             ),
             _tools_field(),
+            agent_mcp_tools_field(),
             _knowledge_field(),
             rx.cond(
                 AgentEditorState.can_edit,
@@ -378,6 +382,26 @@ def _editor_actions() -> rx.Component:
     )
 
 
+def _configuration_and_history() -> rx.Component:
+    """The form, and for a saved agent a History tab beside it (components/agent_history.py)."""
+    form = rx.card(_agent_form(), size="3", width="100%")
+    return rx.cond(
+        AgentEditorState.is_new,
+        form,
+        rx.tabs.root(
+            rx.tabs.list(
+                rx.tabs.trigger("Configuration", value="settings"),
+                rx.tabs.trigger("History", value="history"),
+            ),
+            rx.tabs.content(form, value="settings", padding_top="3"),
+            rx.tabs.content(history_panel(), value="history", padding_top="3"),
+            value=AgentHistoryState.tab,
+            on_change=AgentHistoryState.set_tab,
+            width="100%",
+        ),
+    )
+
+
 def agent_editor_page() -> rx.Component:
     not_found = empty_state(
         "circle-help",
@@ -422,7 +446,7 @@ def agent_editor_page() -> rx.Component:
                 rx.cond(~AgentEditorState.is_new, agent_month_usage()),
                 rx.cond(~AgentEditorState.is_new, run_panel()),
                 read_only_note,
-                rx.card(_agent_form(), size="3", width="100%"),
+                _configuration_and_history(),
                 rx.cond(~AgentEditorState.is_new, schedules_panel()),
                 rx.cond(~AgentEditorState.is_new, agent_hook_panel()),
                 spacing="4",

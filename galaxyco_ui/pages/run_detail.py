@@ -152,6 +152,16 @@ def run_page() -> rx.Component:
         rx.hstack(
             status_badge(RunState.status),
             rx.link(rx.text("Agent: ", RunState.agent_name, size="2"), href="/agents/" + RunState.agent_id),
+            rx.cond(
+                RunState.agent_version > 0,
+                rx.link(
+                    rx.text("Agent version ", RunState.agent_version.to(str), size="2"),
+                    href="/agents/"
+                    + RunState.agent_id
+                    + "?tab=history&version="
+                    + RunState.agent_version.to(str),
+                ),
+            ),
             rx.link(rx.text("All runs", size="2"), href="/runs"),
             spacing="4",
             align="center",

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import get_description
@@ -26,6 +27,7 @@ from galaxyco_ui.errors import GalaxyError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, Schedule, utcnow
 from galaxyco_ui.services import audit
+from galaxyco_ui.services.agent_versions import check_version_number, version_exists
 from galaxyco_ui.services.agents import live_agent
 from galaxyco_ui.services.paging import older_than, page_cursor
 from galaxyco_ui.services.runs import start_run
@@ -54,6 +56,12 @@ class ScheduleView(BaseModel):
     last_run_id: str | None
     can_edit: bool
     created_at: datetime
+    # The agent version each run uses (None: the latest at the time).
+    agent_version: int | None = None
+
+
+# ``update_schedule``'s default: keep the schedule's pinned version as it is.
+KEEP: Literal["keep"] = "keep"
 
 
 def describe(cron: str) -> str:
@@ -111,6 +119,16 @@ def validate(cron: str, timezone: str, text: str) -> tuple[str, str, str]:
     if errors:
         raise ValidationError(errors)
     return cron, timezone, text
+
+
+def _check_version(session: Session, agent: Agent, version: object) -> int | None:
+    """``version`` (None: the latest) if the agent has it, else ``ValidationError`` on ``agent_version``."""
+    if version is None:
+        return None
+    number = check_version_number(version, field="agent_version")
+    if not version_exists(session, agent, number):
+        raise ValidationError({"agent_version": f"This agent has no version {number}."})
+    return number
 
 
 def _check_enabled(enabled: object) -> None:
@@ -177,14 +195,24 @@ def get_schedule(*, ctx: TenantContext, schedule_id: str) -> ScheduleView:
 
 
 def create_schedule(
-    *, ctx: TenantContext, agent_id: str, cron: str, timezone: str, input: str, enabled: bool = True
+    *,
+    ctx: TenantContext,
+    agent_id: str,
+    cron: str,
+    timezone: str,
+    input: str,
+    enabled: bool = True,
+    agent_version: int | None = None,
 ) -> ScheduleView:
+    """Schedule runs of the agent; ``agent_version`` pins a version (None: always the latest)."""
     require(ctx, Permission.MANAGE_SCHEDULES)
     cron, timezone, text = validate(cron, timezone, input)
     _check_enabled(enabled)
     with session_scope() as session:
         agent = live_agent(session, ctx, agent_id)
+        pinned = _check_version(session, agent, agent_version)
         schedule = Schedule(
+            agent_version=pinned,
             workspace_id=ctx.workspace_id,
             created_by=ctx.user_id,
             agent_id=agent.id,
@@ -207,14 +235,25 @@ def create_schedule(
 
 
 def update_schedule(
-    *, ctx: TenantContext, schedule_id: str, cron: str, timezone: str, input: str, enabled: bool
+    *,
+    ctx: TenantContext,
+    schedule_id: str,
+    cron: str,
+    timezone: str,
+    input: str,
+    enabled: bool,
+    agent_version: int | Literal["keep"] | None = KEEP,
 ) -> ScheduleView:
+    """Change a schedule; ``agent_version`` pins a version, None unpins, ``KEEP`` leaves it."""
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
         schedule = _schedule(session, ctx, schedule_id)
         require(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or "")
         cron, timezone, text = validate(cron, timezone, input)
         _check_enabled(enabled)
+        if agent_version != KEEP:
+            agent = live_agent(session, ctx, schedule.agent_id)
+            schedule.agent_version = _check_version(session, agent, agent_version)
         schedule.cron, schedule.timezone, schedule.input, schedule.enabled = cron, timezone, text, enabled
         schedule.next_fire_at = next_fire(cron, timezone, utcnow()) if enabled else None
         schedule.updated_at = utcnow()
@@ -297,6 +336,7 @@ async def tick(now: datetime | None = None) -> list[str]:
                 input=schedule.input,
                 trigger="schedule",
                 schedule_id=schedule.id,
+                version=schedule.agent_version,
             )
         except GalaxyError as exc:
             log.warning(
@@ -393,4 +433,5 @@ def _view(schedule: Schedule, ctx: TenantContext) -> ScheduleView:
         last_run_id=schedule.last_run_id,
         can_edit=can(ctx, Permission.MANAGE_SCHEDULES, owner_id=schedule.created_by or ""),
         created_at=schedule.created_at,
+        agent_version=schedule.agent_version,
     )

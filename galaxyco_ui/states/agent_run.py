@@ -5,11 +5,21 @@ from __future__ import annotations
 import reflex as rx
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
-from galaxyco_ui.errors import NotFoundError
-from galaxyco_ui.services import runs, schedules
+from galaxyco_ui.errors import NotFoundError, ValidationError
+from galaxyco_ui.services import agent_versions, runs, schedules
 from galaxyco_ui.services.runs import RunView
 from galaxyco_ui.services.schedules import ScheduleView
 from galaxyco_ui.states.guard import guarded
+
+
+def _version_choice(value: object) -> int | None:
+    """The schedule form's "Version" choice: "" is the latest, else a version number."""
+    text = str(value).strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise ValidationError({"agent_version": "Choose the latest version or one from the list."})
+    return int(text)
 
 
 class AgentRunState(rx.State):
@@ -22,6 +32,8 @@ class AgentRunState(rx.State):
     schedule_errors: dict[str, str] = {}
     schedule_form_key: int = 0
     starting: bool = False
+    # (value, label) of the "Version" select of a new schedule: "" is the latest.
+    version_choices: rx.Field[list[tuple[str, str]]] = rx.field(default_factory=list)
 
     @rx.event
     @guarded(load=True)
@@ -41,6 +53,8 @@ class AgentRunState(rx.State):
             return None
         self.agent_id = agent_id
         self.recent = runs.list_runs(ctx=ctx, agent_id=agent_id, limit=5).runs
+        numbers = [v.number for v in agent_versions.list_versions(ctx=ctx, agent_id=agent_id)]
+        self.version_choices = [("", "Latest"), *((str(n), f"Version {n}") for n in numbers)]
         return None
 
     @rx.event
@@ -61,6 +75,7 @@ class AgentRunState(rx.State):
             timezone=str(form.get("timezone", "")),
             input=str(form.get("input", "")),
             enabled=True,
+            agent_version=_version_choice(form.get("agent_version", "")),
         )
         self.schedule_errors = {}
         self.schedule_form_key += 1
@@ -83,6 +98,7 @@ class AgentRunState(rx.State):
             timezone=current.timezone,
             input=current.input,
             enabled=not current.enabled,
+            agent_version=current.agent_version,
         )
         return AgentRunState.load
 

@@ -88,6 +88,7 @@ class RunState(rx.State):
     status: rx.Field[str] = rx.field("")
     agent_id: str = ""
     agent_name: str = ""
+    agent_version: int = 0  # 0: a run from before agent versions
     model: str = ""
     trigger: str = ""
     started_by: str = ""
@@ -181,6 +182,7 @@ class RunState(rx.State):
 
     def _apply_view(self, view: RunView) -> None:
         self.status, self.agent_id, self.agent_name = view.status, view.agent_id, view.agent_name
+        self.agent_version = view.agent_version or 0
         self.model, self.trigger, self.started_by = view.model, view.trigger, view.started_by
         self.input, self.output, self.error = view.input, view.output, view.error
         self.input_tokens, self.output_tokens = view.input_tokens, view.output_tokens

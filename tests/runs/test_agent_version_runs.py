@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from galaxyco_ui.errors import NotFoundError, ValidationError
-from galaxyco_ui.services import agents, runs
+from galaxyco_ui.services import agents, runs, schedules
 from tests.factories import make_agent
 from tests.runs.test_run_services import count_runs, load_run
+from tests.runs.test_schedules import _make_due, _schedule
 
 
 def _edit(ctx, agent_id: str, **changes):  # type: ignore[no-untyped-def]
@@ -85,3 +86,49 @@ async def test_another_workspaces_agent_version_cannot_be_pinned(wired, other_te
     with pytest.raises(NotFoundError):
         await runs.start_run(ctx=team.member, agent_id=foreign.id, input="Hi", version=1)
     assert count_runs(team.workspace_id) == count_runs(other_team.workspace_id) == 0
+
+
+# ---------------------------------------------------------------- schedules
+
+
+async def test_a_schedule_runs_the_latest_version_unless_pinned(wired, engine):
+    team, agent = wired
+    latest = _schedule(team.member, agent.id)
+    pinned = _schedule(team.member, agent.id, agent_version=1)
+    _edit(team.member, agent.id, instructions="Second")
+    _make_due(latest)
+    _make_due(pinned)
+
+    started = await schedules.tick()
+
+    by_schedule = {load_run(run_id).schedule_id: load_run(run_id) for run_id in started}
+    assert by_schedule[latest].agent_version == 2
+    assert by_schedule[latest].agent_snapshot["instructions"] == "Second"
+    assert by_schedule[pinned].agent_version == 1
+    assert by_schedule[pinned].agent_snapshot["instructions"] == agent.instructions
+    assert schedules.get_schedule(ctx=team.viewer, schedule_id=pinned).agent_version == 1
+    for run_id in started:
+        await engine(run_id)
+
+
+@pytest.mark.parametrize("version", [2, 0, -1, True, "1"])
+def test_a_schedule_pinned_to_a_version_the_agent_lacks_is_refused(team, version):
+    agent = make_agent(team.member)
+    with pytest.raises(ValidationError) as caught:
+        _schedule(team.member, agent.id, agent_version=version)
+    assert "agent_version" in caught.value.field_errors
+
+
+def test_editing_a_schedule_keeps_pins_or_unpins_its_version(team):
+    agent = make_agent(team.member)
+    _edit(team.member, agent.id, instructions="Second")
+    schedule_id = _schedule(team.member, agent.id, agent_version=1)
+    fields = {"cron": "0 9 * * *", "timezone": "UTC", "input": "Report", "enabled": False}
+
+    kept = schedules.update_schedule(ctx=team.member, schedule_id=schedule_id, **fields)
+    moved = schedules.update_schedule(ctx=team.member, schedule_id=schedule_id, agent_version=2, **fields)
+    latest = schedules.update_schedule(ctx=team.member, schedule_id=schedule_id, agent_version=None, **fields)
+
+    assert (kept.agent_version, moved.agent_version, latest.agent_version) == (1, 2, None)
+    with pytest.raises(ValidationError):
+        schedules.update_schedule(ctx=team.member, schedule_id=schedule_id, agent_version=3, **fields)

@@ -4,6 +4,7 @@ full of distinctive data that other clients must never receive."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import (
     KnowledgeItem,
+    McpServer,
     Notification,
     Run,
     RunStep,
@@ -25,11 +27,21 @@ from galaxyco_ui.models import (
     utcnow,
 )
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
-from galaxyco_ui.services import agent_hooks, api_keys, invitations, knowledge, provider_keys, schedules
+from galaxyco_ui.services import (
+    agent_hooks,
+    agents,
+    api_keys,
+    invitations,
+    knowledge,
+    provider_keys,
+    schedules,
+)
+from galaxyco_ui.tools.mcp_client import HEADERS_PURPOSE as MCP_HEADERS_PURPOSE
 from galaxyco_ui.webhooks.delivery import SECRET_PURPOSE
 from tests.factories import (
     SignedIn,
     Team,
+    agent_data,
     make_agent,
     make_team,
     make_user,
@@ -99,6 +111,14 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
         name=f"{BAIT} {v.secret('agentname')}",
         description=f"{BAIT} {v.secret('agentdesc')}",
         instructions=f"{BAIT} {v.secret('instructions')}",
+    )
+    # A second version, so that the History tab has two to compare and one to restore.
+    agents.update_agent(
+        ctx=owner,
+        agent_id=agent.id,
+        data=agent_data(
+            name=agent.name, description=agent.description, instructions=f"{BAIT} {v.secret('instructions2')}"
+        ),
     )
     v.ids |= {"agent": agent.id, "workspace": team.workspace_id, "member": membership_id(team.member)}
     v.ids["member_user"] = team.member.user_id
@@ -215,6 +235,21 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
             )
         )
     v.ids["webhook_endpoint"] = endpoint.id
+    mcp_token = v.secret("mcptoken")
+    with session_scope() as session:
+        server = McpServer(
+            workspace_id=team.workspace_id,
+            created_by=owner.user_id,
+            name=f"{BAIT} {v.secret('mcpname')}",
+            url=f"https://{v.secret('mcphost').lower()}.example.com/mcp",
+            headers_encrypted=crypto.encrypt(
+                json.dumps({"Authorization": f"Bearer {mcp_token}"}), purpose=MCP_HEADERS_PURPOSE
+            ),
+            tools=[{"name": v.secret("mcptool"), "description": v.secret("mcpdesc"), "input_schema": {}}],
+            last_error=v.secret("mcperror"),
+        )
+        session.add(server)
+    v.ids["mcp_server"] = server.id
     v.secrets.append(webhook_secret)
     invite = invitations.invite_member(
         ctx=owner, email=f"{v.secret('invitee').lower()}@example.com", role="member"

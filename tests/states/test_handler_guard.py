@@ -71,6 +71,7 @@ UI_ONLY = {
     "ApiKeysState.dismiss_secret": "hides the secret this browser was just shown",
     "AgentsState.set_search": "stores the search box; the load it chains is guarded",
     "AgentsState.set_sort": "stores the sort order; the load it chains is guarded",
+    "AgentHistoryState.set_tab": "switches the agent page's tab",
     "CollectionFormState.open_create": "opens the empty dialog",
     "CollectionFormState.open_edit": "shows the values the browser sent; save is guarded",
     "CollectionFormState.set_open": "opens or closes the dialog",
@@ -113,11 +114,13 @@ ID_ARGUMENTS = {  # parameter name -> the victim object it names
     "user_id": "member_user",
     "key_id": "api_key",
     "endpoint_id": "webhook_endpoint",
+    "server_id": "mcp_server",
     "notification_id": "notification",
 }
 PLAIN_ARGUMENTS: dict[str, Any] = {
     "provider": "openai",
     "ordinal": 0,
+    "number": 1,  # an agent version: the victim's agent has 1 and 2
     "direction": 1,
     "role": "admin",
     "is_open": True,
@@ -213,6 +216,7 @@ def pages(cls: type[rx.State], v: Victim) -> list[str]:
         "AgentRunState": [f"/agents/{v.ids['agent']}"],
         "AgentEditorState": [f"/agents/{v.ids['agent']}"],
         "AgentHookState": [f"/agents/{v.ids['agent']}"],
+        "AgentHistoryState": [f"/agents/{v.ids['agent']}", f"/agents/{v.ids['agent']}?tab=history&version=1"],
         "CollectionState": [f"/knowledge/{v.ids['collection']}"],
         "ItemState": [f"/knowledge/items/{v.ids['item']}"],
         "RunsState": ["/runs"],

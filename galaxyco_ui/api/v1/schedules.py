@@ -16,6 +16,7 @@ from galaxyco_ui.api.v1.deps import ApiContext
 from galaxyco_ui.api.v1.idempotency import idempotent
 from galaxyco_ui.api.v1.paging import DEFAULT_LIMIT, Cursor, Limit, Page, page, page_of
 from galaxyco_ui.services import schedules
+from galaxyco_ui.services.agent_versions import MAX_VERSION
 from galaxyco_ui.services.schedules import ScheduleView
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -30,6 +31,9 @@ class ScheduleCreate(BaseModel):
     timezone: str = Field(default="UTC", max_length=64, description="An IANA zone, e.g. Europe/Paris.")
     input: str = Field(max_length=_MAX_INPUT, description="What the agent is asked each time.")
     enabled: bool = True
+    agent_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Run this version of the agent; the latest when null."
+    )
 
 
 class SchedulePatch(BaseModel):
@@ -39,6 +43,9 @@ class SchedulePatch(BaseModel):
     timezone: str | None = Field(default=None, max_length=64)
     input: str | None = Field(default=None, max_length=_MAX_INPUT)
     enabled: bool | None = None
+    agent_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Pin this version; null runs the latest again."
+    )
 
 
 @router.get("", response_model=Page[ScheduleView], summary="List schedules")
@@ -72,6 +79,7 @@ async def create_schedule(request: Request, ctx: ApiContext, body: ScheduleCreat
             timezone=body.timezone,
             input=body.input,
             enabled=body.enabled,
+            agent_version=body.agent_version,
         ),
     )
 
@@ -93,6 +101,7 @@ async def update_schedule(ctx: ApiContext, schedule_id: str, body: SchedulePatch
             timezone=changes.get("timezone", current.timezone),
             input=changes.get("input", current.input),
             enabled=changes.get("enabled", current.enabled),
+            agent_version=body.agent_version if "agent_version" in body.model_fields_set else schedules.KEEP,
         )
 
     return await asyncio.to_thread(update)

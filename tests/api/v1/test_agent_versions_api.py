@@ -205,3 +205,23 @@ async def test_an_agent_whose_own_name_ends_in_at_a_number_is_found_first(
     (run,) = runs_of(team.workspace_id)
     assert run.agent_id == named.id and run.agent_version == 1
     assert emulator.requests[-1].body["messages"][0]["content"] == "I am the one named so."
+
+
+# ---------------------------------------------------------------- schedules
+
+
+async def test_a_schedule_is_pinned_kept_and_unpinned_through_the_api(api, keys: Keys, three):
+    body = {"agent_id": three.id, "cron": "0 9 * * *", "input": "Report", "agent_version": 2}
+    created = await api.post("/schedules", json=body, headers=keys.admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["agent_version"] == 2
+    path = f"/schedules/{created.json()['id']}"
+
+    kept = await api.patch(path, json={"cron": "0 10 * * *"}, headers=keys.admin)
+    assert kept.json()["agent_version"] == 2
+    unpinned = await api.patch(path, json={"agent_version": None}, headers=keys.admin)
+    assert unpinned.json()["agent_version"] is None
+
+    missing = await api.post("/schedules", json={**body, "agent_version": 8}, headers=keys.admin)
+    assert missing.status_code == 422
+    assert missing.json()["errors"]["agent_version"] == "This agent has no version 8."

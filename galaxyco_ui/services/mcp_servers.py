@@ -266,7 +266,7 @@ def check_agent_mcp_tools(session: Session, ctx: TenantContext, tools: list[str]
 # ---------------------------------------------------------------- internals
 
 
-def _server(session: Session, ctx: TenantContext, server_id: str) -> McpServer:
+def _server(session: Session, ctx: TenantContext, server_id: str | None) -> McpServer:
     row = session.get(McpServer, server_id) if server_id else None
     if row is None or row.workspace_id != ctx.workspace_id or row.deleted_at is not None:
         raise NotFoundError("That MCP server")

@@ -8,11 +8,13 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import NotFoundError, ValidationError
-from galaxyco_ui.services import agents, knowledge
+from galaxyco_ui.services import agents, knowledge, mcp_servers
 from galaxyco_ui.services.agents import AgentView, SortKey
+from galaxyco_ui.services.mcp_servers import McpServerView
 from galaxyco_ui.states.guard import guarded
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
 
+MCP_TOOL_FIELD = "mcp_tool:"  # + a tool's entry: the names of the form's MCP tool checkboxes
 NEW_AGENT_DEFAULTS = {
     "name": "",
     "description": "",
@@ -63,6 +65,8 @@ class AgentEditorState(rx.State):
     # (id, name) of the workspace's knowledge collections, and those the agent searches.
     collections: rx.Field[list[tuple[str, str]]] = rx.field(default_factory=list)
     knowledge_ids: rx.Field[list[str]] = rx.field(default_factory=list)
+    # The workspace's MCP servers that list tools (components/mcp_servers.py shows them).
+    mcp_catalog: rx.Field[list[McpServerView]] = rx.field(default_factory=list)
     errors: dict[str, str] = {}
     created_by_name: str = ""
     updated_label: str = ""
@@ -81,6 +85,7 @@ class AgentEditorState(rx.State):
         self.errors, self.not_found = {}, False
         self.form_key += 1
         self.collections = knowledge.collection_choices(ctx=ctx)
+        self.mcp_catalog = [s for s in mcp_servers.list_mcp_servers(ctx=ctx) if s.tools]
         if path.endswith("/agents/new"):
             self.is_new, self.agent_id, self.can_edit = True, "", True
             self.form, self.tools, self.knowledge_ids = dict(NEW_AGENT_DEFAULTS), [], []
@@ -119,7 +124,10 @@ class AgentEditorState(rx.State):
     def save(self, ctx: TenantContext, form_data: dict):
         data = {
             **{k: form_data.get(k, "") for k in NEW_AGENT_DEFAULTS},
-            "tools": [t.name for t in SELECTABLE_TOOLS if form_data.get(f"tool_{t.name}")],
+            "tools": [t.name for t in SELECTABLE_TOOLS if form_data.get(f"tool_{t.name}")]
+            # MCP tools: checked ones of the servers this form showed (an entry of a server
+            # removed since is dropped; the service checks the rest).
+            + [t.entry for s in self.mcp_catalog for t in s.tools if form_data.get(MCP_TOOL_FIELD + t.entry)],
             "knowledge_collection_ids": [cid for cid, _ in self.collections if form_data.get(f"kc_{cid}")],
         }
         for number in ("temperature", "max_steps", "max_output_tokens"):

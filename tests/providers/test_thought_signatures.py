@@ -14,6 +14,7 @@ import pytest
 from galaxyco_ui.devtools.emulator import Emulator
 from galaxyco_ui.devtools.script import Script, text, tool_call
 from galaxyco_ui.providers.base import (
+    ChatProvider,
     ChatRequest,
     Message,
     ProviderBadRequestError,
@@ -44,6 +45,18 @@ def results(*calls: ToolCall) -> tuple[Message, ...]:
     )
 
 
+def answer(events: list[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def one_call(emulator: Emulator, provider: ChatProvider, city: str) -> tuple[Message, ToolCall]:
+    """Ask Gemini 3 for the weather in ``city``: the question and the call it answers with."""
+    question = Message("user", f"Weather in {city}?")
+    emulator.enqueue(Script([tool_call("get_weather", {"city": city})]))
+    [call] = calls_of(await collect(provider, ask(GEMINI_3, question)))
+    return question, call
+
+
 def decoded(signature: str) -> bytes:
     """Signature bytes from base64 in either alphabet (google-genai sends the URL-safe one)."""
     return base64.urlsafe_b64decode(signature.replace("+", "-").replace("/", "_"))
@@ -68,7 +81,7 @@ async def test_multi_step_tool_use_round_trips_each_signature(
     step_two = emulator.requests[-1].body["contents"]
     events = await collect(provider, ask(GEMINI_3, question, *results(first), *results(second)))
 
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Paris and Rome: sunny."
+    assert answer(events) == "Paris and Rome: sunny."
     assert first.signature and second.signature and first.signature != second.signature
     assert "thoughtSignature" not in json.dumps(sent_first.body)  # nothing to send back yet
     # Each signature goes back, byte for byte, on the function-call part it came with.
@@ -82,9 +95,7 @@ async def test_a_follow_up_without_the_signature_is_refused_like_the_api(
     emulator: Emulator, make: ProviderFactory
 ) -> None:
     provider = make("google")
-    question = Message("user", "Weather in Oslo?")
-    emulator.enqueue(Script([tool_call("get_weather", {"city": "Oslo"})]))
-    [call] = calls_of(await collect(provider, ask(GEMINI_3, question)))
+    question, call = await one_call(emulator, provider, "Oslo")
     emulator.enqueue(Script([text("never sent")]))
 
     with pytest.raises(ProviderBadRequestError) as refused:
@@ -95,16 +106,14 @@ async def test_a_follow_up_without_the_signature_is_refused_like_the_api(
     assert "`default_api:get_weather` , position 2" in str(refused.value)
     # The refusal used no script: the next answer is still the queued one.
     events = await collect(provider, ask(GEMINI_3, question, *results(call)))
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "never sent"
+    assert answer(events) == "never sent"
 
 
 async def test_an_altered_or_moved_signature_is_refused_as_corrupted(
     emulator: Emulator, make: ProviderFactory
 ) -> None:
     provider = make("google")
-    question = Message("user", "Weather in Lima?")
-    emulator.enqueue(Script([tool_call("get_weather", {"city": "Lima"})]))
-    [call] = calls_of(await collect(provider, ask(GEMINI_3, question)))
+    question, call = await one_call(emulator, provider, "Lima")
     assert call.signature is not None
     raw = bytearray(base64.b64decode(call.signature))
     raw[-1] ^= 1
@@ -130,7 +139,7 @@ async def test_parallel_calls_carry_one_signature_on_the_first_call(
     events = await collect(provider, ask(GEMINI_3, question, *results(first, second)))
 
     assert first.signature is not None and second.signature is None
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Both cloudy."
+    assert answer(events) == "Both cloudy."
     model_turn = emulator.requests[-1].body["contents"][1]
     assert ["thoughtSignature" in p for p in model_turn["parts"]] == [True, False]
 
@@ -146,7 +155,7 @@ async def test_only_the_current_turn_needs_signatures(emulator: Emulator, make: 
         ask(GEMINI_3, Message("user", "Weather in Kyiv?"), *results(old), Message("user", "Thanks!")),
     )
 
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Noted."
+    assert answer(events) == "Noted."
 
 
 async def test_gemini_2_5_neither_signs_nor_checks(emulator: Emulator, make: ProviderFactory) -> None:
@@ -159,7 +168,7 @@ async def test_gemini_2_5_neither_signs_nor_checks(emulator: Emulator, make: Pro
     events = await collect(provider, ask("gemini-2.5-flash", question, *results(call)))
 
     assert call.signature is None
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Mild."
+    assert answer(events) == "Mild."
 
 
 async def test_other_vendors_ignore_a_signature(emulator: Emulator, make: ProviderFactory) -> None:
@@ -167,7 +176,7 @@ async def test_other_vendors_ignore_a_signature(emulator: Emulator, make: Provid
     for kind, model in (("openai", "gpt-4.1-mini"), ("anthropic", "claude-haiku-4-5")):
         emulator.enqueue(Script([text("Warm.")]))
         events = await collect(make(kind), ask(model, Message("user", "Nice?"), *results(call)))
-        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Warm."
+        assert answer(events) == "Warm."
         assert "c2lnbmF0dXJl" not in json.dumps(emulator.requests[-1].body)
 
 

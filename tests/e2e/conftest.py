@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from galaxyco_ui.devtools.emulator import Emulator
 from tests.emulator import emulator_host_port
+from tests.mcp_server import LocalMcpServer
 from tests.oauth_provider import OIDCProvider, oidc_provider
 
 __all__ = ["oidc_provider"]
@@ -53,7 +54,9 @@ WEBHOOK_RECEIVER_PORT = free_port()
 
 
 @pytest.fixture(scope="session")
-def app_url(oidc_provider: OIDCProvider, _emulator_server: Emulator) -> Iterator[str]:
+def app_url(
+    oidc_provider: OIDCProvider, _emulator_server: Emulator, _mcp_server_session: LocalMcpServer
+) -> Iterator[str]:
     """The production build, served with "Continue with Acme SSO" pointed at the test IdP.
 
     Provider base URLs may reach the session's emulator (on 127.0.0.1) because the
@@ -69,7 +72,9 @@ def app_url(oidc_provider: OIDCProvider, _emulator_server: Emulator) -> Iterator
         "PORT": str(port),
         "PUBLIC_URL": url,
         "GALAXYCO_ENV": "test",
-        "ALLOWED_PRIVATE_PROVIDER_HOSTS": f"{emulator_host_port(_emulator_server)},127.0.0.1:{WEBHOOK_RECEIVER_PORT}",
+        # The local MCP server of tests/mcp_server.py is listed the same way.
+        "ALLOWED_PRIVATE_PROVIDER_HOSTS": f"{emulator_host_port(_emulator_server)},127.0.0.1:{WEBHOOK_RECEIVER_PORT},"
+        f"{_mcp_server_session.host_port}",
         "PROVIDER_REACHABILITY_CHECK_SECONDS": "2",  # Settings → Providers shows a fresh check soon
         **oidc_provider.app_env(url, name="Acme SSO"),
     }

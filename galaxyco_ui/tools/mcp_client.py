@@ -318,10 +318,16 @@ def server_spec(row: McpServer) -> ServerSpec:
 
 @dataclass(frozen=True, slots=True)
 class AgentTools:
-    """The tools of one run: a registry and the names the model is shown, in order."""
+    """The tools of one run: a registry and the names the model is shown, in order.
+
+    ``entries`` maps each name the model is shown to the ``agent.tools`` entry it came
+    from (``"Local_tools__lookup"`` → ``"mcp:<server_id>:lookup"``; a built-in tool maps to
+    itself), e.g. to match a call against the agent's ``approval_tools``.
+    """
 
     registry: ToolRegistry
     names: tuple[str, ...]
+    entries: dict[str, str] = field(default_factory=dict)
 
 
 def agent_tools(workspace_id: str, entries: Iterable[str]) -> AgentTools:
@@ -336,7 +342,8 @@ def agent_tools(workspace_id: str, entries: Iterable[str]) -> AgentTools:
     mcp = [parsed for name in wanted if (parsed := parse_entry(name)) is not None]
     tools = load_mcp_tools(workspace_id, mcp, taken=set(builtin)) if mcp else []
     registry = ToolRegistry([*(default_registry.get_tool(n) for n in sorted(default_registry.names)), *tools])
-    return AgentTools(registry=registry, names=(*builtin, *(tool.name for tool in tools)))
+    entries = {name: name for name in builtin} | {t.name: entry_for(t.server.id, t.tool_name) for t in tools}
+    return AgentTools(registry=registry, names=(*builtin, *(tool.name for tool in tools)), entries=entries)
 
 
 def load_mcp_tools(workspace_id: str, wanted: Sequence[tuple[str, str]], *, taken: set[str]) -> list[McpTool]:

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 HEADERS_PURPOSE = "mcp-headers"
 ENTRY_PREFIX = "mcp:"
 MAX_RESULT_CHARS = 20_000
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # one HTTP response from a server (a tool list, a result)
 MAX_TOOLS_PER_SERVER = 200
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_SCHEMA_CHARS = 20_000
@@ -123,6 +124,48 @@ def model_name(server_name: str, tool_name: str, taken: set[str]) -> str:
 # ---------------------------------------------------------------- connecting
 
 
+class ResponseTooLarge(ToolError):
+    """A server sent more than ``MAX_RESPONSE_BYTES`` in one HTTP response."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The MCP server sent more than {limit:,} bytes in one response; it was cut off.")
+
+
+class _CappedStream(httpx2.AsyncByteStream):
+    """A response body that raises ``ResponseTooLarge`` past ``limit`` bytes."""
+
+    def __init__(self, inner: httpx2.AsyncByteStream, limit: int) -> None:
+        self._inner, self._limit = inner, limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise ResponseTooLarge(self._limit)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _CappedTransport(httpx2.AsyncBaseTransport):
+    """Caps every response body: the result-size cap applies after a whole answer is read,
+    so without this a hostile server could make the app buffer gigabytes."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, limit: int) -> None:
+        self._inner, self._limit = inner, limit
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        if isinstance(response.stream, httpx2.AsyncByteStream):
+            response.stream = _CappedStream(response.stream, self._limit)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def _clean_error(error: BaseException) -> list[BaseException]:
     """The leaves of an exception group (anyio task groups wrap what went wrong)."""
     if isinstance(error, BaseExceptionGroup):
@@ -192,7 +235,7 @@ async def connect(
     if server.transport != "http":
         raise ToolError(f"Unknown MCP transport {server.transport!r}.")
     http = httpx2.AsyncClient(
-        transport=VettedTransport(provider="mcp"),
+        transport=_CappedTransport(VettedTransport(provider="mcp"), MAX_RESPONSE_BYTES),
         headers=server.headers,
         timeout=httpx2.Timeout(read_seconds + _GRACE),
         trust_env=False,

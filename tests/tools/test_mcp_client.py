@@ -7,6 +7,8 @@ import re
 import mcp.types as mt
 
 from galaxyco_ui.services import mcp_servers
+from galaxyco_ui.tools import mcp_client
+from galaxyco_ui.tools.base import ToolContext
 from galaxyco_ui.tools.mcp_client import agent_tools, entry_for, model_name, parse_entry, result_text
 
 VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -64,3 +66,16 @@ def test_result_text_joins_text_and_names_other_blocks():
     assert result_text(result) == "first\n[image content not shown]\nsecond"
     structured = mt.CallToolResult(content=[], structured_content={"answer": 42})
     assert result_text(structured) == '{"answer": 42}'
+
+
+async def test_a_response_larger_than_the_cap_is_cut_off_not_buffered(team, mcp_server, monkeypatch):
+    server = mcp_servers.register_mcp_server(ctx=team.admin, data={"name": "Big", "url": mcp_server.url})
+    await mcp_servers.refresh_mcp_server(ctx=team.admin, server_id=server.id)
+    tools = agent_tools(team.workspace_id, [entry_for(server.id, "flood"), entry_for(server.id, "lookup")])
+    monkeypatch.setattr(mcp_client, "MAX_RESPONSE_BYTES", 50_000)  # the flood answer is ~200 kB
+    ctx = ToolContext(workspace_id=team.workspace_id, run_id="r", agent_id="a", user_id="u")
+
+    flood = await tools.registry.run_tool("Big__flood", {}, ctx)
+    assert flood.is_error and "more than 50,000 bytes" in flood.content and "cut off" in flood.content
+    answer = await tools.registry.run_tool("Big__lookup", {"word": "small"}, ctx)
+    assert not answer.is_error and answer.content == "The meaning of small is 42."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -24,21 +25,28 @@ def emulator_host_port(server: Emulator) -> str:
     return server.url.removeprefix("http://")
 
 
+@contextmanager
+def private_host_allowed(entry: str) -> Iterator[None]:
+    """Add ``entry`` (``host:port``) to ``ALLOWED_PRIVATE_PROVIDER_HOSTS`` for the block, as
+    an operator would list a local server; the previous value is restored after it."""
+    previous = os.environ.get(ALLOW_VARIABLE)
+    entries = [e for e in (previous or "").split(",") if e.strip()]
+    os.environ[ALLOW_VARIABLE] = ",".join([*entries, entry])
+    reset_settings()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ALLOW_VARIABLE, None)
+        else:
+            os.environ[ALLOW_VARIABLE] = previous
+        reset_settings()
+
+
 @pytest.fixture(scope="session")
 def _emulator_server() -> Iterator[Emulator]:
-    with Emulator() as server:
-        previous = os.environ.get(ALLOW_VARIABLE)
-        entries = [e for e in (previous or "").split(",") if e.strip()]
-        os.environ[ALLOW_VARIABLE] = ",".join([*entries, emulator_host_port(server)])
-        reset_settings()
-        try:
-            yield server
-        finally:
-            if previous is None:
-                os.environ.pop(ALLOW_VARIABLE, None)
-            else:
-                os.environ[ALLOW_VARIABLE] = previous
-            reset_settings()
+    with Emulator() as server, private_host_allowed(emulator_host_port(server)):
+        yield server
 
 
 @pytest.fixture

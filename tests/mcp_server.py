@@ -19,7 +19,6 @@ environment), the way an operator allows a local server: netguard is not loosene
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 import time
@@ -30,11 +29,10 @@ import pytest
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 
-from galaxyco_ui.config import reset_settings
+from tests.emulator import private_host_allowed
 
 SECURE_TOKEN = "s3cret-mcp-token"
 FLOOD_CHARS = 200_000
-ALLOW_VARIABLE = "ALLOWED_PRIVATE_PROVIDER_HOSTS"
 
 
 def build_server(hang_release: threading.Event) -> MCPServer:
@@ -95,7 +93,23 @@ async def _respond(send: Any, status: int, body: bytes, content_type: bytes) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-class LocalMcpServer:
+class _Local:
+    """A server on ``port`` of 127.0.0.1 with its MCP endpoint at ``/mcp``."""
+
+    port: int
+
+    @property
+    def host_port(self) -> str:
+        """The entry ``ALLOWED_PRIVATE_PROVIDER_HOSTS`` needs to reach it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The (open) MCP endpoint."""
+        return f"http://{self.host_port}/mcp"
+
+
+class LocalMcpServer(_Local):
     """The test MCP server on a free port of 127.0.0.1; a context manager."""
 
     def __init__(self) -> None:
@@ -111,15 +125,6 @@ class LocalMcpServer:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="mcp-test-server", daemon=True)
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The open endpoint."""
-        return f"http://{self.host_port}/mcp"
 
     @property
     def secure_url(self) -> str:
@@ -148,19 +153,8 @@ class LocalMcpServer:
 
 @pytest.fixture(scope="session")
 def _mcp_server_session() -> Iterator[LocalMcpServer]:
-    with LocalMcpServer() as server:
-        previous = os.environ.get(ALLOW_VARIABLE)
-        entries = [e for e in (previous or "").split(",") if e.strip()]
-        os.environ[ALLOW_VARIABLE] = ",".join([*entries, server.host_port])
-        reset_settings()
-        try:
-            yield server
-        finally:
-            if previous is None:
-                os.environ.pop(ALLOW_VARIABLE, None)
-            else:
-                os.environ[ALLOW_VARIABLE] = previous
-            reset_settings()
+    with LocalMcpServer() as server, private_host_allowed(server.host_port):
+        yield server
 
 
 @pytest.fixture
@@ -169,7 +163,7 @@ def mcp_server(_mcp_server_session: LocalMcpServer) -> LocalMcpServer:
     return _mcp_server_session
 
 
-class SilentServer:
+class SilentServer(_Local):
     """A TCP port that accepts connections and never answers: an MCP server that hangs."""
 
     def __init__(self) -> None:
@@ -177,14 +171,6 @@ class SilentServer:
         self._socket.bind(("127.0.0.1", 0))
         self._socket.listen(16)  # the kernel completes handshakes; nobody reads
         self.port = self._socket.getsockname()[1]
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host_port}/mcp"
 
     def close(self) -> None:
         self._socket.close()

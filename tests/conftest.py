@@ -43,7 +43,13 @@ from galaxyco_ui.jobs import reset_job_queue  # noqa: E402
 from galaxyco_ui.runs.events import reset_event_bus  # noqa: E402
 from galaxyco_ui.runs.signals import reset_cancel_signals  # noqa: E402
 
-pytest_plugins = ["tests.factories", "tests.smtp_server", "tests.emulator", "tests.background", "tests.mcp_server"]
+pytest_plugins = [
+    "tests.factories",
+    "tests.smtp_server",
+    "tests.emulator",
+    "tests.background",
+    "tests.mcp_server",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

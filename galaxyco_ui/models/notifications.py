@@ -26,6 +26,7 @@ NOTIFICATION_KINDS = (
     "document_failed",
     "invite_accepted",
     "webhook_disabled",
+    "approval_requested",
 )
 
 

@@ -3,7 +3,8 @@
 A member's choice for a kind is a ``NotificationPref`` row; a kind without a row uses
 ``DEFAULTS``: every kind shows under the bell, and the ones that need someone to act
 soon (a scheduled run failed, a budget is used up and stops runs, a webhook endpoint
-stopped receiving events) are also mailed.
+stopped receiving events) are also mailed. A tool call that waits for approval is shown
+in the app only: the run page and the Approvals inbox are where it is decided.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ KIND_LABELS: dict[str, str] = {
     "document_failed": "Document failed to index",
     "invite_accepted": "Invitation accepted",
     "webhook_disabled": "Webhook endpoint disabled",
+    "approval_requested": "Tool call waits for approval",
 }
 assert tuple(KIND_LABELS) == NOTIFICATION_KINDS, "a kind without a label (or a label without a kind)"
 

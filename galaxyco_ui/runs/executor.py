@@ -22,6 +22,7 @@ run to the configured queue and ``abort_run`` takes it back out of a SAQ queue.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -49,7 +50,7 @@ from galaxyco_ui.providers.base import (
 from galaxyco_ui.providers.factory import make_provider
 from galaxyco_ui.providers.pricing import cost_usd
 from galaxyco_ui.providers.retry import stream_with_retries
-from galaxyco_ui.runs import heartbeats, store
+from galaxyco_ui.runs import approvals, heartbeats, store
 from galaxyco_ui.runs.budgets import announce_alerts
 from galaxyco_ui.runs.events import EventBus, get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.signals import CancelSignals, get_cancel_signals
@@ -72,6 +73,14 @@ class RunCancelled(Exception):
 
 class RunLimitReached(Exception):
     pass
+
+
+class WaitingForApproval(Exception):
+    """The run now waits for a person (``runs.approvals``); its job ends here."""
+
+    def __init__(self, waiting: approvals.Waiting, call: ToolCall) -> None:
+        super().__init__(waiting.approval_id)
+        self.waiting, self.call = waiting, call
 
 
 @dataclass
@@ -169,9 +178,14 @@ def _run_job_options() -> dict[str, Any]:
     }
 
 
-async def enqueue_run(run_id: str) -> None:
-    """Queue a run (the run must be ``queued``); a duplicate is harmless: the claim lets one through."""
-    await get_job_queue().enqueue(RUN_JOB, key=run_id, run_id=run_id)
+async def enqueue_run(run_id: str, *, key: str = "") -> None:
+    """Queue a run (the run must be ``queued``); a duplicate is harmless: the claim lets one through.
+
+    ``key`` (default: the run id) names the job: a run resumed after an approval passes
+    a fresh one, since SAQ ignores a key whose job is still running (the job that moved
+    the run to waiting may not have returned yet).
+    """
+    await get_job_queue().enqueue(RUN_JOB, key=key or run_id, run_id=run_id)
 
 
 async def abort_run(run_id: str) -> None:
@@ -205,16 +219,26 @@ async def execute_run(
     publisher = Publisher(bus, run_id, claimed.workspace_id)
     settings = get_settings()
     totals = Totals()
+    if claimed.totals is not None:  # resumed after an approval
+        totals.input_tokens, totals.output_tokens = claimed.totals.input_tokens, claimed.totals.output_tokens
+        totals.cost = claimed.totals.cost_usd
+        totals.known_cost = claimed.totals.cost_usd is not None
     started = time.monotonic()
     await publisher.status("running", agent_name=claimed.snapshot.get("name", ""))
 
     status, output, error = "failed", "", ""
-    work = asyncio.ensure_future(_agent_loop(claimed, publisher, totals, provider_factory))
+    waiting: WaitingForApproval | None = None
+    work = asyncio.ensure_future(_agent_loop(claimed, publisher, totals, provider_factory, started))
     watcher = asyncio.ensure_future(_watch(run_id, signals, work))
     try:
-        async with asyncio.timeout(settings.run_timeout_seconds):
+        # The timeout counts executing time only: not the time spent waiting for approvals.
+        async with asyncio.timeout(max(settings.run_timeout_seconds - claimed.active_seconds, 1.0)):
             output = await work
         status = "succeeded"
+    except WaitingForApproval as exc:
+        waiting = exc
+    except RunCancelled:  # a cancel came as the run was about to wait for an approval
+        status, error = "cancelled", "Cancelled by a user."
     except asyncio.CancelledError:
         if not watcher.done() or not watcher.result():
             error = "The server shut down while this run was in progress. Retry it."
@@ -234,35 +258,71 @@ async def execute_run(
         if not work.done():
             work.cancel()
         await publisher.flush()
-        finished = await asyncio.to_thread(
-            store.finish_run,
-            run_id,
-            status=status,
-            output=output,
-            error=error,
-            input_tokens=totals.input_tokens,
-            output_tokens=totals.output_tokens,
-            cost_usd=totals.cost_or_unknown,
-        )
-        if finished:
-            duration_ms = int((time.monotonic() - started) * 1000)
-            metrics.run_finished(status, duration_ms / 1000)
-            await publisher.emit(
-                "final",
-                status=status,
-                output=output,
-                error=error,
-                duration_ms=duration_ms,
-                **totals.as_event(),
+        if waiting is not None:
+            await _announce_waiting(publisher, waiting)
+        else:
+            await _finish(
+                run_id, publisher, signals, totals, started, status=status, output=output, error=error
             )
-            await publisher.status(status)
-            await enqueue_deliveries(finished.webhook_deliveries)
-            await notifications.announce(finished.notice)
-        await bus.end(publisher.stream)
-        await signals.clear(run_id)
+    if waiting is not None:
+        log.info("run waits for approval", extra={"run_id": run_id, "workspace_id": claimed.workspace_id})
+        return "waiting_approval"
     tracing.annotate_run(input_tokens=totals.input_tokens, output_tokens=totals.output_tokens)
     log.info("run finished", extra={"run_id": run_id, "workspace_id": claimed.workspace_id, "status": status})
     return status
+
+
+async def _finish(
+    run_id: str,
+    publisher: Publisher,
+    signals: CancelSignals,
+    totals: Totals,
+    started: float,
+    *,
+    status: str,
+    output: str,
+    error: str,
+) -> None:
+    """Put the run in its terminal state and tell its watchers, webhooks and notifications."""
+    finished = await asyncio.to_thread(
+        store.finish_run,
+        run_id,
+        status=status,
+        output=output,
+        error=error,
+        input_tokens=totals.input_tokens,
+        output_tokens=totals.output_tokens,
+        cost_usd=totals.cost_or_unknown,
+    )
+    if finished:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        metrics.run_finished(status, duration_ms / 1000)
+        await publisher.emit(
+            "final",
+            status=status,
+            output=output,
+            error=error,
+            duration_ms=duration_ms,
+            **totals.as_event(),
+        )
+        await publisher.status(status)
+        await enqueue_deliveries(finished.webhook_deliveries)
+        await notifications.announce(finished.notice)
+    await publisher.bus.end(publisher.stream)
+    await signals.clear(run_id)
+
+
+async def _announce_waiting(publisher: Publisher, waiting: WaitingForApproval) -> None:
+    """Tell the run's watchers (and the members who may decide) that a call waits for them."""
+    call = waiting.call
+    await publisher.status(
+        "waiting_approval",
+        approval_id=waiting.waiting.approval_id,
+        tool=call.name,
+        arguments=call.arguments,
+        expires_at=waiting.waiting.expires_at_iso,
+    )
+    await notifications.announce(waiting.waiting.notice)
 
 
 async def _watch(run_id: str, signals: CancelSignals, work: asyncio.Future[str]) -> bool:
@@ -287,7 +347,11 @@ async def _watch(run_id: str, signals: CancelSignals, work: asyncio.Future[str])
 
 
 async def _agent_loop(
-    claimed: store.ClaimedRun, publisher: Publisher, totals: Totals, provider_factory: ProviderFactory
+    claimed: store.ClaimedRun,
+    publisher: Publisher,
+    totals: Totals,
+    provider_factory: ProviderFactory,
+    started: float,
 ) -> str:
     snap = claimed.snapshot
     if claimed.provider is None:
@@ -316,8 +380,27 @@ async def _agent_loop(
         collection_ids=collection_ids,
     )
     max_tokens = get_settings().run_max_total_tokens
+    gate = _Gate(claimed, started)
+    # A run resumed after an approval continues where it stopped: its conversation so far
+    # from the persisted steps, then the rest of the calls of the turn that asked.
+    first_step, pending = _replay(claimed.history, messages)
     try:
-        for step in range(int(snap.get("max_steps", 8))):
+        for call, approval_id in pending:
+            decision = claimed.decisions.get(approval_id) if approval_id else None
+            messages.append(
+                await _tool_turn(
+                    call,
+                    ctx,
+                    claimed,
+                    publisher,
+                    first_step - 1,
+                    enabled=specs,
+                    tools=toolbox.registry,
+                    gate=gate,
+                    decided=decision,
+                )
+            )
+        for step in range(first_step, int(snap.get("max_steps", 8))):
             request = ChatRequest(
                 model=snap["model"],
                 messages=tuple(messages),
@@ -335,7 +418,9 @@ async def _agent_loop(
                 )
             for call in calls:
                 messages.append(
-                    await _tool_turn(call, ctx, claimed, publisher, step, enabled=specs, tools=toolbox.registry)
+                    await _tool_turn(
+                        call, ctx, claimed, publisher, step, enabled=specs, tools=toolbox.registry, gate=gate
+                    )
                 )
         raise RunLimitReached(
             f"The agent used all {snap.get('max_steps')} steps without a final answer. "
@@ -388,7 +473,12 @@ async def _model_turn(
         data={
             "model": request.model,
             "finish_reason": finish,
-            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+            # ``signature``: Gemini 3's thought signature, sent back when the history is rebuilt.
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments}
+                | ({"signature": c.signature} if c.signature else {})
+                for c in calls
+            ],
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
             if usage
             else None,
@@ -403,6 +493,85 @@ async def _model_turn(
     return text, calls
 
 
+class _Gate:
+    """Which calls wait for a person, and moving the run to wait (``runs.approvals``)."""
+
+    def __init__(self, claimed: store.ClaimedRun, started: float) -> None:
+        self.claimed, self.started = claimed, started
+        self.tools = [str(t) for t in claimed.snapshot.get("approval_tools", [])]
+        self.timeout = int(claimed.snapshot.get("approval_timeout_seconds", 3600))
+
+    def needs(self, call: ToolCall) -> bool:
+        return bool(self.tools) and approvals.needs_approval(call.name, call.arguments, self.tools)
+
+    async def wait(self, call: ToolCall, data: dict[str, Any]) -> None:
+        """Persist the call and its approval, move the run to waiting and stop the job."""
+        active = self.claimed.active_seconds + time.monotonic() - self.started
+        waiting = await asyncio.to_thread(
+            approvals.request_approval,
+            self.claimed.run_id,
+            call=data,
+            timeout_seconds=self.timeout,
+            active_seconds=active,
+        )
+        if waiting is None:  # a cancel was requested (the run is no longer running)
+            raise RunCancelled()
+        raise WaitingForApproval(waiting, call)
+
+
+def _replay(
+    history: tuple[store.PastStep, ...], messages: list[Message]
+) -> tuple[int, list[tuple[ToolCall, str]]]:
+    """Append a resumed run's conversation to ``messages``.
+
+    Returns the number of model turns taken and the calls of the last turn that have no
+    result yet, each with the approval id its ``tool_call`` step asked for ("" if none).
+    """
+    turns = 0
+    calls: list[ToolCall] = []
+    asked: dict[str, str] = {}
+    answered: set[str] = set()
+    for past in history:
+        if past.kind == "model":
+            turns += 1
+            calls = [_stored_call(d) for d in past.data.get("tool_calls") or []]
+            asked, answered = {}, set()
+            messages.append(Message(role="assistant", content=past.content, tool_calls=tuple(calls)))
+        elif past.kind == "tool_call" and past.data.get("approval_id"):
+            asked[str(past.data.get("id", ""))] = str(past.data["approval_id"])
+        elif past.kind == "tool_result":
+            call_id = str(past.data.get("id", ""))
+            answered.add(call_id)
+            messages.append(
+                Message(
+                    role="tool",
+                    content=past.content,
+                    tool_call_id=call_id,
+                    name=str(past.data.get("name", "")),
+                )
+            )
+    return turns, [(c, asked.get(c.id, "")) for c in calls if c.id not in answered]
+
+
+def _stored_call(data: dict[str, Any]) -> ToolCall:
+    """A ``ToolCall`` from a model step's data, every stored field kept (e.g. a signature)."""
+    known = {f.name for f in dataclasses.fields(ToolCall)}
+    return ToolCall(**{k: v for k, v in data.items() if k in known})
+
+
+def _decided(decision: approvals.Decision | None) -> ToolResult:
+    """What the model gets for a call a person denied (or nobody decided in time)."""
+    if decision is None:  # an asked call with no decision: it never resumes like that
+        return ToolResult(content="This call was not approved.", is_error=True, data={"approval": "missing"})
+    if decision.status == "expired":
+        content = "A person denied this call: timed out (nobody approved it in time)."
+    else:
+        content = (
+            f"A person denied this call: {decision.note}" if decision.note else "A person denied this call."
+        )
+    return ToolResult(content=content, is_error=True, data={"approval": decision.status, "error": "denied"})
+
+
 async def _tool_turn(
     call: ToolCall,
     ctx: ToolContext,
@@ -412,19 +581,29 @@ async def _tool_turn(
     *,
     enabled: tuple[ToolSpec, ...],
     tools: ToolRegistry,
+    gate: _Gate,
+    decided: approvals.Decision | None = None,
 ) -> Message:
-    await publisher.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments, step=step)
-    await asyncio.to_thread(
-        store.append_step,
-        claimed.run_id,
-        claimed.workspace_id,
-        kind="tool_call",
-        content=call.name,
-        data={"id": call.id, "name": call.name, "arguments": call.arguments},
-    )
-    began = time.monotonic()
     names = [spec.name for spec in enabled]
-    if call.name in names:
+    approved = decided is not None and decided.status == "approved"
+    if decided is None:  # a call not asked about yet (not a resumed one)
+        data = {"id": call.id, "name": call.name, "arguments": call.arguments}
+        await publisher.emit("tool_call", id=call.id, name=call.name, arguments=call.arguments, step=step)
+        if call.name in names and gate.needs(call):
+            await gate.wait(call, data)
+        await asyncio.to_thread(
+            store.append_step,
+            claimed.run_id,
+            claimed.workspace_id,
+            kind="tool_call",
+            content=call.name,
+            data=data,
+        )
+    began = time.monotonic()
+    extra: dict[str, Any] = {"approval": decided.status} if decided is not None else {}
+    if decided is not None and not approved:
+        result = _decided(decided)
+    elif call.name in names:
         result = await tools.run_tool(call.name, call.arguments, ctx)
     else:
         # The model saw only the agent's tools, but its output is hostile input (a prompt
@@ -447,7 +626,7 @@ async def _tool_turn(
         claimed.workspace_id,
         kind="tool_result",
         content=result.content,
-        data={"id": call.id, "name": call.name, "is_error": result.is_error, **result.data},
+        data={"id": call.id, "name": call.name, "is_error": result.is_error, **result.data, **extra},
         duration_ms=duration_ms,
     )
     return Message(role="tool", content=result.content, tool_call_id=call.id, name=call.name)

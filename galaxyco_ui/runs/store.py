@@ -7,12 +7,12 @@ that already finished is never moved again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, func, select, update
 
 from galaxyco_ui import notifications
 from galaxyco_ui.infra.db import session_scope
@@ -20,7 +20,7 @@ from galaxyco_ui.models import Agent, Run, RunStep, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
 from galaxyco_ui.providers.credentials import provider_config
-from galaxyco_ui.runs import budgets
+from galaxyco_ui.runs import approvals, budgets
 from galaxyco_ui.runs.notices import record_run_notice
 from galaxyco_ui.runs.usage import record_run_usage
 from galaxyco_ui.webhooks.events import record_run_event
@@ -55,6 +55,21 @@ class ClaimedRun:
     provider_problem: str
     # Whether a budget applied when it was claimed: only then does each turn check budgets.
     budgeted: bool = False
+    # A run resumed after an approval: its persisted steps, decided approvals (by tool
+    # call id), totals so far and the seconds it has executed (``runs.approvals``).
+    history: tuple[PastStep, ...] = ()
+    decisions: dict[str, approvals.Decision] = field(default_factory=dict)
+    totals: RunningTotals | None = None
+    active_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PastStep:
+    """A persisted step, as a resumed run rebuilds its conversation from it."""
+
+    kind: str
+    content: str
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +111,19 @@ def claim_run(run_id: str, *, trace_id: str | None = None) -> ClaimedRun | None:
         won = session.exec(
             update(Run)
             .where(col(Run.id) == run_id, col(Run.status) == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, updated_at=now)
+            # A run resumed after an approval keeps its first start.
+            .values(
+                status="running",
+                started_at=func.coalesce(col(Run.started_at), now),
+                heartbeat_at=now,
+                updated_at=now,
+            )
         ).rowcount
         if won != 1:
             return None
         run = session.get(Run, run_id)
         assert run is not None
+        resumed = _resume_state(session, run) if run.step_count else {}
         if trace_id:
             run.meta = {**run.meta, "trace_id": trace_id}
         config, problem = provider_config(session, run.workspace_id, run.agent_snapshot.get("provider", ""))
@@ -115,7 +137,25 @@ def claim_run(run_id: str, *, trace_id: str | None = None) -> ClaimedRun | None:
             provider=config,
             provider_problem=problem,
             budgeted=budgets.has_budgets(session, run.workspace_id, run.agent_id, run.created_by or ""),
+            **resumed,
         )
+
+
+def _resume_state(session: Session, run: Run) -> dict[str, Any]:
+    """What a run that already has steps (it waited for an approval) resumes from."""
+    steps = session.exec(
+        select(RunStep).where(RunStep.run_id == run.id).order_by(col(RunStep.position))
+    ).all()
+    return {
+        "history": tuple(PastStep(s.kind, s.content, dict(s.data)) for s in steps),
+        "decisions": approvals.decisions(session, run.id),
+        "totals": RunningTotals(
+            run.input_tokens,
+            run.output_tokens,
+            Decimal(str(run.cost_usd)) if run.cost_usd is not None else None,
+        ),
+        "active_seconds": float((run.meta or {}).get("active_seconds", 0.0)),
+    }
 
 
 def append_step(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import String, cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,6 +16,7 @@ from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, AgentVersion, User, utcnow
 from galaxyco_ui.providers.catalog import PROVIDER_KEYS, PROVIDER_LABELS
+from galaxyco_ui.runs.approvals import HTTP_WRITE
 from galaxyco_ui.runs.store import agent_snapshot
 from galaxyco_ui.services import audit
 from galaxyco_ui.services.knowledge import existing_collection_ids
@@ -26,6 +27,7 @@ from galaxyco_ui.tools.mcp_client import parse_entry
 
 SortKey = Literal["updated", "name", "created"]
 MAX_TAGS = 12
+MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
 class AgentInput(BaseModel):
@@ -43,6 +45,10 @@ class AgentInput(BaseModel):
     tags: list[str] = Field(default_factory=list)
     # Checked against the workspace's collections by ``_check_collections``.
     knowledge_collection_ids: list[str] = Field(default_factory=list, max_length=20)
+    # Entries of ``tools`` whose calls wait for a person (``runs/approvals.py``), and
+    # "http_request:write": http_request with a method other than GET or HEAD.
+    approval_tools: list[str] = Field(default_factory=list, max_length=200)
+    approval_timeout_seconds: int = Field(default=3600, ge=60, le=MAX_APPROVAL_TIMEOUT_SECONDS)
 
     @field_validator("name", mode="before")
     @classmethod
@@ -71,6 +77,17 @@ class AgentInput(BaseModel):
         )
         if unknown:
             raise ValueError(f"Unknown tool: {', '.join(unknown)}.")
+        return sorted(set(v))
+
+    @field_validator("approval_tools")
+    @classmethod
+    def _approvals_of_enabled_tools(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        tools = set(info.data.get("tools") or ())  # validated first: declared before
+        allowed = tools | ({HTTP_WRITE} if "http_request" in tools else set())
+        unknown = sorted(set(v) - allowed)
+        if unknown:
+            shown = ", ".join(name[:100] for name in unknown[:5])
+            raise ValueError(f"“Ask before running” names a tool the agent does not have: {shown}.")
         return sorted(set(v))
 
     @field_validator("tags", mode="before")
@@ -110,6 +127,8 @@ class AgentView(BaseModel):
     tools: list[str]
     tags: list[str]
     knowledge_collection_ids: list[str]
+    approval_tools: list[str] = []
+    approval_timeout_seconds: int = 3600
     created_by: str
     created_by_name: str
     created_at: datetime
@@ -373,6 +392,8 @@ def _view(agent: Agent, creator_name: str | None, ctx: TenantContext) -> AgentVi
         tools=list(agent.tools),
         tags=list(agent.tags),
         knowledge_collection_ids=list(agent.knowledge_collection_ids),
+        approval_tools=list(agent.approval_tools),
+        approval_timeout_seconds=agent.approval_timeout_seconds,
         created_by=agent.created_by or "",
         created_by_name=creator_name or "Former member",
         created_at=agent.created_at,

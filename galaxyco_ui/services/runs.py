@@ -10,10 +10,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, col, select, update
 
+from galaxyco_ui import notifications
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, RateLimitedError, ValidationError
@@ -21,8 +22,8 @@ from galaxyco_ui.infra import metrics
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.ratelimit import get_sliding_window
 from galaxyco_ui.models import Run, RunStep, User, Workspace, utcnow
-from galaxyco_ui.models.runs import TERMINAL_STATUSES
-from galaxyco_ui.runs import budgets, store
+from galaxyco_ui.models.runs import RUN_STATUSES, TERMINAL_STATUSES
+from galaxyco_ui.runs import approvals, budgets, store
 from galaxyco_ui.runs.events import RunEvent as RunEvent  # re-exported: what read_run_events returns
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.executor import abort_run, enqueue_run
@@ -37,14 +38,23 @@ from galaxyco_ui.webhooks.events import enqueue_deliveries
 MAX_INPUT_CHARS = 20_000
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200  # the API's largest ?limit=
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running")  # what counts against the workspace's concurrent-run limit
+UNFINISHED = (*ACTIVE, "waiting_approval")  # a run waiting for an approval holds no worker
+STATUS_LABELS = {
+    "queued": "Queued",
+    "running": "Running",
+    "waiting_approval": "Waiting for approval",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
 
 
 class RunView(BaseModel):
     id: str
     agent_id: str
     agent_name: str
-    status: str
+    status: str = Field(json_schema_extra={"enum": list(RUN_STATUSES)})
     trigger: str
     input: str
     output: str
@@ -128,7 +138,7 @@ async def retry_run(*, ctx: TenantContext, run_id: str) -> RunView:
 
 
 async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
-    """Ask a run to stop. A queued run is cancelled at once; a running one within a second."""
+    """Ask a run to stop. A queued or waiting run is cancelled at once; a running one within a second."""
     require(ctx, Permission.RUN_AGENT)
     if not await asyncio.to_thread(_request_cancel, ctx, run_id):
         return
@@ -147,6 +157,20 @@ async def cancel_run(*, ctx: TenantContext, run_id: str) -> None:
         # job cancels its executor before the executor has seen the cancel signal, and the
         # run then ended "failed: the server shut down" instead of "cancelled".
         await abort_run(run_id)
+    elif ended := await asyncio.to_thread(approvals.cancel_waiting, run_id, user_id=ctx.user_id):
+        deliveries, notice = ended
+        metrics.run_finished("cancelled")
+        await enqueue_deliveries(deliveries)
+        await notifications.announce(notice)
+        bus = get_event_bus()
+        await bus.publish(
+            run_stream(run_id), "final", {"status": "cancelled", "error": approvals.CANCELLED_ERROR}
+        )
+        await bus.publish(run_stream(run_id), "status", {"status": "cancelled"})
+        await bus.publish(
+            workspace_stream(ctx.workspace_id), "run", {"run_id": run_id, "status": "cancelled"}
+        )
+        await bus.end(run_stream(run_id))
 
 
 def get_run(*, ctx: TenantContext, run_id: str) -> RunView:
@@ -471,7 +495,7 @@ def _views(session: Session, ctx: TenantContext, runs: list[Run]) -> list[RunVie
                 else None,
                 started_by=names.get(r.created_by or "", "Schedule" if r.trigger == "schedule" else "API"),
                 retry_of=r.retry_of,
-                can_cancel=may_run and r.status in ACTIVE,
+                can_cancel=may_run and r.status in UNFINISHED,
                 trace_id=str((r.meta or {}).get("trace_id", "")),
                 agent_version=r.agent_version,
             )

@@ -13,8 +13,10 @@ whether a worker is about).
   than ``REQUEUE_AFTER`` (their job was lost with a Redis restart, or failed before it
   could claim the run). Workers call it from their tick; the app process calls it
   too (``recovery_loop``), so the only worker dying does not leave its runs ``running``
-  until another starts. Every step is a compare-and-set or an idempotent enqueue, so any
-  number of processes may run it at once.
+  until another starts. It also denies, as timed out, tool calls whose approval timeout
+  has passed, and queues their runs to resume (``services.approvals``). Waiting runs have
+  no heartbeat and are never failed as lost. Every step is a compare-and-set or an
+  idempotent enqueue, so any number of processes may run it at once.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from galaxyco_ui.jobs import get_job_queue
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.executor import enqueue_run
+from galaxyco_ui.services.approvals import expire_due_approvals
 
 log = logging.getLogger("galaxyco.workers")
 RECOVERY_SECONDS = 5.0  # how often the app process sweeps
@@ -106,6 +109,10 @@ async def recover_runs(*, requeue: bool = True) -> tuple[list[str], list[str]]:
         log.warning("run failed as worker lost", extra={"run_id": run_id, "workspace_id": workspace_id})
         await bus.publish(run_stream(run_id), "final", {"status": "failed", "error": store.WORKER_LOST})
         await bus.publish(workspace_stream(workspace_id), "run", {"run_id": run_id, "status": "failed"})
+    try:  # tool calls nobody decided in time: denied as timed out, their runs resume
+        await expire_due_approvals()
+    except Exception:
+        log.exception("approval timeout sweep failed")
     requeued: list[str] = []
     if requeue and time.monotonic() - _last_requeue >= REQUEUE_EVERY_SECONDS:
         _last_requeue = time.monotonic()

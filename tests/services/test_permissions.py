@@ -11,6 +11,7 @@ import inspect
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -40,6 +41,7 @@ from galaxyco_ui.models import (
     Run,
     RunStep,
     Schedule,
+    ToolApproval,
     WebhookDelivery,
     WebhookEndpoint,
     Workspace,
@@ -52,6 +54,7 @@ from galaxyco_ui.services import (
     agent_versions,
     agents,
     api_keys,
+    approvals,
     audit,
     invitations,
     knowledge,
@@ -59,6 +62,7 @@ from galaxyco_ui.services import (
     knowledge_items,
     knowledge_search,
     knowledge_settings,
+    mcp_server,
     mcp_servers,
     provider_keys,
     runs,
@@ -216,6 +220,27 @@ def _others_queued_run(team: Team, ctx: TenantContext) -> str:
     return _insert_run(team.workspace_id, created_by=author.user_id, status="queued")
 
 
+def _others_waiting_call(team: Team, ctx: TenantContext) -> str:
+    """A run of another member waiting for approval of a tool call; returns the approval's id."""
+    author = add_member(team.workspace_id, Role.MEMBER)
+    run_id = _insert_run(team.workspace_id, created_by=author.user_id, status="waiting_approval")
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        approval = ToolApproval(
+            workspace_id=team.workspace_id,
+            run_id=run_id,
+            agent_id=run.agent_id,
+            tool_call_id="1:call_1",
+            tool_name="calculator",
+            arguments={"expression": "2 + 2"},
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        session.add(approval)
+        session.flush()
+        return approval.id
+
+
 def _others_failed_run(team: Team, ctx: TenantContext) -> str:
     author = add_member(team.workspace_id, Role.MEMBER)
     return _insert_run(team.workspace_id, created_by=author.user_id, status="failed")
@@ -361,6 +386,26 @@ def _webhook_endpoint(team: Team, ctx: TenantContext) -> str:
 
 
 ACTIONS = [
+    Action("list waiting tool calls", EVERYONE, lambda ctx, _: approvals.list_pending_approvals(ctx=ctx)),
+    Action("count waiting tool calls", EVERYONE, lambda ctx, _: approvals.count_pending_approvals(ctx=ctx)),
+    Action(
+        "read a run's approval",
+        EVERYONE,
+        lambda ctx, r: approvals.get_run_approval(ctx=ctx, run_id=r),
+        prepare=_others_failed_run,
+    ),
+    Action(
+        "approve a tool call",
+        EDITORS,
+        lambda ctx, a: approvals.decide_approval(ctx=ctx, approval_id=a, decision="approve"),
+        prepare=_others_waiting_call,
+    ),
+    Action(
+        "deny a tool call",
+        EDITORS,
+        lambda ctx, a: approvals.decide_approval(ctx=ctx, approval_id=a, decision="deny", note="no"),
+        prepare=_others_waiting_call,
+    ),
     Action("list agents", EVERYONE, lambda ctx, _: agents.list_agents(ctx=ctx)),
     Action(
         "read an agent", EVERYONE, lambda ctx, a: agents.get_agent(ctx=ctx, agent_id=a), prepare=_others_agent
@@ -742,6 +787,21 @@ ACTIONS = [
         prepare=_others_item,
     ),
     Action("search knowledge", EVERYONE, lambda ctx, _: knowledge_search.search(ctx=ctx, query="notes")),
+    # GalaxyCo as an MCP server (api/v1/mcp.py): the tools a key sees, and what they do
+    Action("list the MCP tools", EVERYONE, lambda ctx, _: mcp_server.list_mcp_tools(ctx=ctx)),
+    Action(
+        "find an agent's MCP tool",
+        EDITORS,
+        lambda ctx, a: mcp_server.find_agent_tool(
+            ctx=ctx, name=mcp_server.agent_tool_names([(a, agents.get_agent(ctx=ctx, agent_id=a).name)])[0]
+        ),
+        prepare=_others_agent,
+    ),
+    Action(
+        "search knowledge through MCP",
+        EVERYONE,
+        lambda ctx, _: mcp_server.search_knowledge_text(ctx=ctx, query="notes"),
+    ),
     Action(
         "read knowledge settings", EVERYONE, lambda ctx, _: knowledge_settings.get_knowledge_settings(ctx=ctx)
     ),
@@ -867,6 +927,7 @@ def _tenant_rows(workspace_id: str) -> dict[str, list[dict[str, object]]]:
             WebhookEndpoint,
             WebhookDelivery,
             McpServer,
+            ToolApproval,
             Workspace,
         ):
             key = model.id if model is Workspace else model.workspace_id
@@ -919,6 +980,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         for name in action.call.__code__.co_names  # the attribute names each call reads
     }
     for module in (
+        approvals,
         agents,
         agent_versions,
         agent_hooks,
@@ -935,6 +997,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         knowledge_items,
         knowledge_search,
         knowledge_settings,
+        mcp_server,
         mcp_servers,
         usage,
         webhooks,

@@ -17,7 +17,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from galaxyco_ui.api.v1 import agents, hooks, knowledge, mcp, openai_compat, problems, runs, schedules
+from galaxyco_ui.api.v1 import (
+    agents,
+    approvals,
+    hooks,
+    knowledge,
+    mcp,
+    openai_compat,
+    problems,
+    runs,
+    schedules,
+)
 
 PREFIX = "/api/v1"
 _DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -59,7 +69,7 @@ def create_v1() -> FastAPI:
             swagger_favicon_url="/favicon.svg",
         )
 
-    for module in (agents, hooks, knowledge, openai_compat, runs, schedules):
+    for module in (agents, approvals, hooks, knowledge, openai_compat, runs, schedules):
         app.include_router(module.router)
     # MCP is JSON-RPC with its own schema: served here, not described in the OpenAPI document.
     app.router.routes.append(Route(mcp.PATH, mcp.McpEndpoint(), methods=["GET", "POST", "DELETE"]))

@@ -11,7 +11,12 @@ seen as ``after`` (SSE: the ``Last-Event-ID`` header) to resume with no gap or r
 type           data (besides ``run_id``)
 =============  ===========================================================================
 run.queued     ``status: "queued"``: the run waits for an executor
-run.started    ``status: "running"``, ``agent_name``
+run.started    ``status: "running"``, ``agent_name`` (again when a waiting run resumes)
+run.waiting_approval
+               ``status: "waiting_approval"``, ``approval_id``, ``tool``, ``arguments``,
+               ``expires_at``: a tool call waits for a person (``/approvals``); a decision
+               sends ``run.queued`` (with ``approval_id`` and ``decision``), then the run
+               resumes
 text.delta     ``text`` (the next piece of the model's answer), ``step`` (model turn, 0-based)
 tool.call      ``id``, ``name``, ``arguments`` (object), ``step``
 tool.result    ``id``, ``name``, ``content`` (up to 4,000 characters), ``is_error``,
@@ -63,6 +68,7 @@ from galaxyco_ui.services.runs import RunEvent, RunView, StepView
 
 RUN_QUEUED = "run.queued"
 RUN_STARTED = "run.started"
+RUN_WAITING = "run.waiting_approval"
 TEXT_DELTA = "text.delta"
 TOOL_CALL = "tool.call"
 TOOL_RESULT = "tool.result"
@@ -105,7 +111,7 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 # A cursor we handed out: a bus id ("42" in-process, "1700000000000-0" Redis) or "s<n>".
 _CURSOR = re.compile(r"(?:\d{1,19}(?:-\d{1,19})?|s\d{1,6})")  # 19 digits fit a Redis id part
-_ACTIVE = frozenset(runs.ACTIVE)
+_ACTIVE = frozenset(runs.UNFINISHED)  # a waiting run's stream goes on: it resumes when decided
 
 Recheck = Callable[[], Awaitable[TenantContext]]
 
@@ -322,10 +328,23 @@ async def _translate(ctx: TenantContext, run_id: str, event: RunEvent) -> list[A
     if event.type == "status":
         status = data.get("status")
         if status == "queued":
-            return [ApiEvent(RUN_QUEUED, {"run_id": run_id, "status": "queued"}, event.id)]
+            queued = {"run_id": run_id, "status": "queued"}
+            if data.get("approval_id"):  # re-queued by a decision on a waiting call
+                queued |= {"approval_id": data["approval_id"], "decision": data.get("decision", "")}
+            return [ApiEvent(RUN_QUEUED, queued, event.id)]
         if status == "running":
             started = {"run_id": run_id, "status": "running", "agent_name": data.get("agent_name", "")}
             return [ApiEvent(RUN_STARTED, started, event.id)]
+        if status == "waiting_approval":
+            waiting = {
+                "run_id": run_id,
+                "status": "waiting_approval",
+                "approval_id": data.get("approval_id", ""),
+                "tool": data.get("tool", ""),
+                "arguments": data.get("arguments") or {},
+                "expires_at": data.get("expires_at", ""),
+            }
+            return [ApiEvent(RUN_WAITING, waiting, event.id)]
         return []  # a terminal status follows "final", which ends the stream
     if event.type == "text":
         delta = {"run_id": run_id, "text": data.get("delta", ""), "step": data.get("step", -1)}

@@ -34,7 +34,7 @@ from galaxyco_ui.services.runs import RunView, StepView
 
 router = APIRouter(tags=["runs"])
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+RunStatus = Literal["queued", "running", "waiting_approval", "succeeded", "failed", "cancelled"]
 RunTrigger = Literal["manual", "schedule", "api", "webhook"]
 
 

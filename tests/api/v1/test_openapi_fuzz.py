@@ -68,7 +68,7 @@ from galaxyco_ui.devtools.emulator import Emulator
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue
-from galaxyco_ui.models import Run
+from galaxyco_ui.models import Run, ToolApproval, utcnow
 from galaxyco_ui.services import agent_hooks, api_keys, provider_keys, runs
 from galaxyco_ui.services import knowledge as knowledge_service
 from galaxyco_ui.services import schedules as schedules_service
@@ -160,6 +160,22 @@ async def seed(
     )
     run = await runs.start_run(ctx=owner, agent_id=agent.id, input=f"Hello {marker}", trigger="api")
     await wait(run.id)
+    with session_scope() as session:  # as if it had asked once (``GET /runs/{id}/approval``)
+        session.add(
+            ToolApproval(
+                workspace_id=team.workspace_id,
+                run_id=run.id,
+                agent_id=agent.id,
+                tool_call_id="0:call_0000",
+                tool_name="calculator",
+                arguments={"expression": marker or "1 + 1"},
+                status="denied",
+                note="Seeded.",
+                decided_by=owner.user_id,
+                decided_at=utcnow(),
+                expires_at=utcnow(),
+            )
+        )
     return {
         "agent_id": [agent.id],
         "model": [agent.name, agent.id],

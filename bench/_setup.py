@@ -259,3 +259,118 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+# ---------------------------------------------------------------- scratch names and profiles
+
+# Several people may bench on one box: ``BENCH_PG_DB`` / ``BENCH_REDIS_URL`` give this bench a
+# scratch database and Redis db of its own (read at import, before ``configure``).
+BENCH_DB = os.environ.get("BENCH_PG_DB", BENCH_DB)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", REDIS_URL)
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_DIR", "")  # set: the measured part is profiled
+PROFILER = os.environ.get("BENCH_PROFILER", "cprofile")  # or "py-spy" (path: BENCH_PY_SPY)
+
+
+@contextlib.contextmanager
+def profiled(label: str, runs: int) -> Iterator[None]:
+    """Profile what runs inside when ``BENCH_PROFILE_DIR`` is set, else do nothing.
+
+    ``cprofile``: CPU time (``time.thread_time``) of this process's event-loop thread (the
+    runs' asyncio work, SDK parsing, publishing) and of the ``asyncio.to_thread`` threads
+    (database calls), written as ``<label>.cprofile.txt``: the top functions by cumulative
+    and by own CPU, in ms per run. Must be entered inside the running event loop. ``py-spy``: this process and its children (worker subprocesses), sampled 100
+    times a second in whichever thread holds the GIL (the Python CPU; C work that released
+    the GIL, such as SQLite's own, is not in it), written as collapsed stacks ``<label>.collapsed`` for
+    ``bench.flame`` (tables per run, the CPU split per process and thread, an SVG).
+    """
+    if not PROFILE_DIR:
+        yield
+        return
+    out = Path(PROFILE_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    if PROFILER == "py-spy":
+        import signal
+
+        spy = os.environ.get("BENCH_PY_SPY", "/tmp/pyspy/bin/py-spy")
+        target = out / f"{label}.collapsed"
+        proc = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(os.getpid()),
+                "--threads",
+                "--subprocesses",
+                "--rate",
+                "100",
+                "--format",
+                "raw",
+                "--output",
+                str(target),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # py-spy attaches
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+            (out / f"{label}.runs").write_text(f"{runs}\n")
+        return
+    import cProfile
+    import pstats
+    from concurrent.futures import ThreadPoolExecutor
+
+    # CPU time, not wall time: each profile counts its own thread's CPU only.
+    profiles = [cProfile.Profile(time.thread_time)]
+
+    def profile_this_thread() -> None:
+        profiles.append(cProfile.Profile(time.thread_time))
+        profiles[-1].enable()
+
+    # asyncio.to_thread's pool, replaced for the measurement by one whose threads profile
+    # themselves (the database calls of start_run and of the executor run there).
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4), "asyncio", profile_this_thread)
+    previous = loop._default_executor  # type: ignore[attr-defined]
+    loop.set_default_executor(pool)
+    profiles[0].enable()
+    try:
+        yield
+    finally:
+        profiles[0].disable()
+        loop._default_executor = previous  # type: ignore[attr-defined]
+        pool.shutdown(wait=True)
+        stats = pstats.Stats(profiles[0])
+        for other in profiles[1:]:
+            stats.add(other)
+        text = cprofile_tables(stats, runs, label, threads=len(profiles) - 1)
+        (out / f"{label}.cprofile.txt").write_text(text)
+
+
+def cprofile_tables(stats: Any, runs: int, label: str, *, threads: int, top: int = 30) -> str:
+    """The top ``top`` functions by cumulative and by own time, in ms per run."""
+    rows = []
+    for (path, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():
+        where = f"{Path(path).name}:{line}({name})" if line else name
+        for marker in ("site-packages/", "galaxyco_ui/", "lib/python3."):
+            if marker in path:
+                where = f"{path.split(marker, 1)[1]}:{line}({name})"
+                break
+        rows.append((where, calls / runs, tottime * 1000 / runs, cumtime * 1000 / runs))
+    lines = [
+        f"cProfile (CPU time: time.thread_time), {label}: the event-loop thread + {threads} to_thread "
+        f"worker threads, {runs} runs; ms of CPU and calls per run",
+        "",
+    ]
+    for title, key in (("by cumulative time", 3), ("by own time (tottime)", 2)):
+        lines += [title, f"{'cum ms':>8} {'own ms':>8} {'calls':>8}  function", "-" * 72]
+        for where, calls, own, cum in sorted(rows, key=lambda r: r[key], reverse=True)[:top]:
+            lines.append(f"{cum:8.2f} {own:8.2f} {calls:8.1f}  {where}")
+        lines.append("")
+    total_own = sum(r[2] for r in rows)
+    lines.append(f"total CPU in the profiled threads: {total_own:.2f} ms per run")
+    return "\n".join(lines) + "\n"

@@ -213,28 +213,83 @@ async def diagnose(b: _setup.Bench, label: str) -> list[list[object]]:
 
 async def main(redis: bool) -> None:
     results: list[tuple[str, dict[str, float]]] = []
-    diag: list[list[object]] = []
     with _setup.bench(redis=redis) as b:
         if redis:
             for workers in (1, 2):
                 async with _setup.executors(b, "subprocess", workers=workers, concurrency=32):
-                    results.append((f"{workers} worker process(es) x 32", await throughput(b, N_RUNS_REDIS)))
+                    with _setup.profiled(f"p2-redis-{workers}-workers", N_RUNS_REDIS):
+                        figures = await throughput(b, N_RUNS_REDIS)
+                    results.append((f"{workers} worker process(es) x 32", figures))
         else:
+            n = N_DIAG if _setup.PROFILE_DIR else N_RUNS  # a profiler slows the runs several times
             async with _setup.executors(b, "embedded"):
-                results.append(("embedded, RUN_CONCURRENCY=64", await throughput(b, N_RUNS)))
-        install_phase_timers()
-        shape = "inproc" if redis else "embedded"
-        async with _setup.executors(b, shape, concurrency=32):
-            diag = await diagnose(b, shape)
-            _setup.share_ssl_context()
-            diag += await diagnose(b, f"{shape} + shared SSL context")
+                with _setup.profiled("p2-embedded", n):
+                    results.append(("embedded, RUN_CONCURRENCY=64", await throughput(b, n)))
+        results.append(
+            ("floor: bare SDK loop, same emulator", await floor(b, N_RUNS_REDIS if redis else N_RUNS))
+        )
+        # A profiled run stops after the measurement: the diagnosis's timers would be in it.
+        diag = [] if _setup.PROFILE_DIR else await diagnosis(b, redis)
     headers = list(results[0][1])
     print(f"\nP2 run throughput ({'PostgreSQL + Redis' if redis else 'embedded: SQLite, in-process'})")
-    print(f"cpus: {os.cpu_count()}")
+    print(f"cpus: {os.cpu_count()}, load average at the end: {os.getloadavg()[0]:.2f}")
     _setup.print_table(["executor", *headers], [[label, *r.values()] for label, r in results])
-    print("target: >= 300 runs/s")
+    floor_cpu = results[-1][1]["cpu ms/run (this)"]
+    for label, r in results[:-1]:
+        cpu = r["cpu ms/run (this)"] + r["cpu ms/run (workers)"]
+        print(
+            f"{label}: runs/s {r['runs/s'] / results[-1][1]['runs/s']:.2f} x the floor's, "
+            f"CPU per run {cpu / floor_cpu:.2f} x the floor's"
+        )
+    print("target: >= 300 runs/s embedded, >= 200 PG+Redis; CPU per run <= 2 x the floor's")
+    if not diag:
+        return
     print("\nDiagnosis: phases of execute_run (ms; 'per run' = total time in the phase / runs)")
     _setup.print_table(["pass", "phase", "n", "mean", "p95", "per run"], diag)
+
+
+async def diagnosis(b: _setup.Bench, redis: bool) -> list[list[object]]:
+    """The phase timings, without and with the shared-SSL what-if."""
+    install_phase_timers()
+    shape = "inproc" if redis else "embedded"
+    async with _setup.executors(b, shape, concurrency=32):
+        diag = await diagnose(b, shape)
+        _setup.share_ssl_context()
+        diag += await diagnose(b, f"{shape} + shared SSL context")
+    return diag
+
+
+async def floor(b: _setup.Bench, n: int) -> dict[str, float]:
+    """The same emulator answer streamed ``n`` times through one bare ``AsyncOpenAI`` client,
+    ``STARTERS`` in flight: no platform, database or bus (the box's limit, this run)."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=b.emulator.openai_base_url, api_key="bench", max_retries=0)
+    gate = asyncio.Semaphore(STARTERS)
+    texts: list[str] = []
+
+    async def one() -> None:
+        async with gate:
+            stream = await client.chat.completions.create(
+                model="bench-model", messages=[{"role": "user", "content": "ping"}], stream=True
+            )
+            texts.append("".join([c.choices[0].delta.content or "" async for c in stream if c.choices]))
+
+    await asyncio.gather(*(one() for _ in range(STARTERS)))  # warm-up: connections, imports
+    texts.clear()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    await client.close()
+    return {
+        "runs": n,
+        "succeeded": sum(bool(t) for t in texts),
+        "starts/s": n / elapsed,
+        "runs/s": n / elapsed,
+        "seconds": elapsed,
+        "cpu ms/run (this)": cpu / n * 1000,
+        "cpu ms/run (workers)": 0.0,
+    }
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Target: p95 < 100 ms (all tokens).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from typing import Any
@@ -122,10 +123,12 @@ async def main(redis: bool, shared_ssl: bool) -> None:
     with _setup.bench(redis=redis, emulator=stamping_emulator()) as b:
         for shape in shapes:
             async with _setup.executors(b, shape, concurrency=64):
-                rows += await measure(b, shape)
+                with _setup.profiled(f"p3-{shape}", RUNS):
+                    rows += await measure(b, shape)
     what_if = " [what-if: shared SSL context in this process]" if shared_ssl else ""
     print(
-        f"\nP3 stream lag, ms (receive - emulator write), {RUNS} runs at {TOKENS_PER_SECOND} tokens/s{what_if}"
+        f"\nP3 stream lag, ms (receive - emulator write), {RUNS} runs at {TOKENS_PER_SECOND} tokens/s{what_if}; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     _setup.print_table(["executor", "tokens", "n", "p50", "p95", "p99", "max"], rows)
     print("target: p95 < 100 ms (all tokens)")

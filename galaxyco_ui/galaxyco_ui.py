@@ -14,6 +14,7 @@ from galaxyco_ui.infra.tracing import configure_tracing
 from galaxyco_ui.knowledge.ingest import maintenance_loop
 from galaxyco_ui.pages.account_links import forgot_password_page, reset_password_page, verify_email_page
 from galaxyco_ui.pages.agents import agent_editor_page, agents_page
+from galaxyco_ui.pages.approvals import approvals_page
 from galaxyco_ui.pages.auth import login_page, signup_page
 from galaxyco_ui.pages.invite import invite_page
 from galaxyco_ui.pages.knowledge import knowledge_page
@@ -36,6 +37,7 @@ from galaxyco_ui.states.agent_hook import AgentHookState
 from galaxyco_ui.states.agent_run import AgentRunState
 from galaxyco_ui.states.agents import AgentEditorState, AgentsState
 from galaxyco_ui.states.api_keys import ApiKeysState
+from galaxyco_ui.states.approvals import ApprovalsState
 from galaxyco_ui.states.audit_log import AuditLogState
 from galaxyco_ui.states.auth import AuthFormState
 from galaxyco_ui.states.invite import InviteState
@@ -161,6 +163,9 @@ app.add_page(
     runs_page, route="/runs", on_load=[shell, RunsState.load, WorkerBannerState.load], title=title("Runs")
 )
 app.add_page(usage_page, route="/usage", on_load=[shell, UsageState.load], title=title("Usage"))
+app.add_page(
+    approvals_page, route="/approvals", on_load=[shell, ApprovalsState.load], title=title("Approvals")
+)
 app.add_page(
     run_page,
     route="/runs/[run_id]",

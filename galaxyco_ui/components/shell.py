@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import reflex as rx
 
+from galaxyco_ui.components.approvals import nav_count
 from galaxyco_ui.components.forms import text_input
 from galaxyco_ui.components.notifications import notification_bell
+from galaxyco_ui.states.approvals import ApprovalsState
 from galaxyco_ui.states.session import SessionState
 
 NAV = (
     ("Agents", "/agents", "bot"),
     ("Knowledge", "/knowledge", "library"),
     ("Runs", "/runs", "activity"),
+    ("Approvals", "/approvals", "shield-question"),
     ("Usage", "/usage", "chart-column"),
     ("Team", "/team", "users"),
     ("Settings", "/settings", "settings"),
@@ -22,7 +25,11 @@ def _nav_link(label: str, href: str, icon: str) -> rx.Component:
     active = rx.State.router.url.path.startswith(href)
     return rx.link(
         rx.hstack(
-            rx.icon(icon, size=18, aria_hidden="true"), rx.text(label, size="3"), spacing="3", align="center"
+            rx.icon(icon, size=18, aria_hidden="true"),
+            rx.text(label, size="3"),
+            nav_count() if href == "/approvals" else rx.fragment(),
+            spacing="3",
+            align="center",
         ),
         href=href,
         class_name=rx.cond(active, "gx-nav-link gx-nav-link-active", "gx-nav-link"),
@@ -155,7 +162,12 @@ def sidebar() -> rx.Component:
             ),
             workspace_switcher(),
             rx.separator(),
-            rx.vstack(*[_nav_link(*item) for item in NAV], spacing="1", width="100%"),
+            rx.vstack(
+                *[_nav_link(*item) for item in NAV],
+                spacing="1",
+                width="100%",
+                on_mount=ApprovalsState.load_count,
+            ),
             rx.spacer(),
             user_menu(),
             spacing="4",

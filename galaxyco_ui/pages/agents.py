@@ -7,6 +7,7 @@ from reflex.vars import ArrayVar, ObjectVar
 
 from galaxyco_ui.components.agent_history import history_panel
 from galaxyco_ui.components.agent_hook import agent_hook_panel
+from galaxyco_ui.components.approvals import agent_approvals_field
 from galaxyco_ui.components.dialogs import confirm_dialog
 from galaxyco_ui.components.forms import field, select_input, text_area, text_input
 from galaxyco_ui.components.layout import empty_state
@@ -326,6 +327,7 @@ def _agent_form() -> rx.Component:
             ),
             _tools_field(),
             agent_mcp_tools_field(),
+            agent_approvals_field(),
             _knowledge_field(),
             rx.cond(
                 AgentEditorState.can_edit,

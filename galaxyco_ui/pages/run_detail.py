@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from galaxyco_ui.components.approvals import run_approval_card
 from galaxyco_ui.components.layout import empty_state
 from galaxyco_ui.components.markdown import untrusted_markdown
 from galaxyco_ui.components.runs import status_badge, trigger_label
@@ -203,6 +204,7 @@ def run_page() -> rx.Component:
                     rx.spinner(size="2"), rx.text("Working…", size="2", color_scheme="gray"), align="center"
                 ),
             ),
+            run_approval_card(),
             rx.cond(
                 RunState.error != "",
                 rx.callout(

@@ -11,17 +11,10 @@ from galaxyco_ui.components.runs import TRIGGER_LABELS, status_badge, trigger_ba
 from galaxyco_ui.components.shell import shell
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.components.worker_banner import no_worker_banner
-from galaxyco_ui.services.runs import RunView
+from galaxyco_ui.services.runs import STATUS_LABELS, RunView
 from galaxyco_ui.states.runs_list import RunsState
 
-STATUSES = [
-    ("", "Any status"),
-    ("queued", "Queued"),
-    ("running", "Running"),
-    ("succeeded", "Succeeded"),
-    ("failed", "Failed"),
-    ("cancelled", "Cancelled"),
-]
+STATUSES = [("", "Any status"), *STATUS_LABELS.items()]
 TRIGGERS = [("", "Any trigger"), *TRIGGER_LABELS]
 
 

@@ -27,6 +27,7 @@ from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Run, ToolApproval, User
 from galaxyco_ui.runs import approvals as engine
+from galaxyco_ui.runs.approvals import HTTP_WRITE as HTTP_WRITE  # re-exported for the agent form
 from galaxyco_ui.runs.events import get_event_bus, run_stream, workspace_stream
 from galaxyco_ui.runs.executor import enqueue_run
 from galaxyco_ui.services import audit

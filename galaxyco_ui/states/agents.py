@@ -9,7 +9,8 @@ import reflex as rx
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.services import agents, knowledge, mcp_servers
-from galaxyco_ui.services.agents import AgentView, SortKey
+from galaxyco_ui.services.agents import MAX_APPROVAL_TIMEOUT_SECONDS, AgentView, SortKey
+from galaxyco_ui.services.approvals import HTTP_WRITE
 from galaxyco_ui.services.mcp_servers import McpServerView
 from galaxyco_ui.states.guard import guarded
 from galaxyco_ui.tools.catalog import SELECTABLE_TOOLS
@@ -25,7 +26,9 @@ NEW_AGENT_DEFAULTS = {
     "max_steps": "8",
     "max_output_tokens": "1024",
     "tags": "",
+    "approval_minutes": "60",
 }
+ASK_FIELD = "ask:"  # + a tool's entry (or HTTP_WRITE): the names of the "Ask before running" switches
 
 
 class AgentsState(rx.State):
@@ -65,6 +68,8 @@ class AgentEditorState(rx.State):
     # (id, name) of the workspace's knowledge collections, and those the agent searches.
     collections: rx.Field[list[tuple[str, str]]] = rx.field(default_factory=list)
     knowledge_ids: rx.Field[list[str]] = rx.field(default_factory=list)
+    # Entries of ``tools`` whose calls wait for a person (components/approvals.py).
+    approval_tools: rx.Field[list[str]] = rx.field(default_factory=list)
     # The workspace's MCP servers that list tools (components/mcp_servers.py shows them).
     mcp_catalog: rx.Field[list[McpServerView]] = rx.field(default_factory=list)
     errors: dict[str, str] = {}
@@ -78,6 +83,14 @@ class AgentEditorState(rx.State):
             return "New agent"
         return self.form.get("name", "") or "Agent"
 
+    @rx.var
+    def approval_choices(self) -> list[list[str]]:
+        """[entry, label] of every tool the form offers, then any other entry the agent has."""
+        choices = [[t.name, t.label] for t in SELECTABLE_TOOLS]
+        choices += [[t.entry, f"{s.name}: {t.name}"] for s in self.mcp_catalog for t in s.tools]
+        known = {entry for entry, _ in choices}
+        return choices + [[entry, entry] for entry in self.tools if entry not in known]
+
     @rx.event
     @guarded(load=True)
     def load(self, ctx: TenantContext):
@@ -89,6 +102,7 @@ class AgentEditorState(rx.State):
         if path.endswith("/agents/new"):
             self.is_new, self.agent_id, self.can_edit = True, "", True
             self.form, self.tools, self.knowledge_ids = dict(NEW_AGENT_DEFAULTS), [], []
+            self.approval_tools = []
             self.created_by_name = self.updated_label = ""
             return None
         self.is_new, self.agent_id = False, ""  # kept only once the service has found it
@@ -112,8 +126,10 @@ class AgentEditorState(rx.State):
             "max_steps": str(view.max_steps),
             "max_output_tokens": str(view.max_output_tokens),
             "tags": ", ".join(view.tags),
+            "approval_minutes": str(max(1, view.approval_timeout_seconds // 60)),
         }
         self.tools = list(view.tools)
+        self.approval_tools = list(view.approval_tools)
         self.knowledge_ids = list(view.knowledge_collection_ids)
         self.can_edit = view.can_edit
         self.created_by_name = view.created_by_name
@@ -134,13 +150,28 @@ class AgentEditorState(rx.State):
             if str(data[number]).strip() == "":
                 self.errors = {number: "Enter a number."}
                 return None
+        # "Ask before running" counts only for the tools enabled in this same form.
+        enabled = cast(list[str], data["tools"])
+        asked = [e for e in enabled if form_data.get(ASK_FIELD + e)]
+        if "http_request" in enabled and form_data.get(ASK_FIELD + HTTP_WRITE):
+            asked.append(HTTP_WRITE)
+        data["approval_tools"] = asked
+        minutes = str(data.pop("approval_minutes", "")).strip()
+        if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_APPROVAL_TIMEOUT_SECONDS // 60:
+            self.errors = {
+                "approval_minutes": f"Enter whole minutes from 1 to {MAX_APPROVAL_TIMEOUT_SECONDS // 60:,}."
+            }
+            return None
+        data["approval_timeout_seconds"] = int(minutes) * 60
         try:
             if self.is_new:
                 view = agents.create_agent(ctx=ctx, data=data)
             else:
                 view = agents.update_agent(ctx=ctx, agent_id=self.agent_id, data=data)
         except ValidationError as exc:
-            self.errors = exc.field_errors
+            self.errors = dict(exc.field_errors)
+            if "approval_timeout_seconds" in self.errors:  # the form asks in minutes
+                self.errors["approval_minutes"] = "Enter a timeout from 1 minute to 7 days."
             return rx.toast.error("Please fix the highlighted fields.")
         self.errors = {}
         if self.is_new:

@@ -47,6 +47,12 @@ def link_citations(text: str, sources: dict[int, str]) -> str:
     )
 
 
+def _pretty(arguments: Any) -> str:
+    """A call's arguments as indented JSON (capped: a card, not a dump)."""
+    text = json.dumps(arguments or {}, indent=2, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 20_000 else text[:20_000] + "\n…"
+
+
 class TimelineItem(BaseModel):
     """One row of the run's timeline: a finished model turn's text, or a tool call.
 
@@ -108,6 +114,10 @@ class RunState(rx.State):
     live_step: int = -1
     can_cancel: bool = False
     can_retry: bool = False
+    # The tool call the run waits on (status "waiting_approval"; components/approvals.py).
+    approval_id: str = ""
+    approval_tool: str = ""
+    approval_arguments: str = ""  # indented JSON, shown as plain text
     cancelling: bool = False
     cursor: str = ""
     _generation: int = 0
@@ -167,6 +177,7 @@ class RunState(rx.State):
         self.run_id = ""
         self.timeline, self.live_text, self.live_step, self.cursor = [], "", -1, ""
         self.sources = []
+        self.approval_id = self.approval_tool = self.approval_arguments = ""
         try:
             view = runs.get_run(ctx=ctx, run_id=run_id)
         except NotFoundError:
@@ -270,6 +281,10 @@ class RunState(rx.State):
                 self.cost = f"${float(cost):.4f}" if cost is not None else "unknown"
             elif event.type == "status":
                 self.status = data.get("status", self.status)
+                waiting = self.status == "waiting_approval"
+                self.approval_id = str(data.get("approval_id", ""))[:64] if waiting else ""
+                self.approval_tool = str(data.get("tool", ""))[:200] if waiting else ""
+                self.approval_arguments = _pretty(data.get("arguments")) if waiting else ""
                 if self.status == "running" and not self._started_at:
                     self._started_at = time.monotonic()
             elif event.type == "final":

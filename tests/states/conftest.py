@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -21,6 +22,7 @@ from galaxyco_ui.models import (
     Notification,
     Run,
     RunStep,
+    ToolApproval,
     User,
     WebhookDelivery,
     WebhookEndpoint,
@@ -160,6 +162,29 @@ async def victim(ingested: Callable[[str], Awaitable[KnowledgeItem]]) -> Victim:
             ]
         )  # fmt: skip
         v.ids |= {"run": done.id, "live_run": live.id}
+        waiting = Run(
+            workspace_id=team.workspace_id,
+            created_by=owner.user_id,
+            agent_id=agent.id,
+            status="waiting_approval",
+            input=f"{BAIT} {v.secret('waitinput')}",
+            agent_snapshot=snapshot,
+            started_at=utcnow(),
+        )
+        session.add(waiting)
+        session.flush()
+        approval = ToolApproval(
+            workspace_id=team.workspace_id,
+            run_id=waiting.id,
+            agent_id=agent.id,
+            tool_call_id="0:call-9",
+            tool_name="http_request",
+            arguments={"url": v.secret("approvalarg")},
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        session.add(approval)
+        session.flush()
+        v.ids |= {"approval": approval.id, "waiting_run": waiting.id}
     bus = get_event_bus()
     stream = run_stream(v.ids["live_run"])
     await bus.publish(stream, "status", {"status": "running"})

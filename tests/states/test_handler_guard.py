@@ -69,6 +69,7 @@ NOT_SENT = {
 # handler of a workspace screen must go through ``states.guard.guarded``.
 UI_ONLY = {
     "ApiKeysState.dismiss_secret": "hides the secret this browser was just shown",
+    "ApprovalsState.set_note": "stores the note this browser typed; decide is guarded",
     "AgentsState.set_search": "stores the search box; the load it chains is guarded",
     "AgentsState.set_sort": "stores the sort order; the load it chains is guarded",
     "AgentHistoryState.set_tab": "switches the agent page's tab",
@@ -116,6 +117,7 @@ ID_ARGUMENTS = {  # parameter name -> the victim object it names
     "endpoint_id": "webhook_endpoint",
     "server_id": "mcp_server",
     "notification_id": "notification",
+    "approval_id": "approval",
 }
 PLAIN_ARGUMENTS: dict[str, Any] = {
     "provider": "openai",
@@ -134,6 +136,7 @@ PLAIN_ARGUMENTS: dict[str, Any] = {
     "token": "not-a-token",
     "email": "someone@example.com",
     "code": "000000",
+    "decision": "approve",
     "kind": "budget_80",  # a notification preference: the caller's own
     "channel": "email",
 }

@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from galaxyco_ui.components.dialogs import confirm_dialog
-from galaxyco_ui.components.forms import field, limit_input, one_time_secret, text_input
+from galaxyco_ui.components.forms import copy_button, field, limit_input, one_time_secret, text_input
 from galaxyco_ui.components.tables import data_table
 from galaxyco_ui.services.api_keys import ApiKeyView
 from galaxyco_ui.states.api_keys import ApiKeysState
@@ -147,6 +147,39 @@ def _rate_limit_form() -> rx.Component:
     )
 
 
+def _mcp_clients() -> rx.Component:
+    s = ApiKeysState
+    return rx.vstack(
+        rx.heading("Use with MCP clients", size="3", as_="h3"),
+        rx.text(
+            "MCP clients (Claude Desktop, Cursor, …) can run this workspace's agents as tools and search "
+            "its knowledge: give them this address and an API key as bearer token. A viewer key sees "
+            "knowledge search only.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.hstack(
+            rx.text("Endpoint", size="2", weight="medium"),
+            rx.code(s.mcp_url, id="mcp-endpoint", size="2", class_name="gx-code"),
+            copy_button(s.mcp_url, what="the MCP endpoint URL", copied="MCP endpoint URL copied."),
+            spacing="2",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.hstack(
+            rx.text("Client configuration", size="2", weight="medium"),
+            copy_button(
+                s.mcp_config, what="the MCP client configuration", copied="MCP client configuration copied."
+            ),
+            spacing="2",
+            align="center",
+        ),
+        rx.el.pre(s.mcp_config, id="mcp-config", class_name="gx-pre", aria_label="MCP client configuration"),
+        spacing="2",
+        width="100%",
+    )
+
+
 def api_keys_card() -> rx.Component:
     s = ApiKeysState
     return rx.card(
@@ -173,6 +206,7 @@ def api_keys_card() -> rx.Component:
             ),
             rx.heading("Rate limit", size="3", as_="h3"),
             _rate_limit_form(),
+            _mcp_clients(),
             spacing="3",
             width="100%",
         ),

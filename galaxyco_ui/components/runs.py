@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import reflex as rx
 
+from galaxyco_ui.services import runs, usage
+
 STATUS_COLORS = (
     ("queued", "gray"),
     ("running", "blue"),
+    ("waiting_approval", "orange"),
     ("succeeded", "green"),
     ("failed", "red"),
     ("cancelled", "amber"),
 )
 
-# What started a run (models.runs.TRIGGERS), as the run screens name it.
-TRIGGER_LABELS = (
-    ("manual", "Manual"),
-    ("schedule", "Schedule"),
-    ("api", "API"),
-    ("webhook", "Webhook"),
-)
+# What started a run (models.runs.TRIGGERS), as the run screens and usage filters name it.
+TRIGGER_LABELS = tuple(usage.TRIGGER_LABELS.items())
 
 
 def trigger_label(trigger: rx.Var | str) -> rx.Var:
@@ -33,7 +31,8 @@ def trigger_badge(trigger: rx.Var) -> rx.Component:
 def status_badge(status: rx.Var) -> rx.Component:
     return rx.badge(
         rx.cond(status == "running", rx.spinner(size="1"), rx.fragment()),
-        status,
+        # The other statuses show as their word, which tests and users already read.
+        rx.match(status, ("waiting_approval", runs.STATUS_LABELS["waiting_approval"]), status),
         color_scheme=rx.match(status, *STATUS_COLORS, "gray"),
         variant="soft",
         size="2",

@@ -13,6 +13,14 @@ from galaxyco_ui.models.base import TenantMixin, new_id, utcnow
 RUN_STATUSES = ("queued", "running", "waiting_approval", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 TRIGGERS = ("manual", "schedule", "api", "webhook", "mcp")
+# How the screens and the usage filters name each trigger.
+TRIGGER_LABELS = {
+    "manual": "Manual",
+    "schedule": "Schedule",
+    "api": "API",
+    "webhook": "Webhook",
+    "mcp": "MCP",
+}
 
 
 class Run(TenantMixin, table=True):

@@ -14,12 +14,14 @@ clients list tools again when a call names one that is gone.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
 from pydantic import BaseModel
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can, require
+from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import NotFoundError, ValidationError
 from galaxyco_ui.services import agents, knowledge_search
 from galaxyco_ui.services.knowledge_collections import collection_choices
@@ -39,6 +41,17 @@ AGENT_INPUT_SCHEMA: dict[str, object] = {
     "required": ["input"],
     "additionalProperties": False,
 }
+
+
+def endpoint_url() -> str:
+    """Where MCP clients connect: ``{PUBLIC_URL}/api/v1/mcp``."""
+    return f"{get_settings().public_url.rstrip('/')}/api/v1/mcp"
+
+
+def client_config() -> str:
+    """A client configuration to paste (the ``mcpServers`` shape most clients read), as JSON text."""
+    server = {"type": "http", "url": endpoint_url(), "headers": {"Authorization": "Bearer <your API key>"}}
+    return json.dumps({"mcpServers": {"galaxyco": server}}, indent=2)
 
 
 class McpToolView(BaseModel):

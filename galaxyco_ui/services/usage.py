@@ -26,6 +26,7 @@ from galaxyco_ui.auth.permissions import Permission, TenantContext, require
 from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Agent, UsageDaily, User, Workspace, WorkspaceMember
+from galaxyco_ui.models.runs import TRIGGER_LABELS as TRIGGER_LABELS  # the run screens name triggers so
 from galaxyco_ui.models.runs import TRIGGERS
 from galaxyco_ui.models.usage import BUCKET_COLUMNS
 from galaxyco_ui.runs.usage import percentile_ms
@@ -250,7 +251,7 @@ def list_usage_filter_options(*, ctx: TenantContext) -> UsageFilterOptions:
             ),
         ],
         models=[UsageOption(value=m, label=m) for m in model_names],
-        triggers=[UsageOption(value=t, label=t.capitalize()) for t in TRIGGERS],
+        triggers=[UsageOption(value=t, label=TRIGGER_LABELS[t]) for t in TRIGGERS],
         periods=[UsageOption(value=k, label=v) for k, v in PERIODS.items()],
     )
 

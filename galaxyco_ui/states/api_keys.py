@@ -8,7 +8,7 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import ROLE_LABELS, Permission, TenantContext, can
 from galaxyco_ui.errors import ValidationError
-from galaxyco_ui.services import api_keys
+from galaxyco_ui.services import api_keys, mcp_server
 from galaxyco_ui.services.api_keys import ApiKeyView
 from galaxyco_ui.states.guard import guarded
 
@@ -29,6 +29,9 @@ class ApiKeysState(rx.State):
     operator_max: rx.Field[int] = rx.field(0)
     rate_error: str = ""
     form_key: int = 0
+    # "Use with MCP clients": the endpoint and a configuration to paste (no secret in it).
+    mcp_url: str = ""
+    mcp_config: str = ""
 
     @rx.event
     @guarded(load=True)
@@ -42,6 +45,7 @@ class ApiKeysState(rx.State):
             return None
         self.keys = api_keys.list_api_keys(ctx=ctx)
         self.per_minute, self.operator_max = api_keys.get_api_rate_limit(ctx=ctx)
+        self.mcp_url, self.mcp_config = mcp_server.endpoint_url(), mcp_server.client_config()
         self.role_options = [[role.value, ROLE_LABELS[role]] for role in api_keys.key_roles_for(ctx.role)]
         values = [value for value, _ in self.role_options]
         self.default_role = DEFAULT_ROLE if DEFAULT_ROLE in values else (values[0] if values else "")

@@ -1,11 +1,18 @@
 """Settings → API keys as an admin meets it: create a key, copy the secret shown once,
-find it listed by its prefix, revoke it; a member never sees the card."""
+find it listed by its prefix, use it from an MCP client as the card says, revoke it; a
+member never sees the card."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from playwright.sync_api import expect
 
 from galaxyco_ui.auth.permissions import Role
@@ -18,7 +25,21 @@ from tests.factories import PASSWORD, add_member, make_team, make_user
 SECRET = re.compile(r"^gx_[A-Za-z0-9_-]{43}$")
 
 
-def test_admin_creates_a_key_sees_its_secret_once_and_revokes_it(new_context):
+def mcp_tool_names(url: str, secret: str) -> list[str]:
+    """The tools an MCP client sees at ``url`` with the key (in a thread: Playwright's sync API owns this one)."""
+
+    async def names() -> list[str]:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {secret}"}, timeout=30) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, names()).result()
+
+
+def test_admin_creates_a_key_sees_its_secret_once_and_revokes_it(new_context, app_url):
     team = make_team("Acme")
     admin = make_user(name="Grace Admin", email="grace@example.com", personal=False)
     add_member(team.workspace_id, Role.ADMIN, user=admin)
@@ -50,6 +71,17 @@ def test_admin_creates_a_key_sees_its_secret_once_and_revokes_it(new_context):
     # The secret is real: it authenticates as the admin, with the chosen role.
     ctx = api_keys.authenticate_api_key(secret)
     assert (ctx.workspace_id, ctx.user_id, ctx.role) == (team.workspace_id, admin.id, Role.VIEWER)
+
+    # "Use with MCP clients": the endpoint and a configuration naming it, both copyable;
+    # an MCP client given that address and the (viewer) key sees knowledge search only.
+    endpoint = f"{app_url}/api/v1/mcp"
+    expect(card.locator("#mcp-endpoint")).to_have_text(endpoint)
+    config = json.loads(card.locator("#mcp-config").inner_text())
+    assert config["mcpServers"]["galaxyco"]["url"] == endpoint
+    card.get_by_role("button", name="Copy the MCP endpoint URL").click()
+    expect(page.get_by_text("MCP endpoint URL copied.")).to_be_visible()
+    expect(card.get_by_role("button", name="Copy the MCP client configuration")).to_be_visible()
+    assert mcp_tool_names(endpoint, secret) == ["knowledge_search"]
 
     row = card.get_by_role("row").filter(has_text="Nightly export")
     expect(row.get_by_text(secret[:11] + "…")).to_be_visible()

@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from galaxyco_ui.api.v1.deps import request_context
-from galaxyco_ui.api.v1.problems import problem_for
+from galaxyco_ui.api.v1.problems import problem, problem_for
 from galaxyco_ui.api.v1.run_events import (
     ERROR,
     RUN_FINISHED,
@@ -98,6 +98,12 @@ class McpEndpoint:
             ctx = await request_context(request)
         except GalaxyError as exc:
             await problem_for(exc)(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            # Stateless: no session to DELETE, and nothing would ever be sent on a GET stream
+            # (the SDK would hold it open until the client leaves). The spec's answer is 405.
+            detail = "This MCP server is stateless: send each JSON-RPC message as a POST."
+            await problem(405, detail, headers={"Allow": "POST"})(scope, receive, send)
             return
         scope.setdefault("state", {})[_CALLER] = _Caller(ctx, recheck_key(request))
         manager = StreamableHTTPSessionManager(

@@ -31,6 +31,7 @@ from galaxyco_ui.models import ApiKey, Run, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import api_keys, knowledge
 from galaxyco_ui.services import budgets as budget_service
+from galaxyco_ui.services import usage as usage_service
 from galaxyco_ui.services.mcp_server import KNOWLEDGE_SEARCH, agent_tool_names
 from tests.api.v1.conftest import bearer, make_key
 from tests.api.v1.run_fixtures import close_clients, served, wire_agent
@@ -355,3 +356,16 @@ async def test_the_endpoint_is_not_in_the_openapi_document_but_is_named_in_its_d
     spec = (await api.get("/openapi.json")).json()
     assert not any(path.startswith("/mcp") for path in spec["paths"])
     assert "/api/v1/mcp" in spec["info"]["description"]
+
+
+async def test_get_and_delete_with_a_key_are_405_the_server_being_stateless(api, team):
+    headers = {**bearer(make_key(team, "member")), "Accept": "text/event-stream, application/json"}
+    for method in ("GET", "DELETE"):
+        response = await api.request(method, "/mcp", headers=headers)
+        assert response.status_code == 405, (method, response.text)
+        assert response.headers["content-type"] == PROBLEM and response.headers["allow"] == "POST"
+
+
+async def test_mcp_is_a_trigger_named_in_the_usage_filters(team):
+    labels = {o.value: o.label for o in usage_service.list_usage_filter_options(ctx=team.viewer).triggers}
+    assert (labels["mcp"], labels["api"]) == ("MCP", "API")

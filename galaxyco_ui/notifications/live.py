@@ -26,6 +26,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterable
 
 from galaxyco_ui.infra.bus import get_event_bus
+from galaxyco_ui.infra.bus_watch import Wakeup
 
 log = logging.getLogger("galaxyco.notifications")
 
@@ -50,24 +51,13 @@ async def publish(workspace_id: str, user_ids: Iterable[str]) -> None:
         log.exception("could not publish a notification event", extra={"workspace_id": workspace_id})
 
 
-class Subscription:
-    """One bell's flag: set when its member gets something new in its workspace."""
+class Subscription(Wakeup):
+    """One bell's flag: set when its member gets something new in its workspace
+    (``wait(seconds)``: True when something new arrived, False after ``seconds``)."""
 
     def __init__(self, key: tuple[str, str]) -> None:
+        super().__init__()
         self.key = key
-        self._flag = asyncio.Event()
-
-    def notify(self) -> None:
-        self._flag.set()
-
-    async def wait(self, seconds: float) -> bool:
-        """Wait until something new arrives (True) or ``seconds`` pass (False)."""
-        try:
-            await asyncio.wait_for(self._flag.wait(), seconds)
-        except TimeoutError:
-            return False
-        self._flag.clear()
-        return True
 
 
 class _Hub:

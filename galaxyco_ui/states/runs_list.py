@@ -9,12 +9,13 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import GalaxyError
-from galaxyco_ui.services import agents, runs, team
+from galaxyco_ui.services import agents, run_watch, runs, team
 from galaxyco_ui.services.runs import RunView
 from galaxyco_ui.states.guard import guarded, session_context
 from galaxyco_ui.states.live import client_connected
 
 REFRESH_INTERVAL = 0.5  # live monitor updates at most twice a second
+LIVE_WAIT_SECONDS = 2.0  # how long the loop of a closed tab may linger (a dict lookup per turn)
 
 
 def _date(value: str, *, end: bool = False) -> datetime | None:
@@ -104,30 +105,44 @@ class RunsState(rx.State):
     @rx.event(background=True)
     @guarded
     async def watch(self, ctx: TenantContext, generation: int):
-        """Follow the workspace's run events and refresh the lists when runs change.
+        """Refresh the lists when a run of the workspace changes.
 
-        The stream is the caller's own workspace's (from the session, never from
-        state), and the session is resolved again on every refresh.
+        The watch is the caller's own workspace's (from the session, never from state),
+        and the session is resolved again on every refresh. One reader per workspace per
+        process wakes every tab (``services.run_watch``); idle, a turn takes no lock and
+        does no I/O: it checks that the tab is still connected and this is its newest loop
+        (a new load of the page starts a new one).
         """
-        # Follow only what comes next: the lists were just loaded from the database.
-        cursor = await runs.workspace_run_events_cursor(ctx=ctx)
-        while True:
-            async with self:
-                if generation != self._generation or not client_connected(self):
-                    return
-            events = await runs.read_workspace_run_events(ctx=ctx, after=cursor, wait=2.0)
-            if not events:
-                continue
-            cursor = events[-1].id
-            fresh = session_context(self)
-            if fresh is None or fresh.workspace_id != ctx.workspace_id:
+        async with self:
+            if generation != self._generation:
                 return
-            ctx = fresh
-            async with self:
-                if generation != self._generation:
-                    return
-                try:
-                    self._refresh(ctx)
-                except GalaxyError:
-                    return
-            await asyncio.sleep(REFRESH_INTERVAL)
+        token = self.router.session.client_token
+        _watches[token] = generation
+        try:
+            # Only what comes next: the lists were just loaded from the database.
+            async with run_watch.watch_workspace_runs(ctx=ctx) as changes:
+                while True:
+                    changed = await changes.wait(LIVE_WAIT_SECONDS)
+                    if _watches.get(token) != generation or not client_connected(self):
+                        return
+                    if not changed:
+                        continue
+                    fresh = session_context(self)
+                    if fresh is None or fresh.workspace_id != ctx.workspace_id:
+                        return
+                    ctx = fresh
+                    async with self:
+                        if generation != self._generation:
+                            return
+                        try:
+                            self._refresh(ctx)
+                        except GalaxyError:
+                            return
+                    await asyncio.sleep(REFRESH_INTERVAL)
+        finally:
+            if _watches.get(token) == generation:
+                del _watches[token]
+
+
+# The newest live loop of each tab on this process (client token -> its generation).
+_watches: dict[str, int] = {}

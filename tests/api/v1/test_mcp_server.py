@@ -256,6 +256,34 @@ async def test_cancelling_the_call_cancels_the_run(team, emulator, engine):
     assert ended.status == "cancelled", ended.error
 
 
+async def test_revoking_the_key_during_a_call_ends_it_and_cancels_the_run(team, emulator, engine):
+    calc = wire_agent(team, emulator)
+    emulator.enqueue(Script.slow("word " * 200, tokens_per_second=20))
+    secret = make_key(team, "member")
+    started = anyio.Event()
+
+    async def on_progress(_value: float, _total: float | None, message: str | None) -> None:
+        if message and message.startswith("word"):
+            started.set()
+
+    async with served() as base, session(base, secret) as mcp, anyio.create_task_group() as tg:
+        results = []
+
+        async def call() -> None:
+            name = tool_of(calc.id, calc.name)
+            results.append(await mcp.call_tool(name, {"input": "Talk"}, progress_callback=on_progress))
+
+        tg.start_soon(call)
+        with anyio.fail_after(10):
+            await started.wait()
+        api_keys.revoke_api_key(ctx=team.owner, key_id=api_keys.list_api_keys(ctx=team.owner)[0].id)
+
+    (result,) = results
+    assert result.is_error and "revoked" in result.content[0].text
+    (run,) = runs_of(team.workspace_id)
+    assert (await engine(run.id, timeout=10)).status == "cancelled"
+
+
 # ---------------------------------------------------------------- knowledge search
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from galaxyco_ui.api import create_api
 from galaxyco_ui.auth.permissions import Role
+from galaxyco_ui.models import ApiKey, utcnow
 from galaxyco_ui.services import api_keys
-from tests.factories import Team
+from tests.factories import Team, set_columns
 
 BASE = "http://testserver/api/v1"
 
@@ -52,6 +54,23 @@ def make_key(team: Team, role: Role | str, *, name: str = "") -> str:
     role_value = Role.ADMIN if Role(role) is Role.OWNER else Role(role)
     _view, secret = api_keys.create_api_key(ctx=creator, name=name or f"{role_value} key", role=role_value)
     return secret
+
+
+def refused_callers(team: Team) -> dict[str, dict[str, str]]:
+    """Authorization headers that must get a 401: none, malformed, wrong scheme, revoked, expired."""
+    revoked = make_key(team, "admin", name="revoked")
+    api_keys.revoke_api_key(ctx=team.owner, key_id=api_keys.list_api_keys(ctx=team.owner)[0].id)
+    expired = make_key(team, "admin", name="expired")
+    set_columns(
+        ApiKey, api_keys.list_api_keys(ctx=team.owner)[0].id, expires_at=utcnow() - timedelta(minutes=1)
+    )
+    return {
+        "signed out": {},
+        "malformed": {"Authorization": "Bearer not-a-key"},
+        "wrong scheme": {"Authorization": f"Basic {revoked}"},
+        "revoked": bearer(revoked),
+        "expired": bearer(expired),
+    }
 
 
 def make_keys(team: Team) -> Keys:

@@ -9,12 +9,8 @@ their token is the credential, and a wrong one is a 404 (tested in test_hooks_ap
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from galaxyco_ui.models import ApiKey, utcnow
-from galaxyco_ui.services import api_keys
-from tests.api.v1.conftest import bearer, make_key
-from tests.factories import set_columns
+from tests.api.v1.conftest import refused_callers
 
 PROBLEM = "application/problem+json"
 UNAUTHENTICATED = {"/hooks/{token}"}
@@ -37,19 +33,7 @@ def _concrete(path: str) -> str:
 
 
 async def test_every_operation_refuses_a_missing_malformed_revoked_or_expired_key(api, team):
-    revoked = make_key(team, "admin", name="revoked")
-    api_keys.revoke_api_key(ctx=team.owner, key_id=api_keys.list_api_keys(ctx=team.owner)[0].id)
-    expired = make_key(team, "admin", name="expired")
-    set_columns(
-        ApiKey, api_keys.list_api_keys(ctx=team.owner)[0].id, expires_at=utcnow() - timedelta(minutes=1)
-    )
-    callers = {
-        "signed out": {},
-        "malformed": {"Authorization": "Bearer not-a-key"},
-        "wrong scheme": {"Authorization": f"Basic {revoked}"},
-        "revoked": bearer(revoked),
-        "expired": bearer(expired),
-    }
+    callers = refused_callers(team)
     for method, path in await _operations(api):
         for who, headers in callers.items():
             response = await api.request(method, _concrete(path), headers=headers)

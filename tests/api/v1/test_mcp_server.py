@@ -14,7 +14,6 @@ import contextlib
 import io
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from decimal import Decimal
 
 import anyio
@@ -27,15 +26,15 @@ from sqlmodel import col, select
 
 from galaxyco_ui.devtools.script import Script, text, usage
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import ApiKey, Run, utcnow
+from galaxyco_ui.models import Run
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import api_keys, knowledge
 from galaxyco_ui.services import budgets as budget_service
 from galaxyco_ui.services import usage as usage_service
 from galaxyco_ui.services.mcp_server import KNOWLEDGE_SEARCH, agent_tool_names
-from tests.api.v1.conftest import bearer, make_key
-from tests.api.v1.run_fixtures import close_clients, served, wire_agent
-from tests.factories import Team, make_agent, set_columns
+from tests.api.v1.conftest import bearer, make_key, refused_callers
+from tests.api.v1.run_fixtures import close_clients, insert_run, served, wire_agent
+from tests.factories import Team, make_agent
 
 PROBLEM = "application/problem+json"
 ANSWER = "Forty-two, as computed."
@@ -210,13 +209,7 @@ async def test_a_start_refused_by_a_budget_or_bad_input_is_an_error_result(team,
         not_text = await mcp.call_tool(name, {"input": 42})
         unknown = await mcp.call_tool("No_such_agent_00000000", {"input": "hi"})
         budget_service.set_budget(ctx=team.owner, scope="workspace", monthly_usd="1")
-        with session_scope() as db:
-            spent = Run(
-                workspace_id=team.workspace_id, created_by=team.member.user_id, agent_id=calc.id, input="x"
-            )
-            db.add(spent)
-            db.flush()
-            spent_id = spent.id
+        spent_id = insert_run(team.member, calc.id, input="x")
         store.finish_run(spent_id, status="succeeded", cost_usd=Decimal("1.5"))
         over_budget = await mcp.call_tool(name, {"input": "hi"})
 
@@ -333,12 +326,6 @@ async def test_knowledge_search_answers_numbered_passages_with_their_documents(t
 
 
 async def test_no_key_a_bad_key_or_a_revoked_or_expired_key_is_a_401_problem(api, team):
-    revoked = make_key(team, "admin", name="revoked")
-    api_keys.revoke_api_key(ctx=team.owner, key_id=api_keys.list_api_keys(ctx=team.owner)[0].id)
-    expired = make_key(team, "admin", name="expired")
-    set_columns(
-        ApiKey, api_keys.list_api_keys(ctx=team.owner)[0].id, expires_at=utcnow() - timedelta(minutes=1)
-    )
     initialize = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -349,13 +336,7 @@ async def test_no_key_a_bad_key_or_a_revoked_or_expired_key_is_a_401_problem(api
             "clientInfo": {"name": "t", "version": "1"},
         },
     }
-    callers: dict[str, dict[str, str]] = {
-        "signed out": {},
-        "malformed": {"Authorization": "Bearer not-a-key"},
-        "wrong scheme": {"Authorization": f"Basic {revoked}"},
-        "revoked": bearer(revoked),
-        "expired": bearer(expired),
-    }
+    callers = refused_callers(team)
     accept = {"Accept": "application/json, text/event-stream"}
     for who, headers in callers.items():
         for method in ("POST", "GET", "DELETE"):

@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from sqlmodel import col, select
 
 from galaxyco_ui.api import create_api
@@ -29,6 +27,7 @@ from galaxyco_ui.models import Run
 from galaxyco_ui.services import api_keys, provider_keys, runs
 from galaxyco_ui.services.runs import MAX_INPUT_CHARS
 from tests.api.v1.conftest import BASE, make_key
+from tests.api.v1.run_fixtures import served
 from tests.factories import Team, make_agent
 
 PROBLEM = "application/problem+json"
@@ -505,25 +504,6 @@ async def test_a_client_leaving_a_non_streaming_call_cancels_the_run(team, agent
     (run,) = runs_of(team.workspace_id)
     ended = await engine(run.id, timeout=10)
     assert ended.status == "cancelled", ended.error
-
-
-@contextlib.asynccontextmanager
-async def served() -> AsyncIterator[str]:
-    """The backend app on a real socket (uvicorn, in this event loop); yields its /api/v1 URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_api(), lifespan="off", log_level="warning", access_log=False)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn tells only by this flag
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/api/v1"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def test_over_a_real_connection_chunks_arrive_while_the_run_streams_and_closing_cancels_it(

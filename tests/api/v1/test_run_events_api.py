@@ -5,16 +5,12 @@ their record once their live stream is gone, pings, and the stream ending when a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 
-from galaxyco_ui.api import create_api
 from galaxyco_ui.api.v1.run_events import PING, api_events, wait_for_run
 from galaxyco_ui.devtools.emulator import Emulator
 from galaxyco_ui.devtools.script import Script, text, tool_call, usage
@@ -23,7 +19,7 @@ from galaxyco_ui.models import RunStep, utcnow
 from galaxyco_ui.services import api_keys, runs
 from galaxyco_ui.services.agents import AgentView
 from tests.api.v1.conftest import Keys, bearer, make_key
-from tests.api.v1.run_fixtures import close_clients, insert_run, sse_events, wire_agent
+from tests.api.v1.run_fixtures import close_clients, insert_run, served, sse_events, wire_agent
 from tests.factories import Team, make_agent
 
 
@@ -249,30 +245,6 @@ async def test_keepalive_pings_while_the_run_is_quiet(team, wired, emulator, eng
 
 
 # ---------------------------------------------------------------- resuming over real HTTP
-
-
-@contextlib.asynccontextmanager
-async def served() -> AsyncIterator[str]:
-    """The backend app on a real socket (uvicorn, in this event loop); yields its /api/v1 URL.
-
-    httpx's ASGITransport hands over a response only once it is complete, so a client
-    cannot drop a stream halfway through it; a real connection can.
-    """
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_api(), lifespan="off", log_level="warning", access_log=False)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn tells only by this flag
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def read_events(

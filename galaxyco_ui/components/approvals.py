@@ -152,20 +152,25 @@ def nav_count() -> rx.Component:
 # ---------------------------------------------------------------- the agent form
 
 
-def _ask_switch(choice: Any) -> rx.Component:  # an [entry, label] array var
+def _ask_switch(choice: Any, index: Any) -> rx.Component:  # an [entry, label] array var
     entry = choice[0].to(str)
-    field_id = "ask-" + entry
-    return rx.el.label(
+    field_id = "ask-" + index.to_string()
+    # Named "Ask before running" and described by the tool's name beside it: a label holding
+    # the tool's name would also answer to that name, which names the tool's own checkbox.
+    return rx.hstack(
         rx.switch(
             name=ASK_FIELD + entry,
             id=field_id,
             default_checked=AgentEditorState.approval_tools.contains(entry),
             disabled=~AgentEditorState.can_edit,
-            aria_label="Ask before running " + choice[1].to(str),
+            aria_label="Ask before running",
+            aria_describedby=field_id + "-tool",
         ),
-        rx.text("Ask before running ", rx.code(choice[1].to(str)), size="2"),
-        html_for=field_id,
-        class_name="gx-check",
+        rx.text("Ask before running ", rx.code(choice[1].to(str), id=field_id + "-tool"), size="2"),
+        align="center",
+        spacing="2",
+        class_name="gx-ask",
+        custom_attrs={"data-entry": entry},
     )
 
 

@@ -330,7 +330,7 @@ async def test_a_run_waiting_when_its_worker_stops_resumes_once_on_another_worke
     script_one_call(emulator)
     try:
         view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="What is 6 times 7?")
-        await until_status(view.id, "waiting_approval", timeout=40)
+        await until_status(view.id, "waiting_approval", timeout=120)
         pending = approvals.get_run_approval(ctx=team.member, run_id=view.id)
         assert pending is not None
         worker_process.send_signal(signal.SIGKILL)  # nothing of the run is in any process now
@@ -338,7 +338,7 @@ async def test_a_run_waiting_when_its_worker_stops_resumes_once_on_another_worke
         second = spawn_worker(tmp_path / "worker2.log")
         try:
             await approvals.decide_approval(ctx=team.owner, approval_id=pending.id, decision="approve")
-            run = await until_status(view.id, "succeeded", timeout=40)
+            run = await until_status(view.id, "succeeded", timeout=120)  # a worker starts in ~5-40 s
         finally:
             second.kill()
             second.wait(timeout=10)

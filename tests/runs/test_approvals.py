@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select, update
 
+from galaxyco_ui.config import reset_settings
 from galaxyco_ui.devtools.script import Script, text, tool_call, usage
 from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from galaxyco_ui.infra.db import session_scope
@@ -349,3 +350,39 @@ async def test_a_run_waiting_when_its_worker_stops_resumes_once_on_another_worke
     finally:
         await close_job_queue()
         await close_async_redis()
+
+
+async def test_a_scheduled_run_waits_the_same_way(asking, emulator, engine):
+    team, agent = asking
+    script_one_call(emulator)
+    view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Daily sum", trigger="schedule")
+    await until_status(view.id, "waiting_approval")
+    await until_told(view.id, "waiting_approval")
+    pending = approvals.get_run_approval(ctx=team.member, run_id=view.id)
+    assert pending is not None
+
+    await approvals.decide_approval(ctx=team.member, approval_id=pending.id, decision="approve")
+    run = await engine(view.id)
+
+    assert run.status == "succeeded" and run.trigger == "schedule"
+    assert len(emulator.requests) == 2
+
+
+async def test_the_run_timeout_counts_executing_time_not_waiting_time(asking, emulator, engine, monkeypatch):
+    monkeypatch.setenv("RUN_TIMEOUT_SECONDS", "6")
+    reset_settings()
+    try:
+        team, agent = asking
+        script_one_call(emulator)
+        run_id, pending = await start_waiting(team, agent, emulator)
+        executed = float(load_run(run_id).meta["active_seconds"])
+        assert 0 < executed < 6
+        await asyncio.sleep(6.5)  # longer than the whole timeout, spent waiting
+
+        await approvals.decide_approval(ctx=team.member, approval_id=pending.id, decision="approve")
+        run = await engine(run_id)
+
+        assert run.status == "succeeded", run.error
+    finally:
+        monkeypatch.undo()
+        reset_settings()

@@ -18,12 +18,20 @@ later rounds start from a higher floor; each round is measured from its own.
     .venv/bin/python -m bench.idle_clients                    # 30, 300 and 1,000 clients
     .venv/bin/python -m bench.idle_clients --clients 100 --idle 20
     .venv/bin/python -m bench.idle_clients --url http://localhost:3000 --server-pid PID
+    .venv/bin/python -m bench.idle_clients --clients 1000 --redis redis://127.0.0.1:6391/0
+    .venv/bin/python -m bench.idle_clients --floor --clients 1000   # granian's own cost per websocket
 
 Without ``--url`` it builds and starts the app itself (``reflex run --env prod
 --single-port`` on a free port, a fresh SQLite database in a temp directory, the
-embedded mode) from the repository root. The production build writes ``.web``: don't
-run it while the e2e tests run in the same checkout. Target: ≤ 150 KB per idle client
-and 1,000 idle clients on one app process without errors.
+embedded mode) from the repository root; ``--redis URL`` serves it in the scale-out mode
+instead (Redis state manager and bus at URL, which is flushed; one granian worker) and
+also counts the Redis server's connections. The production build writes ``.web``: run it
+under ``flock /tmp/e2e.lock`` (the e2e tests share it). ``--floor`` serves
+``bench/_ws_floor.py`` (a bare websocket app, no Reflex) the same way: what granian itself
+holds per idle websocket. Measure one ``--clients`` size per server for figures: freed
+memory (the rounds before, and the state of their tabs, kept an hour) is reused by later
+rounds. Target: ≤ 150 KB per idle client and 1,000 idle clients on one app process
+without errors.
 """
 
 from __future__ import annotations
@@ -80,6 +88,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--page", default="/runs", help="the page the clients open (diagnostics)")
     parser.add_argument("--url", help="an app already running (else one is started)")
     parser.add_argument("--server-pid", type=int, help="with --url: the app server's root process")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="the scale-out mode: Redis state manager and bus at URL (flushed), one granian worker",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="the floor: a bare websocket app (bench/_ws_floor.py) under granian",
+    )
     return parser.parse_args(argv)
 
 
@@ -90,8 +108,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server() -> Iterator[tuple[str, int]]:
-    """Build and serve the app (embedded mode, a throwaway SQLite database); yield (url, pid)."""
+def app_server(redis_url: str | None = None) -> Iterator[tuple[str, int]]:
+    """Build and serve the app (a throwaway SQLite database; embedded, or with ``redis_url``
+    the Redis state manager and bus, with one granian worker); yield (url, pid)."""
     port = free_port()
     url = f"http://localhost:{port}"
     with tempfile.TemporaryDirectory(prefix="gx-idle-") as data:
@@ -108,6 +127,11 @@ def app_server() -> Iterator[tuple[str, int]]:
         }
         for name in ("REDIS_URL", "TEST_DATABASE_URL", "TEST_REDIS_URL"):
             env.pop(name, None)
+        if redis_url:
+            import redis
+
+            redis.Redis.from_url(redis_url).flushdb()
+            env.update(REDIS_URL=redis_url, GRANIAN_WORKERS="1")  # Reflex would start 2 x CPUs + 1
         bin_dir = Path(sys.executable).parent
         subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
         log = Path(data) / "server.log"
@@ -145,6 +169,32 @@ def app_server() -> Iterator[tuple[str, int]]:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+@contextlib.contextmanager
+def floor_server() -> Iterator[tuple[str, int]]:
+    """Serve ``bench._ws_floor:app`` with granian, one worker, as the app is served; yield (url, pid)."""
+    port = free_port()
+    url = f"http://localhost:{port}"
+    granian = Path(sys.executable).parent / "granian"
+    proc = subprocess.Popen(
+        [str(granian), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--log-level", "warning", "bench._ws_floor:app"],
+        cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the floor server did not start")
+            time.sleep(0.3)
+        yield url, proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
 
 
 def record(url: str, path: str = "/runs") -> Recording:
@@ -213,6 +263,19 @@ async def run_client(
         client.disconnected = True
 
 
+def redis_clients(url: str | None) -> int:
+    """Connections the Redis server at ``url`` has open now (0 without one)."""
+    if not url:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("clients")["connected_clients"]) - 1  # not this one
+    finally:
+        client.close()
+
+
 def tree_pss_kb(root_pid: int) -> int:
     """PSS of ``root_pid`` and every descendant, in KB."""
     total = 0
@@ -230,6 +293,7 @@ async def measure(url: str, pid: int, rec: Recording, n: int, args: argparse.Nam
         await asyncio.sleep(1)
         readings.append(tree_pss_kb(pid))
     before = statistics.median(readings)
+    redis_before = redis_clients(args.redis)
     stop = asyncio.Event()
     clients = [Client() for _ in range(n)]
     tasks = []
@@ -247,6 +311,7 @@ async def measure(url: str, pid: int, rec: Recording, n: int, args: argparse.Nam
         await asyncio.sleep(2)
         samples.append(tree_pss_kb(pid))
     after = statistics.median(samples)
+    redis_idle = redis_clients(args.redis)
     hydrated = sum(c.hydrated.is_set() for c in clients)
     dropped = sum(c.disconnected for c in clients)
     stop.set()
@@ -261,6 +326,8 @@ async def measure(url: str, pid: int, rec: Recording, n: int, args: argparse.Nam
         "PSS before MB": round(before / 1024, 1),
         "PSS after MB": round(after / 1024, 1),
         "KB per client": round((after - before) / n, 1),
+        "load": round(os.getloadavg()[0], 1),
+        "Redis connections idle (before)": f"{redis_idle} ({redis_before})" if args.redis else "-",
         "errors": "; ".join(errors)[:200] or "-",
     }
 
@@ -270,12 +337,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.url and not args.server_pid:
         raise SystemExit("--url needs --server-pid (the app server's root process) to read its memory")
     with contextlib.ExitStack() as stack:
-        if args.url:
-            url, pid = args.url, args.server_pid
+        if args.floor:
+            url, pid = stack.enter_context(floor_server())
+            rec = Recording(connect_packet="40/_event,{}", cookie_header="")
+            print(f"the floor: bench/_ws_floor.py under granian at {url}")
         else:
-            url, pid = stack.enter_context(app_server())
-        rec = record(url, args.page)
-        print(f"recorded the {args.page} CONNECT packet ({len(rec.connect_packet)} bytes) at {url}")
+            if args.url:
+                url, pid = args.url, args.server_pid
+            else:
+                url, pid = stack.enter_context(app_server(args.redis))
+            rec = record(url, args.page)
+            print(f"recorded the {args.page} CONNECT packet ({len(rec.connect_packet)} bytes) at {url}")
         rows = [asyncio.run(measure(url, pid, rec, n, args)) for n in args.clients]
     print(f"load average {os.getloadavg()[0]:.1f}; idle {args.idle:.0f} s per round")
     headers = list(rows[0])

@@ -50,8 +50,10 @@ from galaxyco_ui.api.v1.deps import request_context
 from galaxyco_ui.api.v1.problems import problem, problem_for
 from galaxyco_ui.api.v1.run_events import (
     ERROR,
+    PING,
     RUN_FINISHED,
     RUN_STARTED,
+    RUN_WAITING,
     TEXT_DELTA,
     TOOL_CALL,
     Recheck,
@@ -59,7 +61,6 @@ from galaxyco_ui.api.v1.run_events import (
     recheck_key,
 )
 from galaxyco_ui.auth.permissions import TenantContext
-from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import GalaxyError, PermissionDeniedError
 from galaxyco_ui.services import mcp_server, runs
 from galaxyco_ui.services.mcp_server import KNOWLEDGE_SEARCH, McpToolView
@@ -73,7 +74,7 @@ PATH = "/mcp"
 RUN_ID_META = "galaxyco/run_id"
 PROGRESS_TAIL_CHARS = 2_000
 PROGRESS_EVERY_SECONDS = 0.25  # at most four text updates a second per call
-WAIT_SLACK_SECONDS = 60
+KEEP_ALIVE_SECONDS = 15.0  # a progress notification at least this often while the run is silent
 MAX_BODY_BYTES = 2 * 1024 * 1024  # as the other /api/v1 JSON bodies
 _CALLER = "galaxyco_mcp_caller"  # the key's context, in the request scope's state
 
@@ -183,27 +184,31 @@ async def _answer(ctx: ServerRequestContext[Any, Any], caller: _Caller, run: Run
     progress = _Progress(ctx)
     finished: dict[str, Any] | None = None
     error = ""
+    # No deadline of our own: the executor's wall clock ends a running run, its approval
+    # timeout a waiting one, the lost-worker sweep one whose worker died; the events end with it.
     try:
-        async with asyncio.timeout(get_settings().run_timeout_seconds + WAIT_SLACK_SECONDS):
-            events = await follow_run(caller.ctx, run, recheck=caller.recheck)
-            async with aclosing(events):  # type: ignore[type-var]  # an async generator
-                async for event in events:
-                    if event.type == TEXT_DELTA:
-                        await progress.text(str(event.data.get("text", "")), event.data.get("step"))
-                    elif event.type == TOOL_CALL:
-                        await progress.say(f"Calling the tool {event.data.get('name', '')}…")
-                    elif event.type == RUN_STARTED:
-                        await progress.say(f"Running {event.data.get('agent_name') or 'the agent'}…")
-                    elif event.type == ERROR:
-                        error = str(event.data.get("message", ""))
-                    elif event.type == RUN_FINISHED:
-                        finished = event.data
+        events = await follow_run(caller.ctx, run, recheck=caller.recheck, keepalive=KEEP_ALIVE_SECONDS)
+        async with aclosing(events):  # type: ignore[type-var]  # an async generator
+            async for event in events:
+                if event.type == TEXT_DELTA:
+                    await progress.text(str(event.data.get("text", "")), event.data.get("step"))
+                elif event.type == TOOL_CALL:
+                    await progress.say(f"Calling the tool {event.data.get('name', '')}…")
+                elif event.type == RUN_STARTED:
+                    await progress.say(f"Running {event.data.get('agent_name') or 'the agent'}…")
+                elif event.type == RUN_WAITING:
+                    await progress.say(
+                        f"Waiting for a person to approve the tool {event.data.get('tool', '')}…"
+                    )
+                elif event.type == PING:  # a silence (e.g. waiting for an approval): say it again
+                    await progress.again()
+                elif event.type == ERROR:
+                    error = str(event.data.get("message", ""))
+                elif event.type == RUN_FINISHED:
+                    finished = event.data
     except GalaxyError as exc:  # the run could not be read
         await _cancel(caller.ctx, run.id, "unreadable")
         return _error(exc.message, run.id)
-    except TimeoutError:
-        await _cancel(caller.ctx, run.id, "timeout")
-        return _error("The run did not finish in time and was cancelled.", run.id)
     except BaseException:  # the client cancelled the call or went away
         await _cancel(caller.ctx, run.id, "call abandoned")
         raise
@@ -225,6 +230,7 @@ class _Progress:
         self.parts: list[str] = []
         self.last_step = -1
         self.sent_at = 0.0
+        self.last = ""
 
     async def text(self, delta: str, step: object) -> None:
         step = step if isinstance(step, int) else -1
@@ -242,7 +248,12 @@ class _Progress:
     async def say(self, message: str) -> None:
         self.count += 1
         self.sent_at = time.monotonic()
+        self.last = message
         await self.ctx.session.report_progress(self.count, None, message)
+
+    async def again(self) -> None:
+        if self.last:
+            await self.say(self.last)
 
 
 async def _cancel(ctx: TenantContext, run_id: str, why: str) -> None:
@@ -250,7 +261,7 @@ async def _cancel(ctx: TenantContext, run_id: str, why: str) -> None:
     with anyio.CancelScope(shield=True):
         try:
             run = await asyncio.to_thread(runs.get_run, ctx=ctx, run_id=run_id)
-            if run.status in runs.ACTIVE:
+            if run.status in runs.UNFINISHED:
                 await runs.cancel_run(ctx=ctx, run_id=run_id)
                 log.info("mcp.run_cancelled", extra={"run_id": run_id, "reason": why})
         except Exception:

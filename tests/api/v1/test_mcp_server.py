@@ -24,11 +24,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from sqlmodel import col, select
 
-from galaxyco_ui.devtools.script import Script, text, usage
+from galaxyco_ui.devtools.script import Script, text, tool_call, usage
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import Run
 from galaxyco_ui.runs import store
-from galaxyco_ui.services import api_keys, knowledge
+from galaxyco_ui.services import api_keys, approvals, knowledge
 from galaxyco_ui.services import budgets as budget_service
 from galaxyco_ui.services import usage as usage_service
 from galaxyco_ui.services.mcp_server import KNOWLEDGE_SEARCH, agent_tool_names
@@ -247,6 +247,43 @@ async def test_cancelling_the_call_cancels_the_run(team, emulator, engine):
 
     ended = await engine(run.id, timeout=10)
     assert ended.status == "cancelled", ended.error
+
+
+async def test_a_call_whose_run_waits_for_an_approval_answers_once_a_person_approves(team, emulator, engine):
+    asking = wire_agent(team, emulator, name="Careful calc", approval_tools=["calculator"])
+    emulator.enqueue(Script([text("Let me compute."), tool_call("calculator", {"expression": "6 * 7"})]))
+    emulator.enqueue(Script([text("The answer is 42.")]))
+    messages: list[str] = []
+    waiting = anyio.Event()
+
+    async def on_progress(_value: float, _total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+        if message == "Waiting for a person to approve the tool calculator…":
+            waiting.set()
+
+    async with (
+        served() as base,
+        session(base, make_key(team, "member")) as mcp,
+        anyio.create_task_group() as tg,
+    ):
+        results = []
+
+        async def call() -> None:
+            name = tool_of(asking.id, asking.name)
+            results.append(await mcp.call_tool(name, {"input": "6 times 7?"}, progress_callback=on_progress))
+
+        tg.start_soon(call)
+        with anyio.fail_after(15):
+            await waiting.wait()
+        (run,) = runs_of(team.workspace_id)
+        pending = approvals.get_run_approval(ctx=team.admin, run_id=run.id)
+        assert run.status == "waiting_approval" and pending is not None
+        await approvals.decide_approval(ctx=team.admin, approval_id=pending.id, decision="approve")
+
+    (result,) = results
+    assert (result.is_error, result.content[0].text) == (False, "The answer is 42.")
+    assert (await engine(run.id)).status == "succeeded"
+    assert "Calling the tool calculator…" in messages
 
 
 async def test_revoking_the_key_during_a_call_ends_it_and_cancels_the_run(team, emulator, engine):

@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -380,7 +380,7 @@ async def _agent_loop(
         collection_ids=collection_ids,
     )
     max_tokens = get_settings().run_max_total_tokens
-    gate = _Gate(claimed, started)
+    gate = _Gate(claimed, started, toolbox.entries)
     # A run resumed after an approval continues where it stopped: its conversation so far
     # from the persisted steps, then the rest of the calls of the turn that asked.
     first_step, pending = _replay(claimed.history, messages)
@@ -496,13 +496,15 @@ async def _model_turn(
 class _Gate:
     """Which calls wait for a person, and moving the run to wait (``runs.approvals``)."""
 
-    def __init__(self, claimed: store.ClaimedRun, started: float) -> None:
+    def __init__(self, claimed: store.ClaimedRun, started: float, entries: Mapping[str, str]) -> None:
         self.claimed, self.started = claimed, started
         self.tools = [str(t) for t in claimed.snapshot.get("approval_tools", [])]
         self.timeout = int(claimed.snapshot.get("approval_timeout_seconds", 3600))
+        self.entries = entries  # the name the model calls → the agent's ``tools`` entry (MCP tools)
 
     def needs(self, call: ToolCall) -> bool:
-        return bool(self.tools) and approvals.needs_approval(call.name, call.arguments, self.tools)
+        entry = self.entries.get(call.name, call.name)
+        return bool(self.tools) and approvals.needs_approval(entry, call.arguments, self.tools)
 
     async def wait(self, call: ToolCall, data: dict[str, Any]) -> None:
         """Persist the call and its approval, move the run to waiting and stop the job."""

@@ -27,3 +27,12 @@ def sign_in(page: Page, *, email: str, password: str = PASSWORD) -> None:
 
 def wait_for_shell(page: Page) -> None:
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def save_emulator_key(page: Page, base_url: str, *, key: str = "e2e-secret-key-1234") -> None:
+    """Settings → Providers: an OpenAI-compatible key pointing at the provider emulator."""
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("API key for OpenAI-compatible").fill(key)
+    page.get_by_label("Base URL for OpenAI-compatible").fill(base_url)
+    page.get_by_role("button", name="Save OpenAI-compatible key").click()
+    expect(page.get_by_text("••••" + key[-4:])).to_be_visible()

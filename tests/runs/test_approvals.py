@@ -25,7 +25,8 @@ from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue
 from galaxyco_ui.models import Notification, Run, ToolApproval, User, utcnow
 from galaxyco_ui.runs.events import get_event_bus, run_stream
-from galaxyco_ui.services import approvals, runs, workers
+from galaxyco_ui.services import approvals, mcp_servers, runs, workers
+from galaxyco_ui.tools.mcp_client import entry_for
 from tests.factories import make_agent
 from tests.runs.conftest import MODEL, ROOT, events_of
 
@@ -386,3 +387,33 @@ async def test_the_run_timeout_counts_executing_time_not_waiting_time(asking, em
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+async def test_an_mcp_tool_marked_ask_before_running_waits_under_its_entry(
+    wired, emulator, engine, mcp_server
+):
+    team, _ = wired
+    server = mcp_servers.register_mcp_server(
+        ctx=team.admin, data={"name": "Test tools", "url": mcp_server.url}
+    )
+    await mcp_servers.refresh_mcp_server(ctx=team.admin, server_id=server.id)
+    entry = entry_for(server.id, "lookup")
+    agent = make_agent(
+        team.member,
+        provider="openai_compatible",
+        model=MODEL,
+        tools=[entry],
+        approval_tools=[entry],
+        max_steps=4,
+    )
+    emulator.enqueue(Script([tool_call("Test_tools__lookup", {"word": "galaxy"}), usage(20, 8)]))
+    emulator.enqueue(Script([text("Galaxy means 42."), usage(30, 6)]))
+
+    run_id, pending = await start_waiting(team, agent, emulator)
+    assert pending.tool_name == "Test_tools__lookup" and pending.arguments == {"word": "galaxy"}
+    await approvals.decide_approval(ctx=team.member, approval_id=pending.id, decision="approve")
+    run = await engine(run_id)
+
+    assert run.status == "succeeded", run.error
+    result = [s for s in runs.get_steps(ctx=team.viewer, run_id=run_id) if s.kind == "tool_result"][0]
+    assert result.content == "The meaning of galaxy is 42." and result.data["approval"] == "approved"

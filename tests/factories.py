@@ -116,6 +116,13 @@ def make_agent(ctx: TenantContext, **overrides: object) -> agents_service.AgentV
     return agents_service.create_agent(ctx=ctx, data=agent_data(**overrides))
 
 
+def edit_agent(ctx: TenantContext, agent_id: str, **changes: object) -> agents_service.AgentView:
+    """Save the agent through the service with ``changes`` over its current values."""
+    current = agents_service.get_agent(ctx=ctx, agent_id=agent_id)
+    data = {name: getattr(current, name) for name in agents_service.AgentInput.model_fields}
+    return agents_service.update_agent(ctx=ctx, agent_id=agent_id, data={**data, **changes})
+
+
 @pytest.fixture
 def team() -> Team:
     return make_team()

@@ -5,21 +5,15 @@ from __future__ import annotations
 import pytest
 
 from galaxyco_ui.errors import NotFoundError, ValidationError
-from galaxyco_ui.services import agents, runs, schedules
-from tests.factories import make_agent
+from galaxyco_ui.services import runs, schedules
+from tests.factories import edit_agent, make_agent
 from tests.runs.test_run_services import count_runs, load_run
 from tests.runs.test_schedules import _make_due, _schedule
 
 
-def _edit(ctx, agent_id: str, **changes):  # type: ignore[no-untyped-def]
-    current = agents.get_agent(ctx=ctx, agent_id=agent_id)
-    data = {name: getattr(current, name) for name in agents.AgentInput.model_fields}
-    return agents.update_agent(ctx=ctx, agent_id=agent_id, data={**data, **changes})
-
-
 async def test_a_run_records_the_latest_version_and_its_configuration(wired, engine):
     team, agent = wired
-    _edit(team.member, agent.id, instructions="Second instructions")
+    edit_agent(team.member, agent.id, instructions="Second instructions")
 
     view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi")
 
@@ -31,7 +25,7 @@ async def test_a_run_records_the_latest_version_and_its_configuration(wired, eng
 
 async def test_a_pinned_run_uses_that_versions_configuration_not_the_live_agent(wired, engine):
     team, agent = wired
-    _edit(team.member, agent.id, instructions="Changed later", max_steps=2, model="other-model")
+    edit_agent(team.member, agent.id, instructions="Changed later", max_steps=2, model="other-model")
 
     view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=1)
 
@@ -46,10 +40,10 @@ async def test_a_pinned_run_uses_that_versions_configuration_not_the_live_agent(
 
 async def test_a_retry_runs_the_same_version_again(wired, engine):
     team, agent = wired
-    _edit(team.member, agent.id, instructions="Two")
+    edit_agent(team.member, agent.id, instructions="Two")
     first = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=1)
     await engine(first.id)
-    _edit(team.member, agent.id, instructions="Three")
+    edit_agent(team.member, agent.id, instructions="Three")
 
     again = await runs.retry_run(ctx=team.member, run_id=first.id)
 
@@ -61,7 +55,7 @@ async def test_a_retry_runs_the_same_version_again(wired, engine):
 @pytest.mark.parametrize("number", [3, 999])
 async def test_a_version_the_agent_does_not_have_starts_nothing(wired, number):
     team, agent = wired
-    _edit(team.member, agent.id, instructions="Two")
+    edit_agent(team.member, agent.id, instructions="Two")
 
     with pytest.raises(NotFoundError) as caught:
         await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi", version=number)
@@ -95,7 +89,7 @@ async def test_a_schedule_runs_the_latest_version_unless_pinned(wired, engine):
     team, agent = wired
     latest = _schedule(team.member, agent.id)
     pinned = _schedule(team.member, agent.id, agent_version=1)
-    _edit(team.member, agent.id, instructions="Second")
+    edit_agent(team.member, agent.id, instructions="Second")
     _make_due(latest)
     _make_due(pinned)
 
@@ -121,7 +115,7 @@ def test_a_schedule_pinned_to_a_version_the_agent_lacks_is_refused(team, version
 
 def test_editing_a_schedule_keeps_pins_or_unpins_its_version(team):
     agent = make_agent(team.member)
-    _edit(team.member, agent.id, instructions="Second")
+    edit_agent(team.member, agent.id, instructions="Second")
     schedule_id = _schedule(team.member, agent.id, agent_version=1)
     fields = {"cron": "0 9 * * *", "timezone": "UTC", "input": "Report", "enabled": False}
 

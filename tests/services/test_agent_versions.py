@@ -12,7 +12,7 @@ from galaxyco_ui.models import Agent, AgentVersion, AuditEvent
 from galaxyco_ui.runs import store
 from galaxyco_ui.services import agent_versions, agents
 from galaxyco_ui.services.agent_versions import split_pin
-from tests.factories import agent_data, insert_agent, make_agent
+from tests.factories import agent_data, edit_agent, insert_agent, make_agent
 
 
 def _configs(agent_id: str) -> list[dict]:
@@ -21,12 +21,6 @@ def _configs(agent_id: str) -> list[dict]:
             select(AgentVersion).where(AgentVersion.agent_id == agent_id).order_by(col(AgentVersion.number))
         ).all()
         return [dict(r.config) for r in rows]
-
-
-def _edit(ctx, agent_id: str, **changes):  # type: ignore[no-untyped-def]
-    current = agents.get_agent(ctx=ctx, agent_id=agent_id)
-    data = {name: getattr(current, name) for name in agents.AgentInput.model_fields}
-    return agents.update_agent(ctx=ctx, agent_id=agent_id, data={**data, **changes})
 
 
 def test_creating_an_agent_records_version_1_with_its_configuration(team):
@@ -44,8 +38,8 @@ def test_creating_an_agent_records_version_1_with_its_configuration(team):
 
 def test_each_edit_makes_the_next_version_and_the_old_ones_stay_as_they_were(team):
     agent = make_agent(team.member, instructions="One")
-    _edit(team.member, agent.id, instructions="Two", model="gpt-4.1")
-    updated = _edit(team.admin, agent.id, max_steps=3)
+    edit_agent(team.member, agent.id, instructions="Two", model="gpt-4.1")
+    updated = edit_agent(team.admin, agent.id, max_steps=3)
 
     assert updated.version == 3
     configs = _configs(agent.id)
@@ -59,8 +53,8 @@ def test_each_edit_makes_the_next_version_and_the_old_ones_stay_as_they_were(tea
 def test_a_save_that_changes_nothing_a_run_uses_makes_no_new_version(team):
     agent = make_agent(team.member)
 
-    _edit(team.member, agent.id)  # the same values
-    same = _edit(team.member, agent.id, description="Only the description", tags=["other"])
+    edit_agent(team.member, agent.id)  # the same values
+    same = edit_agent(team.member, agent.id, description="Only the description", tags=["other"])
 
     assert same.version == 1
     assert len(_configs(agent.id)) == 1
@@ -68,7 +62,7 @@ def test_a_save_that_changes_nothing_a_run_uses_makes_no_new_version(team):
 
 def test_duplicate_starts_its_own_history_at_version_1(team):
     agent = make_agent(team.member, name="Original")
-    _edit(team.member, agent.id, instructions="Changed")
+    edit_agent(team.member, agent.id, instructions="Changed")
 
     copy = agents.duplicate_agent(ctx=team.member, agent_id=agent.id)
 
@@ -79,7 +73,7 @@ def test_duplicate_starts_its_own_history_at_version_1(team):
 
 def test_get_version_returns_its_configuration_without_the_agent_id(team):
     agent = make_agent(team.member, instructions="First")
-    _edit(team.member, agent.id, instructions="Second")
+    edit_agent(team.member, agent.id, instructions="Second")
 
     first = agent_versions.get_version(ctx=team.viewer, agent_id=agent.id, number=1)
 
@@ -90,7 +84,7 @@ def test_get_version_returns_its_configuration_without_the_agent_id(team):
 
 def test_diff_lists_every_field_marks_the_changed_ones_and_diffs_instructions_by_line(team):
     agent = make_agent(team.member, instructions="Greet.\nAnswer briefly.\nSign off.")
-    _edit(team.member, agent.id, instructions="Greet.\nAnswer in detail.\nSign off.", temperature=1.1)
+    edit_agent(team.member, agent.id, instructions="Greet.\nAnswer in detail.\nSign off.", temperature=1.1)
 
     diff = agent_versions.diff_versions(ctx=team.viewer, agent_id=agent.id, a=1, b=2)
 
@@ -110,8 +104,8 @@ def test_diff_lists_every_field_marks_the_changed_ones_and_diffs_instructions_by
 
 def test_restore_makes_a_new_version_with_the_old_configuration_and_is_audited(team):
     agent = make_agent(team.member, instructions="v1 text", model="gpt-4.1-mini")
-    _edit(team.member, agent.id, instructions="v2 text")
-    _edit(team.member, agent.id, instructions="v3 text", model="gpt-4.1", description="Kept")
+    edit_agent(team.member, agent.id, instructions="v2 text")
+    edit_agent(team.member, agent.id, instructions="v3 text", model="gpt-4.1", description="Kept")
 
     restored = agent_versions.restore_version(ctx=team.member, agent_id=agent.id, number=1)
 
@@ -148,7 +142,7 @@ def test_restoring_the_current_configuration_says_so_and_changes_nothing(team):
 
 def test_restoring_a_name_another_agent_took_since_is_a_conflict(team):
     agent = make_agent(team.member, name="Helper")
-    _edit(team.member, agent.id, name="Helper 2")
+    edit_agent(team.member, agent.id, name="Helper 2")
     make_agent(team.member, name="Helper")
 
     with pytest.raises(ConflictError):
@@ -158,7 +152,7 @@ def test_restoring_a_name_another_agent_took_since_is_a_conflict(team):
 
 def test_only_those_who_may_edit_the_agent_may_restore_it(team):
     agent = make_agent(team.admin, instructions="A")
-    _edit(team.admin, agent.id, instructions="B")
+    edit_agent(team.admin, agent.id, instructions="B")
 
     for ctx in (team.member, team.viewer):
         with pytest.raises(PermissionDeniedError):
@@ -168,7 +162,7 @@ def test_only_those_who_may_edit_the_agent_may_restore_it(team):
 
 def test_another_workspaces_agent_and_versions_are_not_found(team, other_team):
     foreign = make_agent(other_team.member, instructions="Secret")
-    _edit(other_team.member, foreign.id, instructions="Secret 2")
+    edit_agent(other_team.member, foreign.id, instructions="Secret 2")
 
     calls = [
         lambda: agent_versions.list_versions(ctx=team.owner, agent_id=foreign.id),
@@ -185,7 +179,7 @@ def test_another_workspaces_agent_and_versions_are_not_found(team, other_team):
 @pytest.mark.parametrize("number", [0, -1, 3, 10**12, True])
 def test_a_version_the_agent_does_not_have_is_not_found(team, number):
     agent = make_agent(team.member)
-    _edit(team.member, agent.id, instructions="Two")
+    edit_agent(team.member, agent.id, instructions="Two")
 
     with pytest.raises(NotFoundError):
         agent_versions.get_version(ctx=team.member, agent_id=agent.id, number=number)
@@ -196,7 +190,7 @@ def test_a_version_the_agent_does_not_have_is_not_found(team, number):
 def test_an_agent_written_before_versions_gets_version_1_at_its_first_save(team):
     agent_id = insert_agent(team.workspace_id, created_by=team.member.user_id, **agent_data())
 
-    saved = _edit(team.member, agent_id, instructions="Now versioned")
+    saved = edit_agent(team.member, agent_id, instructions="Now versioned")
 
     assert saved.version == 1
     assert _configs(agent_id)[0]["instructions"] == "Now versioned"

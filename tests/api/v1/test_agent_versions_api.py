@@ -13,7 +13,7 @@ from galaxyco_ui.services import agents
 from tests.api.v1.conftest import Keys, make_key
 from tests.api.v1.run_fixtures import close_clients
 from tests.api.v1.test_openai_compat import runs_of, sdk, wire  # noqa: F401  (sdk is a fixture)
-from tests.factories import make_agent
+from tests.factories import edit_agent, make_agent
 
 PROBLEM = "application/problem+json"
 
@@ -24,18 +24,12 @@ async def _clients() -> AsyncIterator[None]:
     await close_clients()
 
 
-def _edit(ctx, agent_id: str, **changes):  # type: ignore[no-untyped-def]
-    current = agents.get_agent(ctx=ctx, agent_id=agent_id)
-    data = {name: getattr(current, name) for name in agents.AgentInput.model_fields}
-    return agents.update_agent(ctx=ctx, agent_id=agent_id, data={**data, **changes})
-
-
 @pytest.fixture
 def three(team, emulator):  # type: ignore[no-untyped-def]
     """The member's "Support Bot" at version 3: instructions "Be brief." → "Two" → "Three"."""
     agent = wire(team, emulator)
-    _edit(team.member, agent.id, instructions="Two")
-    _edit(team.member, agent.id, instructions="Three")
+    edit_agent(team.member, agent.id, instructions="Two")
+    edit_agent(team.member, agent.id, instructions="Three")
     return agent
 
 

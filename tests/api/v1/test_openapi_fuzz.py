@@ -73,7 +73,7 @@ from galaxyco_ui.services import agent_hooks, api_keys, provider_keys, runs
 from galaxyco_ui.services import knowledge as knowledge_service
 from galaxyco_ui.services import schedules as schedules_service
 from tests.api.v1.conftest import bearer, make_key
-from tests.factories import Team, make_agent
+from tests.factories import Team, edit_agent, make_agent
 
 TARGET_REQUESTS = 1_000
 # Share of each operation's budget given to negative (invalid on purpose) cases.
@@ -145,6 +145,7 @@ async def seed(
         provider="openai_compatible",
         model="fuzz-model",
     )
+    edit_agent(owner, agent.id, instructions=f"Version 2 {marker}")  # so that version 1 can be restored
     hook = agent_hooks.enable_hook(ctx=owner, agent_id=agent.id)
     collection = knowledge_service.create_collection(
         ctx=owner, data={"name": f"Docs {label}", "description": marker}
@@ -185,6 +186,7 @@ async def seed(
         "item_id": [upload.item.id],
         "schedule_id": [schedule.id],
         "run_id": [run.id],
+        "number": [1],  # an agent version
     }
 
 

@@ -46,17 +46,25 @@ def load(path: Path) -> list[tuple[list[str], int]]:
 
 
 def process_and_thread(stack: list[str]) -> tuple[str, str]:
-    process = stack[0].split(":", 1)[-1].strip('"') if stack[0].startswith("process ") else "?"
-    thread = stack[1] if len(stack) > 1 and stack[1].startswith("thread ") else "?"
+    """(program, thread) of a sample: the innermost ``process`` frame (a worker subprocess
+    is nested under the bench's), by module name, and the thread frame after it."""
+    where = max((i for i, f in enumerate(stack) if f.startswith("process ")), default=-1)
+    process = "?"
+    if where >= 0:
+        command = stack[where].split(":", 1)[-1].strip('"')
+        process = command.split(" -m ", 1)[1] if " -m " in command else command[-50:]
+    after = stack[where + 1] if where + 1 < len(stack) else ""
+    thread = after if after.startswith("thread ") else "(no thread frame)"
     # Threads of a pool have one name each (asyncio_0, asyncio_1, ...): one row for the pool.
     thread = re.sub(r"^thread \(\d+\):?\s*", "", thread)
     thread = re.sub(r"\d+", "*", thread) or "main"
-    return process[-60:], thread
+    return process, thread
 
 
 def is_emulator(stack: list[str]) -> bool:
     """The in-process provider emulator's threads: the provider's side, not the platform's."""
-    return len(stack) > 1 and ("process_request_thread" in stack[1] or "provider-emulator" in stack[1])
+    _, thread = process_and_thread(stack)
+    return "process_request_thread" in thread or "provider-emulator" in thread
 
 
 def tables(stacks: list[tuple[list[str], int]], runs: int, top: int = 30) -> str:
@@ -138,12 +146,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("collapsed", type=Path)
     parser.add_argument("--runs", type=int, help="runs profiled (default: <label>.runs)")
+    parser.add_argument("--min-share", type=float, default=0.01, help="leave out frames under this share")
     args = parser.parse_args()
     source: Path = args.collapsed
     runs = args.runs or int(source.with_suffix(".runs").read_text())
     stacks = load(source)
     source.with_suffix(".txt").write_text(tables(stacks, runs))
-    source.with_suffix(".svg").write_text(svg(stacks, f"{source.stem}: {runs} runs, py-spy (all threads)"))
+    source.with_suffix(".svg").write_text(
+        svg(stacks, f"{source.stem}: {runs} runs, py-spy (all threads)", args.min_share)
+    )
     print(source.with_suffix(".txt").read_text())
 
 

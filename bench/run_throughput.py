@@ -217,6 +217,8 @@ async def main(redis: bool) -> None:
         if redis:
             for workers in (1, 2):
                 async with _setup.executors(b, "subprocess", workers=workers, concurrency=32):
+                    waited = await asyncio.to_thread(_setup.settle)
+                    print(f"{workers} worker(s): start-up work settled {waited:.1f} s after the warm-up runs")
                     with _setup.profiled(f"p2-redis-{workers}-workers", N_RUNS_REDIS):
                         figures = await throughput(b, N_RUNS_REDIS)
                     results.append((f"{workers} worker process(es) x 32", figures))

@@ -115,6 +115,47 @@ async def measure(b: _setup.Bench, label: str) -> list[list[object]]:
     return rows
 
 
+async def floor(b: _setup.Bench) -> list[list[object]]:
+    """The same 50 paced streams read by a bare ``AsyncOpenAI`` loop in this process (no
+    platform, database or bus): the lag this box and the in-process emulator give anyway."""
+    import openai
+
+    from galaxyco_ui.devtools.script import Script
+
+    client = openai.AsyncOpenAI(base_url=b.emulator.openai_base_url, api_key="bench", max_retries=0)
+    stamps: dict[str, float] = b.emulator.stamps  # type: ignore[attr-defined]
+    lags: list[float] = []
+
+    async def one() -> None:
+        stream = await client.chat.completions.create(
+            model="bench-model", messages=[{"role": "user", "content": "stream please"}], stream=True
+        )
+        async for chunk in stream:
+            received = time.perf_counter()
+            delta = chunk.choices[0].delta.content if chunk.choices else None
+            lags.extend((received - stamps[f"r{r}w{w}"]) * 1000 for r, w in MARK.findall(delta or ""))
+
+    for r in range(1000, 1000 + RUNS):  # tokens of their own: r1000w0 ...
+        text = " ".join(f"r{r}w{w}" for w in range(TOKENS))
+        b.emulator.enqueue(Script.slow(text, tokens_per_second=TOKENS_PER_SECOND))
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one() for _ in range(RUNS)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    await client.close()
+    print(f"floor: {len(lags)} tokens in {wall:.1f} s; CPU: this process {cpu / wall:.0%} (of one core)")
+    return [
+        [
+            "floor: bare SDK loop",
+            "all tokens",
+            len(lags),
+            _setup.pct(lags, 50),
+            _setup.pct(lags, 95),
+            _setup.pct(lags, 99),
+            max(lags),
+        ]
+    ]
+
+
 async def main(redis: bool, shared_ssl: bool) -> None:
     shapes = ["subprocess", "inproc"] if redis else ["embedded"]
     rows: list[list[object]] = []
@@ -125,6 +166,8 @@ async def main(redis: bool, shared_ssl: bool) -> None:
             async with _setup.executors(b, shape, concurrency=64):
                 with _setup.profiled(f"p3-{shape}", RUNS):
                     rows += await measure(b, shape)
+        if not _setup.PROFILE_DIR:
+            rows += await floor(b)
     what_if = " [what-if: shared SSL context in this process]" if shared_ssl else ""
     print(
         f"\nP3 stream lag, ms (receive - emulator write), {RUNS} runs at {TOKENS_PER_SECOND} tokens/s{what_if}; "

@@ -495,6 +495,8 @@ def report(rows: list[tuple[str, dict[str, Any]]], floors: list[load.Result], st
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    with contextlib.suppress(OSError):
+        faults.SCRATCH.rmdir()  # the empty directory bench.faults made when imported: ours is below
     scratch = Path(tempfile.mkdtemp(prefix="galaxyco-scaleout-"))
     try:
         if args.only_footprint:

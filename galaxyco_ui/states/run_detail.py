@@ -94,7 +94,7 @@ class RunState(rx.State):
     status: rx.Field[str] = rx.field("")
     agent_id: str = ""
     agent_name: str = ""
-    agent_version: int = 0  # 0: a run from before agent versions
+    agent_version: rx.Field[int] = rx.field(0)  # 0: a run from before agent versions
     model: str = ""
     trigger: str = ""
     started_by: str = ""

@@ -156,7 +156,10 @@ class AgentEditorState(rx.State):
         if "http_request" in enabled and form_data.get(ASK_FIELD + HTTP_WRITE):
             asked.append(HTTP_WRITE)
         data["approval_tools"] = asked
-        minutes = str(data.pop("approval_minutes", "")).strip()
+        # A form without the field (an older page, a script) keeps what the agent has.
+        minutes = (
+            str(data.pop("approval_minutes", "")).strip() or self.form.get("approval_minutes", "") or "60"
+        )
         if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_APPROVAL_TIMEOUT_SECONDS // 60:
             self.errors = {
                 "approval_minutes": f"Enter whole minutes from 1 to {MAX_APPROVAL_TIMEOUT_SECONDS // 60:,}."

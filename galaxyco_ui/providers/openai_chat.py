@@ -1,6 +1,7 @@
 """OpenAI (and OpenAI-compatible: Ollama, vLLM, LM Studio) chat over the official SDK.
 
-Streams ``chat.completions`` with ``stream_options.include_usage``. Tool calls arrive as
+Streams ``chat.completions`` with ``stream_options.include_usage``, through the SDK's
+client but reading each chunk as plain JSON (no SDK model per chunk). Tool calls arrive as
 index-keyed fragments and are emitted whole, arguments parsed, when the model finishes.
 An OpenAI-compatible server that sends no usage chunk gets no ``Usage`` event: the run's
 token counts and cost are then unknown (never reported as zero).
@@ -75,6 +76,11 @@ def to_openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def _objects(value: object) -> list[dict[str, Any]]:
+    """The JSON objects of a chunk's list field (``choices``, ``tool_calls``); none if absent."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 class OpenAIChat:
     """``ChatProvider`` for ``openai`` and ``openai_compatible`` configs.
 
@@ -143,31 +149,46 @@ class OpenAIChat:
         """
         started = False
         try:
-            stream = await self._client.chat.completions.create(**self._params(request))
+            # The SDK's own request and SSE handling (status errors, error events, draining),
+            # but each chunk stays the JSON object it arrived as: building a pydantic model
+            # per chunk (``chat.completions.create``) was two thirds of a streamed token's
+            # CPU (bench/README.md, P3 and "Where the time goes").
+            stream = await self._client.post(
+                "/chat/completions",
+                body=self._params(request),
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
             async with stream:
                 calls: dict[int, _PartialCall] = {}
                 usage: Usage | None = None
                 finish: str | None = None
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-                    for choice in chunk.choices:
-                        delta = choice.delta
-                        if delta is not None and delta.content:
+                    if not isinstance(chunk, dict):
+                        continue
+                    if isinstance(counts := chunk.get("usage"), dict):
+                        usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0)
+                    for choice in _objects(chunk.get("choices")):
+                        delta = choice.get("delta")
+                        delta = delta if isinstance(delta, dict) else {}
+                        if (content := delta.get("content")) and isinstance(content, str):
                             started = True
-                            yield TextDelta(delta.content)
-                        for frag in (delta.tool_calls if delta is not None else None) or ():
+                            yield TextDelta(content)
+                        for frag in _objects(delta.get("tool_calls")):
                             started = True
-                            index = frag.index
-                            if index is None:  # some compatible servers send whole calls without an index
-                                index = len(calls) if frag.id or not calls else max(calls)
+                            index = frag.get("index")
+                            if not isinstance(
+                                index, int
+                            ):  # some compatible servers send whole calls without an index
+                                index = len(calls) if frag.get("id") or not calls else max(calls)
                             call = calls.setdefault(index, _PartialCall())
-                            call.id = call.id or (frag.id or "")
-                            if frag.function is not None:
-                                call.name = call.name or (frag.function.name or "")
-                                call.arguments.append(frag.function.arguments or "")
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
+                            call.id = call.id or str(frag.get("id") or "")
+                            if isinstance(function := frag.get("function"), dict):
+                                call.name = call.name or str(function.get("name") or "")
+                                call.arguments.append(str(function.get("arguments") or ""))
+                        if choice.get("finish_reason"):
+                            finish = str(choice["finish_reason"])
             if finish is None:
                 raise errors.unavailable_error(self._provider, lost=True)
             for index in sorted(calls):

@@ -178,9 +178,8 @@ class OpenAIChat:
                         for frag in _objects(delta.get("tool_calls")):
                             started = True
                             index = frag.get("index")
-                            if not isinstance(
-                                index, int
-                            ):  # some compatible servers send whole calls without an index
+                            # Some compatible servers send whole calls without an index.
+                            if not isinstance(index, int):
                                 index = len(calls) if frag.get("id") or not calls else max(calls)
                             call = calls.setdefault(index, _PartialCall())
                             call.id = call.id or str(frag.get("id") or "")

@@ -246,12 +246,12 @@ def list_runs(
 
 
 def list_active_runs(*, ctx: TenantContext) -> list[RunView]:
-    """What is queued or running in the workspace now, oldest first."""
+    """What is queued, running or waiting for an approval in the workspace now, oldest first."""
     require(ctx, Permission.VIEW_WORKSPACE)
     with session_scope() as session:
         rows = session.exec(
             select(Run)
-            .where(Run.workspace_id == ctx.workspace_id, col(Run.status).in_(ACTIVE))
+            .where(Run.workspace_id == ctx.workspace_id, col(Run.status).in_(UNFINISHED))
             .order_by(col(Run.created_at))
             .limit(100)
         ).all()

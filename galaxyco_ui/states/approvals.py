@@ -14,7 +14,9 @@ from galaxyco_ui.errors import ValidationError
 from galaxyco_ui.services import approvals
 from galaxyco_ui.services.approvals import ApprovalView
 from galaxyco_ui.states.guard import guarded
+from galaxyco_ui.states.live import follow_workspace_runs
 
+REFRESH_INTERVAL = 0.5  # the count and inbox update at most twice a second
 MAX_NOTES = 50  # notes being written at once in one browser (one per card shown)
 
 
@@ -27,6 +29,7 @@ class ApprovalsState(rx.State):
     # The note typed under each card, by approval id (sent with the decision).
     notes: dict[str, str] = {}
     deciding: str = ""  # the approval id whose decision is on its way
+    _generation: int = 0
 
     @rx.var
     def count_label(self) -> str:
@@ -44,8 +47,25 @@ class ApprovalsState(rx.State):
     @rx.event
     @guarded(load=True)
     def load_count(self, ctx: TenantContext):
-        """The sidebar mounted: how many calls wait in this workspace."""
+        """The sidebar mounted: how many calls wait in this workspace, kept live from now on."""
         self.count = approvals.count_pending_approvals(ctx=ctx)
+        self._generation += 1
+        return ApprovalsState.watch(self._generation)  # type: ignore[misc]  # rx.event handler: untyped to mypy
+
+    def _refresh(self, ctx: TenantContext) -> None:
+        """A run of the workspace changed: the count, and the inbox's first page once loaded."""
+        self.count = approvals.count_pending_approvals(ctx=ctx)
+        if self.loaded:
+            page = approvals.list_pending_approvals(ctx=ctx)
+            self.items, self.next_cursor = page.approvals, page.next_cursor
+
+    @rx.event(background=True)
+    @guarded
+    async def watch(self, ctx: TenantContext, generation: int):
+        """Keep the sidebar's count (and the inbox) live: a call starts or stops waiting
+        only with a run status change, which the workspace's run stream carries. One loop
+        per tab (each page's sidebar starts a newer one); see ``states.live``."""
+        await follow_workspace_runs(self, ctx, generation, _watches, self._refresh, interval=REFRESH_INTERVAL)
 
     @rx.event
     @guarded
@@ -83,3 +103,7 @@ class ApprovalsState(rx.State):
         self.count = approvals.count_pending_approvals(ctx=ctx)
         verb = "Approved" if view.status == "approved" else "Denied"
         return rx.toast.success(f"{verb}: the run goes on.")
+
+
+# The newest live loop of each tab on this process (client token -> its generation).
+_watches: dict[str, int] = {}

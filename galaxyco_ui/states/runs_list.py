@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import reflex as rx
 
 from galaxyco_ui.auth.permissions import TenantContext
-from galaxyco_ui.errors import GalaxyError
-from galaxyco_ui.services import agents, run_watch, runs, team
+from galaxyco_ui.services import agents, runs, team
 from galaxyco_ui.services.runs import RunView
-from galaxyco_ui.states.guard import guarded, session_context
-from galaxyco_ui.states.live import client_connected
+from galaxyco_ui.states.guard import guarded
+from galaxyco_ui.states.live import follow_workspace_runs
 
 REFRESH_INTERVAL = 0.5  # live monitor updates at most twice a second
-LIVE_WAIT_SECONDS = 2.0  # how long the loop of a closed tab may linger (a dict lookup per turn)
 
 
 def _date(value: str, *, end: bool = False) -> datetime | None:
@@ -113,35 +110,7 @@ class RunsState(rx.State):
         does no I/O: it checks that the tab is still connected and this is its newest loop
         (a new load of the page starts a new one).
         """
-        async with self:
-            if generation != self._generation:
-                return
-        token = self.router.session.client_token
-        _watches[token] = generation
-        try:
-            # Only what comes next: the lists were just loaded from the database.
-            async with run_watch.watch_workspace_runs(ctx=ctx) as changes:
-                while True:
-                    changed = await changes.wait(LIVE_WAIT_SECONDS)
-                    if _watches.get(token) != generation or not client_connected(self):
-                        return
-                    if not changed:
-                        continue
-                    fresh = session_context(self)
-                    if fresh is None or fresh.workspace_id != ctx.workspace_id:
-                        return
-                    ctx = fresh
-                    async with self:
-                        if generation != self._generation:
-                            return
-                        try:
-                            self._refresh(ctx)
-                        except GalaxyError:
-                            return
-                    await asyncio.sleep(REFRESH_INTERVAL)
-        finally:
-            if _watches.get(token) == generation:
-                del _watches[token]
+        await follow_workspace_runs(self, ctx, generation, _watches, self._refresh, interval=REFRESH_INTERVAL)
 
 
 # The newest live loop of each tab on this process (client token -> its generation).

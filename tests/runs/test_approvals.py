@@ -23,7 +23,7 @@ from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedErr
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue
-from galaxyco_ui.models import Notification, Run, ToolApproval, User, utcnow
+from galaxyco_ui.models import Notification, Run, ToolApproval, User, Workspace, utcnow
 from galaxyco_ui.runs.events import get_event_bus, run_stream
 from galaxyco_ui.services import approvals, mcp_servers, runs, workers
 from galaxyco_ui.tools.mcp_client import entry_for
@@ -308,7 +308,18 @@ async def test_a_waiting_run_holds_no_concurrency_slot_and_is_never_failed_as_lo
         )
     failed, _ = await workers.recover_runs(requeue=False)
     assert run_id not in failed and load_run(run_id).status == "waiting_approval"
-    assert runs.list_active_runs(ctx=team.member) == []
+    # Shown among the runs going on, but a start still fits a limit of one run at a time.
+    assert [(r.id, r.status) for r in runs.list_active_runs(ctx=team.member)] == [
+        (run_id, "waiting_approval")
+    ]
+    with session_scope() as session:
+        session.exec(
+            update(Workspace)
+            .where(col(Workspace.id) == team.member.workspace_id)
+            .values(max_concurrent_runs=1)
+        )
+    started = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Another one")
+    assert started.status == "queued"
 
 
 def spawn_worker(log_path: Path) -> subprocess.Popen[bytes]:

@@ -67,3 +67,29 @@ async def test_an_outsiders_decide_changes_nothing(hub: Hub, victim: Victim, out
         assert run is not None and run.status == "waiting_approval"
     assert victim.leaks(list(attacker.received())) == []
     await attacker.disconnect()
+
+
+async def test_the_inbox_and_the_sidebar_count_follow_a_decision_made_elsewhere(
+    hub: Hub, victim: Victim
+) -> None:
+    approval_id = victim.ids["approval"]
+    inbox = hub.browser(session_token=victim.owner.token).at("/approvals")
+    other_page = hub.browser(session_token=victim.owner.token).at("/agents")
+    await inbox.send(ApprovalsState.load)
+    await inbox.send(ApprovalsState.load_count)  # the sidebar of every page mounts it
+    await other_page.send(ApprovalsState.load_count)
+    assert [a.id for a in (await inbox.state(ApprovalsState)).items] == [approval_id]
+    assert (await other_page.state(ApprovalsState)).count == 1
+
+    decider = hub.browser(session_token=victim.owner.token).at(f"/runs/{victim.ids['waiting_run']}")
+    await decider.send(ApprovalsState.decide, approval_id=approval_id, decision="deny")
+
+    for _ in range(100):
+        shown, counted = await inbox.state(ApprovalsState), await other_page.state(ApprovalsState)
+        if shown.items == [] and shown.count == 0 and counted.count == 0:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the inbox or the other page's count did not follow the decision")
+    for browser in (inbox, other_page, decider):
+        await browser.disconnect()

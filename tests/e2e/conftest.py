@@ -75,6 +75,9 @@ def app_url(
         # The local MCP server of tests/mcp_server.py is listed the same way.
         "ALLOWED_PRIVATE_PROVIDER_HOSTS": f"{emulator_host_port(_emulator_server)},127.0.0.1:{WEBHOOK_RECEIVER_PORT},"
         f"{_mcp_server_session.host_port}",
+        # Every browser test signs up from 127.0.0.1: one client address for the whole
+        # suite, which would pass the default 10 sign-ups per address and hour.
+        "SIGNUP_MAX_PER_IP_PER_HOUR": "500",
         "PROVIDER_REACHABILITY_CHECK_SECONDS": "2",  # Settings → Providers shows a fresh check soon
         **oidc_provider.app_env(url, name="Acme SSO"),
     }

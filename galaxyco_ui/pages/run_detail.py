@@ -24,6 +24,17 @@ def _stat(label: str, value: rx.Var | str) -> rx.Component:
     )
 
 
+def _pending_tool_badge() -> rx.Component:
+    """A call without a result: running, waiting for a person, or never run (the run ended)."""
+    return rx.match(
+        RunState.status,
+        ("waiting_approval", rx.badge("waiting for approval", color_scheme="orange")),
+        ("queued", rx.badge(rx.spinner(size="1"), "running", color_scheme="blue")),
+        ("running", rx.badge(rx.spinner(size="1"), "running", color_scheme="blue")),
+        rx.badge("not run", color_scheme="gray"),
+    )
+
+
 def _tool_card(item: TimelineItem) -> rx.Component:
     return rx.el.details(
         rx.el.summary(
@@ -37,7 +48,7 @@ def _tool_card(item: TimelineItem) -> rx.Component:
                         rx.badge("error", color_scheme="red"),
                         rx.badge("done", color_scheme="green"),
                     ),
-                    rx.badge(rx.spinner(size="1"), "running", color_scheme="blue"),
+                    _pending_tool_badge(),
                 ),
                 align="center",
                 spacing="2",

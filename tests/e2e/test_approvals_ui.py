@@ -54,6 +54,8 @@ def test_a_second_members_browser_approves_a_waiting_run_and_it_finishes(new_con
     expect(card).to_be_visible(timeout=20_000)
     expect(card.get_by_label("Arguments of the call")).to_contain_text('"expression": "6 * 7"')
     expect(owner.get_by_text("Waiting for approval").first).to_be_visible()
+    # The call's own card in the timeline says what it waits for (no "running" spinner).
+    expect(owner.locator("#run-timeline").get_by_text("waiting for approval", exact=True)).to_be_visible()
     shot(owner, "60-run-waiting-for-approval")
 
     # Grace, in her own browser, finds it in the inbox and approves it with a note.

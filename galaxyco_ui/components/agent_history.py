@@ -34,12 +34,15 @@ def _version_row(v: ObjectVar[AgentVersionSummary]) -> rx.Component:
         rx.table.cell(rx.text(v.note, size="2", color_scheme="gray")),
         rx.table.cell(
             rx.hstack(
-                rx.button(
-                    "Compare with current",
-                    size="1",
-                    variant="soft",
-                    aria_label="Compare " + label + " with the current version",
-                    on_click=AgentHistoryState.compare(v.number),
+                rx.cond(
+                    ~v.current,
+                    rx.button(
+                        "Compare with current",
+                        size="1",
+                        variant="soft",
+                        aria_label="Compare " + label + " with the current version",
+                        on_click=AgentHistoryState.compare(v.number),
+                    ),
                 ),
                 rx.cond(
                     AgentHistoryState.can_restore & ~v.current,

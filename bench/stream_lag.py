@@ -41,11 +41,12 @@ def stamping_emulator() -> Any:
             self._raw = raw
 
         def write(self, data: bytes) -> int:
-            written = self._raw.write(data)
+            # Stamped just before the write: stamped after it, a reader in the other thread
+            # could receive the token before its stamp exists (a KeyError in the floor's loop).
             now = time.perf_counter()
             for match in MARK.finditer(data.decode("utf-8", "replace")):
                 stamps[match.group()] = now
-            return written
+            return int(self._raw.write(data))
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._raw, name)

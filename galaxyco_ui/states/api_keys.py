@@ -8,7 +8,7 @@ import reflex as rx
 
 from galaxyco_ui.auth.permissions import ROLE_LABELS, Permission, TenantContext, can
 from galaxyco_ui.errors import ValidationError
-from galaxyco_ui.services import api_keys, mcp_server
+from galaxyco_ui.services import api_keys, mcp_endpoint
 from galaxyco_ui.services.api_keys import ApiKeyView
 from galaxyco_ui.states.guard import guarded
 
@@ -45,7 +45,7 @@ class ApiKeysState(rx.State):
             return None
         self.keys = api_keys.list_api_keys(ctx=ctx)
         self.per_minute, self.operator_max = api_keys.get_api_rate_limit(ctx=ctx)
-        self.mcp_url, self.mcp_config = mcp_server.endpoint_url(), mcp_server.client_config()
+        self.mcp_url, self.mcp_config = mcp_endpoint.endpoint_url(), mcp_endpoint.client_config()
         self.role_options = [[role.value, ROLE_LABELS[role]] for role in api_keys.key_roles_for(ctx.role)]
         values = [value for value, _ in self.role_options]
         self.default_role = DEFAULT_ROLE if DEFAULT_ROLE in values else (values[0] if values else "")

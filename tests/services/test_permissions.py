@@ -62,7 +62,7 @@ from galaxyco_ui.services import (
     knowledge_items,
     knowledge_search,
     knowledge_settings,
-    mcp_server,
+    mcp_endpoint,
     mcp_servers,
     provider_keys,
     runs,
@@ -788,19 +788,19 @@ ACTIONS = [
     ),
     Action("search knowledge", EVERYONE, lambda ctx, _: knowledge_search.search(ctx=ctx, query="notes")),
     # GalaxyCo as an MCP server (api/v1/mcp.py): the tools a key sees, and what they do
-    Action("list the MCP tools", EVERYONE, lambda ctx, _: mcp_server.list_mcp_tools(ctx=ctx)),
+    Action("list the MCP tools", EVERYONE, lambda ctx, _: mcp_endpoint.list_mcp_tools(ctx=ctx)),
     Action(
         "find an agent's MCP tool",
         EDITORS,
-        lambda ctx, a: mcp_server.find_agent_tool(
-            ctx=ctx, name=mcp_server.agent_tool_names([(a, agents.get_agent(ctx=ctx, agent_id=a).name)])[0]
+        lambda ctx, a: mcp_endpoint.find_agent_tool(
+            ctx=ctx, name=mcp_endpoint.agent_tool_names([(a, agents.get_agent(ctx=ctx, agent_id=a).name)])[0]
         ),
         prepare=_others_agent,
     ),
     Action(
         "search knowledge through MCP",
         EVERYONE,
-        lambda ctx, _: mcp_server.search_knowledge_text(ctx=ctx, query="notes"),
+        lambda ctx, _: mcp_endpoint.search_knowledge_text(ctx=ctx, query="notes"),
     ),
     Action(
         "read knowledge settings", EVERYONE, lambda ctx, _: knowledge_settings.get_knowledge_settings(ctx=ctx)
@@ -997,7 +997,7 @@ def test_the_action_table_covers_every_public_service_function_taking_a_context(
         knowledge_items,
         knowledge_search,
         knowledge_settings,
-        mcp_server,
+        mcp_endpoint,
         mcp_servers,
         usage,
         webhooks,

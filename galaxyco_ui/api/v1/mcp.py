@@ -5,7 +5,7 @@ Point an MCP client (Claude Desktop, Cursor, the ``mcp`` SDK's ``Client``) at
 its per-minute rate limit counted, on every HTTP request like any ``/api/v1`` call; a
 missing or bad key is a 401 problem before any MCP message is read.
 
-Tools (``services/mcp_server.py`` names and lists them):
+Tools (``services/mcp_endpoint.py`` names and lists them):
 
 * one per agent the key may run (none for viewer keys), input ``{"input": string}``:
   the call starts a run (trigger ``mcp``, live on /runs, counted by the run limits and
@@ -62,8 +62,8 @@ from galaxyco_ui.api.v1.run_events import (
 )
 from galaxyco_ui.auth.permissions import TenantContext
 from galaxyco_ui.errors import GalaxyError, PermissionDeniedError
-from galaxyco_ui.services import mcp_server, runs
-from galaxyco_ui.services.mcp_server import KNOWLEDGE_SEARCH, McpToolView
+from galaxyco_ui.services import mcp_endpoint, runs
+from galaxyco_ui.services.mcp_endpoint import KNOWLEDGE_SEARCH, McpToolView
 from galaxyco_ui.services.runs import RunView
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ async def _list_tools(
     ctx: ServerRequestContext[Any, Any], _params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
     caller = _caller(ctx)
-    tools = await asyncio.to_thread(mcp_server.list_mcp_tools, ctx=caller.ctx)
+    tools = await asyncio.to_thread(mcp_endpoint.list_mcp_tools, ctx=caller.ctx)
     return types.ListToolsResult(tools=[_tool(tool) for tool in tools])
 
 
@@ -153,7 +153,7 @@ async def _call_tool(
     arguments = params.arguments or {}
     if params.name == KNOWLEDGE_SEARCH:
         try:
-            text = await mcp_server.search_knowledge_text(
+            text = await mcp_endpoint.search_knowledge_text(
                 ctx=caller.ctx,
                 query=arguments.get("query"),
                 collection=arguments.get("collection"),
@@ -163,7 +163,7 @@ async def _call_tool(
             return _error(exc.message)
         return _text(text)
     try:
-        tool = await asyncio.to_thread(mcp_server.find_agent_tool, ctx=caller.ctx, name=params.name)
+        tool = await asyncio.to_thread(mcp_endpoint.find_agent_tool, ctx=caller.ctx, name=params.name)
         task = arguments.get("input")
         if not isinstance(task, str):
             return _error('Give the agent its task as a string: {"input": "…"}.')

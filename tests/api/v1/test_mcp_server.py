@@ -31,7 +31,7 @@ from galaxyco_ui.runs import store
 from galaxyco_ui.services import api_keys, approvals, knowledge
 from galaxyco_ui.services import budgets as budget_service
 from galaxyco_ui.services import usage as usage_service
-from galaxyco_ui.services.mcp_server import KNOWLEDGE_SEARCH, agent_tool_names
+from galaxyco_ui.services.mcp_endpoint import KNOWLEDGE_SEARCH, agent_tool_names
 from tests.api.v1.conftest import bearer, make_key, refused_callers
 from tests.api.v1.run_fixtures import close_clients, insert_run, served, wire_agent
 from tests.factories import Team, make_agent

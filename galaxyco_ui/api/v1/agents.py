@@ -12,7 +12,12 @@ from galaxyco_ui.api.v1.deps import ApiContext
 from galaxyco_ui.api.v1.idempotency import idempotent
 from galaxyco_ui.api.v1.paging import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
 from galaxyco_ui.services import agent_versions, agents
-from galaxyco_ui.services.agent_versions import MAX_VERSION, AgentVersionSummary, AgentVersionView
+from galaxyco_ui.services.agent_versions import (
+    MAX_VERSION,
+    AgentVersionSummary,
+    AgentVersionView,
+    VersionDiff,
+)
 from galaxyco_ui.services.agents import AgentInput, AgentView
 
 router = APIRouter(prefix="/agents", tags=["agents"])
@@ -99,6 +104,26 @@ async def get_version(ctx: ApiContext, agent_id: str, number: VersionNumber) -> 
     """The version with its configuration (name, model, instructions, limits, tools, approvals,
     knowledge collections). Pin it in a run with `version` or as `<agent>@<number>`."""
     return await asyncio.to_thread(agent_versions.get_version, ctx=ctx, agent_id=agent_id, number=number)
+
+
+@router.get(
+    "/{agent_id}/versions/{number}/diff/{other}",
+    response_model=VersionDiff,
+    summary="Compare two agent versions",
+)
+async def diff_versions(
+    ctx: ApiContext,
+    agent_id: str,
+    number: VersionNumber,
+    other: Annotated[int, Path(ge=1, le=MAX_VERSION, description="The version to compare it with.")],
+) -> VersionDiff:
+    """Version `number` (`a`, before) against version `other` (`b`, after), as the History tab
+    shows them: every field side by side as text with `changed` (lists joined by commas,
+    knowledge collections by name), and the instructions as a line diff of `same`, `removed`
+    and `added` lines. 404 when the agent or either version does not exist."""
+    return await asyncio.to_thread(
+        agent_versions.diff_versions, ctx=ctx, agent_id=agent_id, a=number, b=other
+    )
 
 
 @router.post(

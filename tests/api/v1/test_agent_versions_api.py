@@ -1,4 +1,4 @@
-"""/api/v1 agent versions: list, read, restore; runs pinned by ``version``, by ``<id>@<n>``
+"""/api/v1 agent versions: list, read, diff, restore; runs pinned by ``version``, by ``<id>@<n>``
 and through the OpenAI-compatible ``model`` (``Support Bot@1``)."""
 
 from __future__ import annotations
@@ -71,6 +71,60 @@ async def test_a_viewer_may_not_restore(api, keys: Keys, team, three):
     assert agents.get_agent(ctx=team.member, agent_id=three.id).version == 3
 
 
+async def test_a_viewer_reads_the_diff_of_two_versions_as_the_history_tab_shows_it(api, keys: Keys, three):
+    response = await api.get(f"/agents/{three.id}/versions/1/diff/3", headers=keys.viewer)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["a"], body["b"]) == (1, 3)
+    fields = {f["field"]: f for f in body["fields"]}
+    assert fields["instructions"] == {
+        "field": "instructions",
+        "label": "Instructions",
+        "before": "Be brief.",
+        "after": "Three",
+        "changed": True,
+    }
+    assert not fields["model"]["changed"] and fields["model"]["before"] == "test-model"
+    assert body["instructions"] == [
+        {"kind": "removed", "text": "Be brief."},
+        {"kind": "added", "text": "Three"},
+    ]
+
+    backwards = (await api.get(f"/agents/{three.id}/versions/3/diff/1", headers=keys.viewer)).json()
+    assert backwards["instructions"] == [
+        {"kind": "removed", "text": "Three"},
+        {"kind": "added", "text": "Be brief."},
+    ]
+    same = (await api.get(f"/agents/{three.id}/versions/2/diff/2", headers=keys.viewer)).json()
+    assert not any(f["changed"] for f in same["fields"])
+    assert same["instructions"] == [{"kind": "same", "text": "Two"}]
+
+
+@pytest.mark.parametrize("path", ["/versions/9/diff/1", "/versions/1/diff/9"])
+async def test_a_diff_with_an_unknown_version_is_a_404_problem_naming_it(api, keys: Keys, three, path):
+    response = await api.get(f"/agents/{three.id}{path}", headers=keys.viewer)
+    assert response.status_code == 404 and response.headers["content-type"] == PROBLEM
+    assert "Version 9 of that agent" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/versions/0/diff/1", "/versions/1/diff/x", "/versions/1/diff/99999999999"])
+async def test_a_diff_of_no_version_number_is_a_422(api, keys: Keys, three, path):
+    response = await api.get(f"/agents/{three.id}{path}", headers=keys.viewer)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+
+
+async def test_the_diff_is_in_the_openapi_schema(api, keys: Keys):
+    schema = (await api.get("/openapi.json", headers=keys.viewer)).json()
+    operation = schema["paths"]["/agents/{agent_id}/versions/{number}/diff/{other}"]["get"]
+    assert operation["summary"] == "Compare two agent versions"
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/VersionDiff"}
+    assert {"a", "b", "fields", "instructions"} <= set(
+        schema["components"]["schemas"]["VersionDiff"]["properties"]
+    )
+
+
 @pytest.mark.parametrize("path", ["/versions/9", "/versions/9/restore"])
 async def test_an_unknown_version_is_a_404_problem_naming_it(api, keys: Keys, three, path):
     method = "POST" if path.endswith("restore") else "GET"
@@ -90,6 +144,7 @@ async def test_another_workspaces_versions_are_not_found(api, other_keys: Keys, 
         ("GET", "/versions"),
         ("GET", "/versions/1"),
         ("POST", "/versions/1/restore"),
+        ("GET", "/versions/1/diff/2"),
     ]:
         response = await api.request(method, f"/agents/{three.id}{path}", headers=other_keys.admin)
         assert response.status_code == 404, (method, path, response.text)

@@ -187,6 +187,7 @@ async def seed(
         "schedule_id": [schedule.id],
         "run_id": [run.id],
         "number": [1],  # an agent version
+        "other": [2, 1],  # the version the diff compares it with
     }
 
 

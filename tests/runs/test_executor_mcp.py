@@ -6,6 +6,11 @@ The real ``mcp`` client, the real OpenAI SDK against the emulator, the real data
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+
 from galaxyco_ui.config import reset_settings
 from galaxyco_ui.devtools.script import Script, text, tool_call, usage
 from galaxyco_ui.services import mcp_servers, runs
@@ -121,3 +126,73 @@ async def test_two_servers_with_one_tool_name_get_distinct_model_names(wired, em
     assert run.status == "succeeded", run.error
     names = sorted(t["function"]["name"] for t in emulator.requests[0].body["tools"])
     assert names == ["Docs__lookup", "Docs__lookup_2"]
+
+
+def _stdio_children() -> list[int]:
+    """Processes of this test process running the stdio test server."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "")
+        if ppid == str(os.getpid()) and b"tests.mcp_server" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_a_run_calls_the_tools_of_a_stdio_server_and_a_hung_one_is_stopped(
+    wired, emulator, engine, monkeypatch
+):
+    monkeypatch.setenv("MCP_ALLOW_STDIO", "true")
+    monkeypatch.setenv("MCP_TOOL_TIMEOUT_SECONDS", "15")  # a cold Python start takes seconds on a busy box
+    reset_settings()
+    team, _ = wired
+    data = {"name": "Local", "transport": "stdio", "command": f"{sys.executable} -m tests.mcp_server"}
+    server = mcp_servers.register_mcp_server(ctx=team.admin, data=data)
+    assert (await mcp_servers.refresh_mcp_server(ctx=team.admin, server_id=server.id)).last_error == ""
+    entries = [entry_for(server.id, name) for name in ("lookup", "explode", "hang")]
+    agent = make_agent(team.member, provider="openai_compatible", model=MODEL, tools=entries, max_steps=4)
+    emulator.enqueue(
+        Script(
+            [
+                tool_call("Local__lookup", {"word": "stdio"}),
+                tool_call("Local__explode", {"reason": "on purpose"}),
+                tool_call("Local__hang", {}),
+                usage(20, 8),
+            ]
+        )
+    )
+    emulator.enqueue(Script([text("Stdio means 42."), usage(30, 6)]))
+
+    view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="What does stdio mean?")
+    run = await engine(view.id, timeout=90)
+
+    assert run.status == "succeeded", run.error
+    assert run.output == "Stdio means 42."
+    steps = runs.get_steps(ctx=team.viewer, run_id=view.id)
+    calls = {s.data["name"]: s for s in steps if s.kind == "tool_call"}
+    assert set(calls) == {"Local__lookup", "Local__explode", "Local__hang"}
+    results = {s.data["name"]: s for s in steps if s.kind == "tool_result"}
+    answer = results["Local__lookup"]
+    assert answer.content == "The meaning of stdio is 42." and answer.data["is_error"] is False
+    assert (answer.data["mcp_server"], answer.data["mcp_tool"]) == ("Local", "lookup")
+    failed = results["Local__explode"]
+    assert failed.data["is_error"] is True and "explode" in failed.content
+    hung = results["Local__hang"]
+    assert hung.data["is_error"] is True and hung.data["error"] == "timeout"
+    sent = [m for m in emulator.requests[-1].body["messages"] if m["role"] == "tool"]
+    assert sent[0]["content"] == "The meaning of stdio is 42." and len(sent) == 3
+    # Each call started its own server process; none outlives its call, the hung one included.
+    for _ in range(50):
+        if not _stdio_children():
+            break
+        await asyncio.sleep(0.1)
+    assert _stdio_children() == []
+    monkeypatch.delenv("MCP_ALLOW_STDIO")
+    monkeypatch.delenv("MCP_TOOL_TIMEOUT_SECONDS")
+    reset_settings()

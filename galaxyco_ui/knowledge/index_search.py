@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
+    from lancedb.query import AsyncFTSQuery, AsyncQueryBase, AsyncVectorQuery
     from lancedb.table import AsyncTable
 
 from galaxyco_ui.knowledge.index_schema import (
@@ -179,7 +180,7 @@ async def winners(
     """
     if not row_ids:
         return {}
-    result = await table.take_row_ids(row_ids).select(ROW_COLUMNS).with_row_id().to_arrow()
+    result = await collect(table.take_row_ids(row_ids).select(ROW_COLUMNS).with_row_id())
     if await table.version() != version:
         return None
     rows = dict(zip(result.column("_rowid").to_pylist(), chunk_rows(result), strict=True))
@@ -216,6 +217,12 @@ async def full_text(
     """BM25 search (None when the query has no words)."""
     if not terms:
         return None
+    return await collect(full_text_query(table, terms, where, limit, columns))
+
+
+def full_text_query(
+    table: AsyncTable, terms: str, where: str | None, limit: int, columns: list[str]
+) -> AsyncFTSQuery:
     from lancedb.query import MatchQuery
 
     # lancedb gives MatchQuery's options positional pydantic.Field defaults, which the
@@ -223,7 +230,7 @@ async def full_text(
     query = table.query().nearest_to_text(MatchQuery(terms, "text"))  # type: ignore[call-arg]  # see above
     if where:
         query = query.where(where)
-    return await query.limit(limit).select(columns).to_arrow()
+    return query.limit(limit).select(columns)
 
 
 async def nearest(
@@ -234,6 +241,12 @@ async def nearest(
     columns: list[str],
 ) -> pa.Table:
     """Nearest unit vectors (HNSW when indexed, else an exact scan)."""
+    return await collect(nearest_query(table, vector, where, limit, columns))
+
+
+def nearest_query(
+    table: AsyncTable, vector: np.ndarray, where: str | None, limit: int, columns: list[str]
+) -> AsyncVectorQuery:
     query = (
         table.query()
         .nearest_to(vector)
@@ -243,4 +256,19 @@ async def nearest(
     )
     if where:
         query = query.where(where)
-    return await query.limit(limit).select(columns).to_arrow()
+    return query.limit(limit).select(columns)
+
+
+async def collect(query: AsyncQueryBase) -> pa.Table:
+    """The whole result of a LanceDB query, run by its Rust half.
+
+    LanceDB's ``to_arrow`` first asks the table for its schema, to look for blob columns
+    (a chunk table has none): one more round trip to LanceDB's runtime, with its check
+    for a newer version, per query. For a vector or full-text query it then packs the
+    result into a table twice. Skipping both saved ~0.3 ms of a query's ~3-7 ms
+    (bench/README.md, P4); ``tests/knowledge/test_index.py`` pins the result to
+    ``to_arrow``'s.
+    """
+    inner: Any = query._inner  # its stubs disagree on execute's arguments; lancedb passes these
+    stream = await inner.execute(max_batch_length=None, timeout=None)
+    return pa.Table.from_batches([batch async for batch in stream], schema=stream.schema)

@@ -12,7 +12,7 @@ import pytest
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.devtools.wire import hashed_embedding
 from galaxyco_ui.knowledge import index as index_module
-from galaxyco_ui.knowledge import index_maintenance, index_search
+from galaxyco_ui.knowledge import index_maintenance, index_schema, index_search
 from galaxyco_ui.knowledge.highlight import highlight, snippet
 from galaxyco_ui.knowledge.index import IndexMismatchError, KnowledgeIndex, get_index, reset_index
 from galaxyco_ui.knowledge.index_schema import commit
@@ -320,6 +320,42 @@ def test_hybrid_winners_keep_their_columns_and_rank(index: KnowledgeIndex, ws: s
     ]
     assert len(hits) == 8 and all(h.row.heading == f"H{h.row.ordinal}" for h in hits)
     assert all(h.row.page == h.row.ordinal + 1 for h in hits)
+
+
+def test_queries_run_by_their_rust_half_return_what_to_arrow_returns(index: KnowledgeIndex, ws: str):
+    # index_search.collect skips LanceDB's Python wrapper (its schema look-up per query):
+    # the full-text, vector and by-row-id queries must still return the same tables.
+    coll = new_id()
+    texts = [f"invoice {'paid' if i % 3 else 'overdue'} line {i}" for i in range(30)]
+    vectors = [hashed_embedding(t, 16) for t in texts]
+    index.add_chunks(ws, rows_for(new_id(), coll, texts), vectors, embedding_model="t:16")
+    where = f"collection_id IN ('{coll}')"
+
+    async def both_ways(table):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        vector = np.asarray(hashed_embedding("overdue invoice", 16), dtype=np.float32)
+        vector /= np.linalg.norm(vector)
+        columns = ["_rowid", *index_schema.ROW_COLUMNS]
+        queries = {
+            "fts": lambda: index_search.full_text_query(
+                table, "overdue invoice", where, 12, [*columns, "_score"]
+            ),
+            "vector": lambda: index_search.nearest_query(table, vector, where, 12, [*columns, "_distance"]),
+        }
+        found = {}
+        for name, make in queries.items():
+            found[name] = (await index_search.collect(make()), await make().to_arrow())
+        row_ids = found["fts"][0].column("_rowid").to_pylist()[:5]
+        take = lambda: table.take_row_ids(row_ids).select(index_schema.ROW_COLUMNS).with_row_id()  # noqa: E731
+        found["take"] = (await index_search.collect(take()), await take().to_arrow())
+        return found
+
+    found = index_module._loop_thread().run(index._on_table(index_module.table_name(ws), both_ways, {}))
+    assert set(found) == {"fts", "vector", "take"}
+    for name, (collected, expected) in found.items():
+        assert collected.num_rows > 0, name
+        assert collected.equals(expected), name
 
 
 def test_auto_mode_is_full_text_without_a_query_vector(index: KnowledgeIndex, ws: str):

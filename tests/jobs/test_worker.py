@@ -16,6 +16,7 @@ import pytest
 from saq.job import Status
 
 from galaxyco_ui.jobs import job
+from galaxyco_ui.jobs import worker as worker_module
 from galaxyco_ui.jobs.queue import QUEUE_NAME, WORKERS_KEY, EmbeddedJobQueue, SaqJobQueue
 from galaxyco_ui.jobs.worker import DrainableQueue, JobWorker, record_presence
 
@@ -85,6 +86,55 @@ async def test_a_job_running_longer_than_its_heartbeat_is_not_swept_while_its_wo
     await _until(complete, 10, "the job did not end")
     assert await _status(queue, "long") == Status.COMPLETE
     assert _runs == ["long"]
+
+
+async def _take_without_starting(key: str) -> DrainableQueue:
+    """What a worker's dequeue does before it marks the job active: move it to the active list."""
+    taker = DrainableQueue.from_url(os.environ["TEST_REDIS_URL"], name=QUEUE_NAME)
+    assert isinstance(taker, DrainableQueue)
+    moved = await taker.redis.lmove(taker._queued, taker._active, "LEFT", "RIGHT")
+    assert moved == taker.job_id(key).encode()
+    return taker
+
+
+@needs_redis
+async def test_a_job_just_taken_from_the_queue_is_not_swept_before_its_worker_marks_it_active(saq) -> None:
+    """SAQ's own sweep aborted such jobs: runs failed "shut down" on a busy box (bench P2)."""
+    queue, _start_worker = saq
+    await queue.enqueue(SLEEPING_JOB, key="taken", tag="taken", seconds=0)
+    sweeper = await _take_without_starting("taken")
+    try:
+        assert await sweeper.sweep() == []
+        assert await _status(queue, "taken") == Status.QUEUED
+        assert await sweeper.redis.lrange(sweeper._active, 0, -1) == [sweeper.job_id("taken").encode()]
+    finally:
+        await sweeper.disconnect()
+
+
+@needs_redis
+async def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(
+    saq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue, start_worker = saq
+    monkeypatch.setattr(worker_module, "UNSTARTED_SWEPT_AFTER_SECONDS", 0.3)
+    await queue.enqueue(SLEEPING_JOB, key="orphan", tag="orphan", seconds=0)
+    sweeper = await _take_without_starting("orphan")
+    try:
+        assert await sweeper.sweep() == []  # first seen unstarted: noted
+        await sweeper.redis.delete(sweeper._sweep)  # the next sweep's turn (SAQ: one a minute)
+        await asyncio.sleep(0.4)
+        assert await sweeper.sweep(abort=0.1) == [sweeper.job_id("orphan")]
+        assert await sweeper.redis.lrange(sweeper._active, 0, -1) == []
+        assert await _status(queue, "orphan") == Status.QUEUED  # back in the queue: it never ran
+    finally:
+        await sweeper.disconnect()
+    start_worker()
+
+    async def done() -> bool:
+        return await _status(queue, "orphan") == Status.COMPLETE
+
+    await _until(done, 5, "a live worker did not run the job handed back")
+    assert _runs == ["orphan"]
 
 
 @needs_redis

@@ -12,17 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from galaxyco_ui.config import get_settings, reset_settings
 from galaxyco_ui.devtools.script import Script
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue, get_job_queue
-from galaxyco_ui.models import Run, utcnow
+from galaxyco_ui.models import Agent, Run, utcnow
 from galaxyco_ui.runs import store
 from galaxyco_ui.runs.events import get_event_bus, run_stream
 from galaxyco_ui.runs.executor import execute_run
-from galaxyco_ui.services import runs, schedules
+from galaxyco_ui.services import runs, schedules, workers
 from tests.factories import make_agent
 from tests.runs.conftest import WORKER_LOST_AFTER
 
@@ -38,6 +39,22 @@ def insert_running(ctx, agent_id: str, *, beat_ago: timedelta | None, status: st
             status=status,
             started_at=now - timedelta(minutes=5),
             heartbeat_at=None if beat_ago is None else now - beat_ago,
+        )
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def queued_run(team, agent, text: str, *, queued_ago: timedelta = timedelta(0)) -> str:  # type: ignore[no-untyped-def]
+    """A queued run written directly: no job anywhere (as after a Redis restart)."""
+    with session_scope() as session:
+        run = Run(
+            workspace_id=team.workspace_id,
+            created_by=team.member.user_id,
+            agent_id=agent.id,
+            input=text,
+            agent_snapshot=store.agent_snapshot(session.get(Agent, agent.id)),  # type: ignore[arg-type]
+            updated_at=utcnow() - queued_ago,
         )
         session.add(run)
         session.flush()
@@ -103,6 +120,55 @@ def test_a_lost_run_is_not_moved_again_by_a_late_finish_or_heartbeat(team):
 
     run = load_run(run_id)
     assert (run.status, run.output, run.error) == ("failed", "", store.WORKER_LOST)
+
+
+async def test_a_run_whose_finish_fails_on_the_database_is_failed_as_lost_and_not_run_again(
+    wired, emulator, lost_after, monkeypatch
+):
+    team, agent = wired
+    run_id = queued_run(team, agent, "Hello")
+    monkeypatch.setattr(store, "finish_run", _database_error)
+
+    with pytest.raises(OperationalError):
+        await execute_run(run_id)  # the job fails: the embedded queue logs it, SAQ records it
+    monkeypatch.undo()
+
+    assert load_run(run_id).status == "running"  # nothing moves its heartbeat any more
+    _beat_back(run_id, seconds=lost_after + 1)
+    await schedules.tick()
+    run = load_run(run_id)
+    assert (run.status, run.error) == ("failed", store.WORKER_LOST)
+    assert await execute_run(run_id) is None  # a job delivered again does not run it twice
+    assert len(emulator.requests) == 1
+
+
+async def test_a_run_whose_claim_fails_on_the_database_stays_queued_and_runs_once_when_enqueued_again(
+    wired, emulator, engine, monkeypatch
+):
+    team, agent = wired
+    run_id = queued_run(team, agent, "Hello", queued_ago=timedelta(minutes=2))
+    monkeypatch.setattr(store, "claim_run", _database_error)
+
+    with pytest.raises(OperationalError):
+        await execute_run(run_id)
+    monkeypatch.undo()
+
+    assert load_run(run_id).status == "queued" and emulator.requests == []
+    workers.reset_recovery()
+    assert await workers.recover_runs() == ([], [run_id])
+    assert (await engine(run_id)).status == "succeeded"
+    assert len(emulator.requests) == 1
+
+
+def _database_error(*_args: object, **_kwargs: object) -> None:
+    raise OperationalError("UPDATE runs ...", {}, Exception("database is locked"))
+
+
+def _beat_back(run_id: str, *, seconds: float) -> None:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.heartbeat_at = utcnow() - timedelta(seconds=seconds)
 
 
 async def test_tick_fails_lost_runs_and_tells_their_watchers(team, lost_after, clients):

@@ -16,18 +16,17 @@ import pytest
 
 from galaxyco_ui.config import reset_settings
 from galaxyco_ui.infra.bus import MemoryEventBus
-from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.infra.redis import close_async_redis
 from galaxyco_ui.jobs import close_job_queue, get_job_queue
 from galaxyco_ui.jobs.queue import WORKERS_KEY
-from galaxyco_ui.models import Agent, Run, utcnow
+from galaxyco_ui.models import utcnow
 from galaxyco_ui.runs import heartbeats, store
 from galaxyco_ui.runs.events import get_event_bus, run_stream
 from galaxyco_ui.runs.executor import execute_run
 from galaxyco_ui.runs.worker import build_worker
 from galaxyco_ui.services import runs, workers
 from tests.factories import make_agent
-from tests.runs.test_worker_lost import insert_running, load_run
+from tests.runs.test_worker_lost import insert_running, load_run, queued_run
 
 ROOT = Path(__file__).resolve().parents[2]
 GRACE = 3
@@ -39,22 +38,6 @@ def scripted(tag: str, words: int, per_second: float) -> str:
     return json.dumps(
         {"emulator": {"steps": [{"text": "word " * words}], "tokens_per_second": per_second}, "tag": tag}
     )
-
-
-def queued_run(team, agent, text: str, *, queued_ago: timedelta = timedelta(0)) -> str:  # type: ignore[no-untyped-def]
-    """A queued run written directly: no job anywhere (as after a Redis restart)."""
-    with session_scope() as session:
-        run = Run(
-            workspace_id=team.workspace_id,
-            created_by=team.member.user_id,
-            agent_id=agent.id,
-            input=text,
-            agent_snapshot=store.agent_snapshot(session.get(Agent, agent.id)),  # type: ignore[arg-type]
-            updated_at=utcnow() - queued_ago,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def requests_for(emulator, tag: str) -> int:  # type: ignore[no-untyped-def]

@@ -12,11 +12,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Connection, Row, Table, bindparam, insert
 from sqlmodel import Session, col, func, select, update
 
 from galaxyco_ui import notifications
 from galaxyco_ui.infra.db import session_scope
-from galaxyco_ui.models import Agent, Run, RunStep, utcnow
+from galaxyco_ui.models import Agent, Run, RunStep, new_id, utcnow
 from galaxyco_ui.models.runs import TERMINAL_STATUSES
 from galaxyco_ui.providers.base import ProviderConfig
 from galaxyco_ui.providers.credentials import provider_config
@@ -24,6 +25,68 @@ from galaxyco_ui.runs import approvals, budgets
 from galaxyco_ui.runs.notices import record_run_notice
 from galaxyco_ui.runs.usage import record_run_usage
 from galaxyco_ui.webhooks.events import record_run_event
+
+# The run's hot path runs statements built once, at import, with bound parameters: built
+# anew on every call (coercions, cache keys, ORM flushes and row loading), they were most
+# of these transactions' CPU (bench/README.md, "Where the time goes (profile)").
+_RUNS: Table = Run.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
+_STEPS: Table = RunStep.__table__  # type: ignore[attr-defined]
+_NOW = bindparam("now", type_=_RUNS.c.updated_at.type)
+_THIS_RUN = _RUNS.c.id == bindparam("run_id")
+
+# queued → running, returning what the executor needs (a resumed run keeps its first start).
+_CLAIM = (
+    update(_RUNS)
+    .where(_THIS_RUN, _RUNS.c.status == "queued")
+    .values(
+        status="running",
+        started_at=func.coalesce(_RUNS.c.started_at, _NOW),
+        heartbeat_at=_NOW,
+        updated_at=_NOW,
+    )
+    .returning(
+        _RUNS.c.workspace_id,
+        _RUNS.c.agent_id,
+        _RUNS.c.created_by,
+        _RUNS.c.input,
+        _RUNS.c.agent_snapshot,
+        _RUNS.c.step_count,
+        _RUNS.c.metadata,
+        _RUNS.c.input_tokens,
+        _RUNS.c.output_tokens,
+        _RUNS.c.cost_usd,
+    )
+)
+_SET_META = (
+    update(_RUNS).where(_THIS_RUN).values({_RUNS.c.metadata: bindparam("meta", type_=_RUNS.c.metadata.type)})
+)
+# A step's position: the run's step count before it, taken and moved in one statement.
+_NEXT_STEP = (
+    update(_RUNS)
+    .where(_THIS_RUN)
+    .values(step_count=_RUNS.c.step_count + 1, heartbeat_at=_NOW)
+    .returning(_RUNS.c.step_count - 1, _RUNS.c.workspace_id, _RUNS.c.agent_id, _RUNS.c.created_by)
+)
+_NEXT_MODEL_STEP = _NEXT_STEP.values(
+    input_tokens=bindparam("tokens_in"), output_tokens=bindparam("tokens_out"), cost_usd=bindparam("cost")
+)
+_INSERT_STEP = insert(_STEPS)
+# The terminal state, once, returning the run as the webhook event, notice and rollup read it.
+_FINISH = (
+    update(_RUNS)
+    .where(_THIS_RUN, _RUNS.c.status.not_in(sorted(TERMINAL_STATUSES)))
+    .values(
+        status=bindparam("new_status"),
+        output=bindparam("new_output"),
+        error=bindparam("new_error"),
+        input_tokens=bindparam("tokens_in"),
+        output_tokens=bindparam("tokens_out"),
+        cost_usd=bindparam("cost"),
+        finished_at=_NOW,
+        updated_at=_NOW,
+    )
+    .returning(*_RUNS.c)
+)
 
 WORKER_LOST = "The worker running this run stopped responding (worker lost). Retry the run to start it again."
 
@@ -106,34 +169,23 @@ def claim_run(run_id: str, *, trace_id: str | None = None) -> ClaimedRun | None:
     executors handed the same run (a duplicate enqueue, a retried job), exactly one wins.
     The winner's ``trace_id`` (tracing on) is kept in the run's ``metadata["trace_id"]``.
     """
-    now = utcnow()
     with session_scope() as session:
-        won = session.exec(
-            update(Run)
-            .where(col(Run.id) == run_id, col(Run.status) == "queued")
-            # A run resumed after an approval keeps its first start.
-            .values(
-                status="running",
-                started_at=func.coalesce(col(Run.started_at), now),
-                heartbeat_at=now,
-                updated_at=now,
-            )
-        ).rowcount
-        if won != 1:
+        db = session.connection()
+        run = db.execute(_CLAIM, {"run_id": run_id, "now": utcnow()}).one_or_none()
+        if run is None:
             return None
-        run = session.get(Run, run_id)
-        assert run is not None
-        resumed = _resume_state(session, run) if run.step_count else {}
         if trace_id:
-            run.meta = {**run.meta, "trace_id": trace_id}
-        config, problem = provider_config(session, run.workspace_id, run.agent_snapshot.get("provider", ""))
+            db.execute(_SET_META, {"run_id": run_id, "meta": {**run.metadata, "trace_id": trace_id}})
+        resumed = _resume_state(session, run_id, run) if run.step_count else {}
+        snapshot = dict(run.agent_snapshot)
+        config, problem = provider_config(session, run.workspace_id, snapshot.get("provider", ""))
         return ClaimedRun(
-            run_id=run.id,
+            run_id=run_id,
             workspace_id=run.workspace_id,
             agent_id=run.agent_id,
             user_id=run.created_by or "",
             input=run.input,
-            snapshot=dict(run.agent_snapshot),
+            snapshot=snapshot,
             provider=config,
             provider_problem=problem,
             budgeted=budgets.has_budgets(session, run.workspace_id, run.agent_id, run.created_by or ""),
@@ -141,20 +193,20 @@ def claim_run(run_id: str, *, trace_id: str | None = None) -> ClaimedRun | None:
         )
 
 
-def _resume_state(session: Session, run: Run) -> dict[str, Any]:
+def _resume_state(session: Session, run_id: str, run: Row[Any]) -> dict[str, Any]:
     """What a run that already has steps (it waited for an approval) resumes from."""
     steps = session.exec(
-        select(RunStep).where(RunStep.run_id == run.id).order_by(col(RunStep.position))
+        select(RunStep).where(RunStep.run_id == run_id).order_by(col(RunStep.position))
     ).all()
     return {
         "history": tuple(PastStep(s.kind, s.content, dict(s.data)) for s in steps),
-        "decisions": approvals.decisions(session, run.id),
+        "decisions": approvals.decisions(session, run_id),
         "totals": RunningTotals(
             run.input_tokens,
             run.output_tokens,
             Decimal(str(run.cost_usd)) if run.cost_usd is not None else None,
         ),
-        "active_seconds": float((run.meta or {}).get("active_seconds", 0.0)),
+        "active_seconds": float((run.metadata or {}).get("active_seconds", 0.0)),
     }
 
 
@@ -167,12 +219,13 @@ def append_step(
     data: dict[str, Any] | None = None,
     duration_ms: int = 0,
 ) -> int:
-    """Persist one step at the end of the run's list; returns its position."""
+    """Persist one step at the end of the run's list; returns its position (-1: no such run)."""
     with session_scope() as session:
-        run = session.get(Run, run_id)
+        db = session.connection()
+        run = db.execute(_NEXT_STEP, {"run_id": run_id, "now": utcnow()}).one_or_none()
         if run is None:
             return -1
-        return _add_step(session, run, kind=kind, content=content, data=data, duration_ms=duration_ms)
+        return _insert_step(db, run_id, run, kind=kind, content=content, data=data, duration_ms=duration_ms)
 
 
 def append_model_step(
@@ -189,46 +242,61 @@ def append_model_step(
 
     One transaction: the turn, the totals other runs' budget checks count, and (with
     ``check_budgets``) the check of this run's budgets, which first locks them so the
-    checks of one workspace's runs see each other's turns (``runs/budgets.py``).
+    checks of one workspace's runs see each other's turns (``runs/budgets.py``): whichever
+    check takes the lock second counts the turn of the first.
     Returns the check's verdict (empty without ``check_budgets``).
     """
     with session_scope() as session:
-        run = session.get(Run, run_id)
+        db = session.connection()
+        run = db.execute(
+            _NEXT_MODEL_STEP,
+            {
+                "run_id": run_id,
+                "now": utcnow(),
+                "tokens_in": totals.input_tokens,
+                "tokens_out": totals.output_tokens,
+                "cost": float(totals.cost_usd) if totals.cost_usd is not None else None,
+            },
+        ).one_or_none()
         if run is None:
             return budgets.Verdict()
+        _insert_step(db, run_id, run, kind="model", content=content, data=data, duration_ms=duration_ms)
+        if not check_budgets:
+            return budgets.Verdict()
         member_id = run.created_by or ""
-        caps = (
-            budgets.run_caps(session, workspace_id, run.agent_id, member_id, lock=True)
-            if check_budgets
-            else ()
-        )
-        run.input_tokens, run.output_tokens = totals.input_tokens, totals.output_tokens
-        run.cost_usd = float(totals.cost_usd) if totals.cost_usd is not None else None
-        _add_step(session, run, kind="model", content=content, data=data, duration_ms=duration_ms)
+        caps = budgets.run_caps(session, workspace_id, run.agent_id, member_id, lock=True)
         if not caps:
             return budgets.Verdict()
-        session.flush()
         return budgets.check_run(
             session, workspace_id=workspace_id, agent_id=run.agent_id, member_id=member_id, caps=caps
         )
 
 
-def _add_step(
-    session: Session, run: Run, *, kind: str, content: str, data: dict[str, Any] | None, duration_ms: int
+def _insert_step(
+    db: Connection,
+    run_id: str,
+    run: Row[Any],
+    *,
+    kind: str,
+    content: str,
+    data: dict[str, Any] | None,
+    duration_ms: int,
 ) -> int:
-    position = run.step_count
-    run.step_count += 1
-    run.heartbeat_at = utcnow()
-    session.add(
-        RunStep(
-            run_id=run.id,
-            workspace_id=run.workspace_id,
-            position=position,
-            kind=kind,
-            content=content,
-            data=data or {},
-            duration_ms=duration_ms,
-        )
+    """Insert the step at the position ``_NEXT_STEP`` returned (the row's first column)."""
+    position: int = run[0]
+    db.execute(
+        _INSERT_STEP,
+        {
+            "id": new_id(),
+            "workspace_id": run.workspace_id,
+            "run_id": run_id,
+            "position": position,
+            "kind": kind,
+            "content": content,
+            "data": data or {},
+            "duration_ms": duration_ms,
+            "created_at": utcnow(),
+        },
     )
     return position
 
@@ -260,21 +328,44 @@ def finish_run(
     output_tokens: int = 0,
     cost_usd: Decimal | None = None,
 ) -> Finished | None:
-    """Put the run in a terminal state, once. Returns None if it had already finished."""
+    """Put the run in a terminal state, once. Returns None if it had already finished.
+
+    One compare-and-set (``UPDATE ... WHERE status NOT IN (terminal)``) that returns the
+    run: a sweep failing it as lost at this moment either waits for it (PostgreSQL's row
+    lock) and then finds it finished, or moved it first, and this returns None.
+    """
     assert status in TERMINAL_STATUSES
-    now = utcnow()
     with session_scope() as session:
-        # Locked: a sweep failing it as lost at this moment waits, then finds it finished.
-        run = session.get(Run, run_id, with_for_update=True)
-        if run is None or run.status in TERMINAL_STATUSES:
+        row = (
+            session.connection()
+            .execute(
+                _FINISH,
+                {
+                    "run_id": run_id,
+                    "now": utcnow(),
+                    "new_status": status,
+                    "new_output": output,
+                    "new_error": error[:4000],
+                    "tokens_in": input_tokens,
+                    "tokens_out": output_tokens,
+                    "cost": float(cost_usd) if cost_usd is not None else None,
+                },
+            )
+            .one_or_none()
+        )
+        if row is None:
             return None
-        run.status, run.output, run.error = status, output, error[:4000]
-        run.input_tokens, run.output_tokens = input_tokens, output_tokens
-        run.cost_usd = float(cost_usd) if cost_usd is not None else None
-        run.finished_at = run.updated_at = now
+        run = _finished_run(row)
         finished = Finished(record_run_event(session, run), record_run_notice(session, run))
-        record_run_usage(session, run)  # after the event's reads: SQLite's write lock starts here
+        record_run_usage(session, run)
         return finished
+
+
+def _finished_run(row: Row[Any]) -> Run:
+    """The run ``_FINISH`` returned, as an unattached ``Run`` (read only: it is already written)."""
+    values = dict(row._mapping)
+    values["meta"] = values.pop("metadata")
+    return Run(**values)
 
 
 def cancel_if_queued(run_id: str) -> Finished | None:

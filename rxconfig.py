@@ -6,9 +6,14 @@ import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
 from galaxyco_ui.config import get_settings
+from galaxyco_ui.infra import server_signals
 
 _settings = get_settings()
 _public = urlsplit(_settings.public_url)
+
+# `reflex run --env prod` serves through gunicorn with GalaxyCo's uvicorn worker, one
+# process in the embedded mode (infra/asgi_worker.py), and stops when `reflex` gets SIGTERM.
+server_signals.install_launcher(scale_out=bool(_settings.redis_url))
 
 config = rx.Config(
     app_name="galaxyco_ui",

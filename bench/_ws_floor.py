@@ -1,9 +1,11 @@
 """The P8 floor: a bare ASGI websocket app that speaks just enough Engine.IO/Socket.IO for
 ``bench.idle_clients`` (greeting, the CONNECT answered with a "hydrated" event, pings), served
-by granian exactly as the app is. Its memory per idle connection is what the server itself
-costs per websocket, before any Reflex, Socket.IO or GalaxyCo object exists.
+by gunicorn with GalaxyCo's uvicorn worker exactly as the app is (infra/asgi_worker.py). Its
+memory per idle connection is what the server itself costs per websocket, before any Reflex,
+Socket.IO or GalaxyCo object exists.
 
     .venv/bin/python -m bench.idle_clients --floor --clients 1000
+    .venv/bin/python -m bench.idle_clients --floor --clients 1000 --worker-class MODULE.CLASS
 """
 
 from __future__ import annotations

@@ -19,15 +19,16 @@ later rounds start from a higher floor; each round is measured from its own.
     .venv/bin/python -m bench.idle_clients --clients 100 --idle 20
     .venv/bin/python -m bench.idle_clients --url http://localhost:3000 --server-pid PID
     .venv/bin/python -m bench.idle_clients --clients 1000 --redis redis://127.0.0.1:6391/0
-    .venv/bin/python -m bench.idle_clients --floor --clients 1000   # granian's own cost per websocket
+    .venv/bin/python -m bench.idle_clients --floor --clients 1000   # the server's own cost per websocket
 
 Without ``--url`` it builds and starts the app itself (``reflex run --env prod
 --single-port`` on a free port, a fresh SQLite database in a temp directory, the
 embedded mode) from the repository root; ``--redis URL`` serves it in the scale-out mode
-instead (Redis state manager and bus at URL, which is flushed; one granian worker) and
+instead (Redis state manager and bus at URL, which is flushed; one server worker) and
 also counts the Redis server's connections. The production build writes ``.web``: run it
 under ``flock /tmp/e2e.lock`` (the e2e tests share it). ``--floor`` serves
-``bench/_ws_floor.py`` (a bare websocket app, no Reflex) the same way: what granian itself
+``bench/_ws_floor.py`` (a bare websocket app, no Reflex) the same way (gunicorn with
+GalaxyCo's uvicorn worker, ``--worker-class`` to compare another): what the server itself
 holds per idle websocket. Measure one ``--clients`` size per server for figures: freed
 memory (the rounds before, and the state of their tabs, kept an hour) is reused by later
 rounds. Target: ≤ 150 KB per idle client and 1,000 idle clients on one app process
@@ -58,10 +59,12 @@ import httpx
 import websockets
 
 from bench._setup import descendants
+from galaxyco_ui.infra import asgi_worker, server_signals
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 EVENT_PATH = "/_event/"
+FLOOR_WORKER = f"{asgi_worker.GalaxyCoWorker.__module__}.{asgi_worker.GalaxyCoWorker.__name__}"
 
 
 @dataclass
@@ -91,12 +94,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--redis",
         metavar="URL",
-        help="the scale-out mode: Redis state manager and bus at URL (flushed), one granian worker",
+        help="the scale-out mode: Redis state manager and bus at URL (flushed), one server worker",
     )
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="the floor: a bare websocket app (bench/_ws_floor.py) under granian",
+        help="the floor: a bare websocket app (bench/_ws_floor.py) served as the app is",
+    )
+    parser.add_argument(
+        "--worker-class",
+        default=FLOOR_WORKER,
+        help="with --floor: the gunicorn worker class serving it (to compare websocket implementations)",
     )
     return parser.parse_args(argv)
 
@@ -110,7 +118,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def app_server(redis_url: str | None = None) -> Iterator[tuple[str, int]]:
     """Build and serve the app (a throwaway SQLite database; embedded, or with ``redis_url``
-    the Redis state manager and bus, with one granian worker); yield (url, pid)."""
+    the Redis state manager and bus, with one server worker); yield (url, pid)."""
     port = free_port()
     url = f"http://localhost:{port}"
     with tempfile.TemporaryDirectory(prefix="gx-idle-") as data:
@@ -131,7 +139,7 @@ def app_server(redis_url: str | None = None) -> Iterator[tuple[str, int]]:
             import redis
 
             redis.Redis.from_url(redis_url).flushdb()
-            env.update(REDIS_URL=redis_url, GRANIAN_WORKERS="1")  # Reflex would start 2 x CPUs + 1
+            env.update(REDIS_URL=redis_url, WEB_CONCURRENCY="1")  # rxconfig would start 2 x CPUs + 1
         bin_dir = Path(sys.executable).parent
         subprocess.run([str(bin_dir / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
         log = Path(data) / "server.log"
@@ -157,7 +165,11 @@ def app_server(redis_url: str | None = None) -> Iterator[tuple[str, int]]:
                     raise RuntimeError("the app did not come up within 10 minutes")
                 yield url, proc.pid
             finally:
-                errors = [line for line in log.read_text().splitlines() if '"level": "ERROR"' in line]
+                errors = [  # GalaxyCo's JSON lines, and gunicorn's own (a worker killed or lost)
+                    line
+                    for line in log.read_text().splitlines()
+                    if any(mark in line for mark in ('"level": "ERROR"', "[ERROR]", "[CRITICAL]"))
+                ]
                 print(
                     f"server log: {len(errors)} ERROR lines"
                     + (f"; first: {errors[0][:300]}" if errors else "")
@@ -172,15 +184,18 @@ def app_server(redis_url: str | None = None) -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def floor_server() -> Iterator[tuple[str, int]]:
-    """Serve ``bench._ws_floor:app`` with granian, one worker, as the app is served; yield (url, pid)."""
+def floor_server(worker_class: str = FLOOR_WORKER) -> Iterator[tuple[str, int]]:
+    """Serve ``bench._ws_floor:app`` as the app is served (gunicorn, one ``worker_class``
+    worker, GalaxyCo's gunicorn options); yield (url, pid)."""
     port = free_port()
     url = f"http://localhost:{port}"
-    granian = Path(sys.executable).parent / "granian"
+    env = {**os.environ}
+    env.pop("GUNICORN_CMD_ARGS", None)
+    server_signals.set_gunicorn_environment(env, scale_out=False)
     proc = subprocess.Popen(
-        [str(granian), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", worker_class,
          "--log-level", "warning", "bench._ws_floor:app"],
-        cwd=ROOT, start_new_session=True,
+        cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -338,9 +353,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("--url needs --server-pid (the app server's root process) to read its memory")
     with contextlib.ExitStack() as stack:
         if args.floor:
-            url, pid = stack.enter_context(floor_server())
+            url, pid = stack.enter_context(floor_server(args.worker_class))
             rec = Recording(connect_packet="40/_event,{}", cookie_header="")
-            print(f"the floor: bench/_ws_floor.py under granian at {url}")
+            print(f"the floor: bench/_ws_floor.py under gunicorn + {args.worker_class} at {url}")
         else:
             if args.url:
                 url, pid = args.url, args.server_pid

@@ -7,10 +7,12 @@ Each loop starts ``reflex run --env prod --backend-only`` (through reflex's own 
 see ``BACKEND_ONLY``; ``--full``: ``reflex run --env prod --single-port``
 with the frontend build, exactly what ``make run`` runs; it rebuilds ``.web``, which the
 e2e tests share, hence the lock) in its own session on a spare port, embedded mode, a
-scratch data directory. It sends SIGTERM to the ``reflex`` process at a random moment:
-0 to 0.5 s after granian's supervisor has forked its worker process (a third of the
-loops: it is entering the wait where the deadlock struck), or 0 to 2 s after
-``/api/health/live`` answers.
+scratch data directory. ``reflex`` serves through gunicorn, its child, with GalaxyCo's
+uvicorn worker (``infra/asgi_worker.py``) and forwards the signal to it
+(``infra/server_signals.py``). It sends SIGTERM to the ``reflex`` process at a random
+moment: in a third of the loops 0 to 0.5 s after gunicorn has started (half of those:
+while it imports the app, before its own handlers exist) or has forked its worker (the
+other half), otherwise 0 to 2 s after ``/api/health/live`` answers.
 The stop time runs from the signal until every process of the session is gone; a loop
 whose processes outlive ``--limit`` seconds is a failure (they are then killed with
 SIGKILL and a stack dump of the survivors is printed, py-spy permitting).
@@ -100,8 +102,9 @@ def _signal_and_wait(
 ) -> tuple[float, float, bool]:
     began = time.monotonic()
     ready = -1.0
-    if random.random() < 1 / 3:  # the supervisor forked its worker: it enters its wait now
-        while len(_session_pids(proc.pid)) < 2:
+    if random.random() < 1 / 3:  # reflex → gunicorn (importing the app) → its worker
+        processes = random.choice((2, 3))
+        while len(_session_pids(proc.pid)) < processes:
             _started(proc, began, log)
             time.sleep(0.005)
         time.sleep(random.uniform(0, 0.5))

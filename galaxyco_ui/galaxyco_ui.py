@@ -62,7 +62,7 @@ check_startup_settings(get_settings())  # production refuses a missing or weak S
 configure_logging()
 init_sentry()
 configure_tracing()  # OpenTelemetry over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
-server_signals.install()  # granian's SIGTERM handler could deadlock `make run` (infra/server_signals.py)
+server_signals.install()  # granian (REFLEX_USE_GRANIAN=true) could deadlock on SIGTERM (see there)
 
 
 async def embedded_scheduler() -> None:

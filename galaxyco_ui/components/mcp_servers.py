@@ -103,6 +103,115 @@ def _add_form() -> rx.Component:
     )
 
 
+def _edit_err(name: str) -> rx.Var:
+    return McpServersState.edit_errors.get(name, "")  # type: ignore[return-value]  # an ObjectVar here
+
+
+def _edit_dialog(server: ObjectVar[McpServerView]) -> rx.Component:
+    """The Edit dialog of one server (mounted while open; the secrets' fields start empty)."""
+    s = McpServersState
+    name = server.name.to(str)
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Edit the MCP server " + name),
+            rx.dialog.description(
+                "A new URL, command or credentials lists the server's tools again. Agents keep the "
+                "tools they enabled when you rename it.",
+                size="2",
+                margin_bottom="1em",
+            ),
+            rx.form(
+                rx.vstack(
+                    text_input(
+                        "Name",
+                        "name",
+                        form_id="mcp-edit",
+                        default_value=name,
+                        max_length=80,
+                        error=_edit_err("name"),
+                    ),
+                    rx.cond(
+                        server.transport == "stdio",
+                        text_input(
+                            "Command (stdio)",
+                            "command",
+                            form_id="mcp-edit",
+                            default_value=server.command.to(str),
+                            max_length=4000,
+                            error=_edit_err("command"),
+                        ),
+                        text_input(
+                            "Server URL (Streamable HTTP)",
+                            "url",
+                            form_id="mcp-edit",
+                            default_value=server.url.to(str),
+                            max_length=2000,
+                            error=_edit_err("url"),
+                            hint="Shown without its query string; leave it as it is to keep the stored one.",
+                        ),
+                    ),
+                    text_input(
+                        "New bearer token",
+                        "token",
+                        form_id="mcp-edit",
+                        type="password",
+                        auto_complete="new-password",
+                        max_length=4000,
+                        error=_edit_err("token"),
+                        hint="Leave empty to keep the stored token.",
+                    ),
+                    text_area(
+                        "New headers",
+                        "headers",
+                        form_id="mcp-edit",
+                        placeholder="X-Api-Key: …",
+                        rows="2",
+                        max_length=20000,
+                        error=_edit_err("headers"),
+                        hint="One Name: value per line; they replace the stored headers. Leave empty to keep them.",
+                    ),
+                    rx.cond(
+                        server.headers_set,
+                        rx.el.label(
+                            rx.el.input(type="checkbox", name="clear_credentials", id="mcp-edit-clear"),
+                            rx.text("Remove the stored token and headers", size="2"),
+                            html_for="mcp-edit-clear",
+                            class_name="gx-check",
+                        ),
+                    ),
+                    form_error(_edit_err("form")),
+                    rx.hstack(
+                        rx.dialog.close(
+                            rx.button(
+                                "Cancel",
+                                variant="soft",
+                                color_scheme="gray",
+                                type="button",
+                                aria_label="Cancel editing the MCP server " + name,
+                            )
+                        ),
+                        rx.button(
+                            "Save changes",
+                            type="submit",
+                            loading=s.saving,
+                            aria_label="Save the MCP server " + name,
+                        ),
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                on_submit=s.save_edit,
+                reset_on_submit=False,
+                width="100%",
+            ),
+        ),
+        open=s.edit_id == server.id,
+        on_open_change=s.edit_open_change,
+    )
+
+
 def _tool_badge(tool: ObjectVar[McpToolView]) -> rx.Component:
     return rx.tooltip(rx.badge(tool.name, variant="outline", size="1"), content=tool.description)
 
@@ -122,6 +231,14 @@ def _server_row(server: ObjectVar[McpServerView]) -> rx.Component:
                 on_click=s.refresh(server.id),
                 aria_label="Refresh the tools of the MCP server " + name,
             ),
+            rx.button(
+                "Edit",
+                size="1",
+                variant="soft",
+                on_click=s.start_edit(server.id),
+                aria_label="Edit the MCP server " + name,
+            ),
+            _edit_dialog(server),
             confirm_dialog(
                 rx.button(
                     "Remove",
@@ -205,7 +322,9 @@ def mcp_servers_card() -> rx.Component:
             rx.cond(
                 s.can_manage,
                 _add_form(),
-                rx.text("Only admins and owners add or remove MCP servers.", size="2", color_scheme="gray"),
+                rx.text(
+                    "Only admins and owners add, edit or remove MCP servers.", size="2", color_scheme="gray"
+                ),
             ),
             spacing="3",
             width="100%",

@@ -11,15 +11,20 @@ there are any.
 
 A refresh connects (outside any transaction), lists the tools and stores their name,
 description and input schema, or the reason it failed in ``last_error`` (refused
-address, unreachable, credentials refused, not an MCP endpoint, timeout). Registering,
-refreshing and removing are audited (``mcp_server.*``).
+address, unreachable, credentials refused, not an MCP endpoint, timeout). An edit may
+rename a server, change its URL (vetted again) or command, and replace or clear its
+credentials (write-only: an empty field keeps what is stored); a changed connection
+lists the tools again. Registering, editing, refreshing and removing are audited
+(``mcp_server.*``).
 
 Agents enable individual tools as ``"mcp:<server_id>:<tool_name>"`` entries of their
-``tools``; ``check_agent_mcp_tools`` is the agents service's check of those entries.
+``tools`` (keyed by id: renaming a server changes no agent); ``check_agent_mcp_tools`` is
+the agents service's check of those entries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
@@ -146,7 +151,7 @@ def register_mcp_server(*, ctx: TenantContext, data: dict[str, object]) -> McpSe
         if count >= MAX_SERVERS:
             raise ValidationError({"name": f"A workspace can have at most {MAX_SERVERS} MCP servers."})
         if _name_taken(session, ctx, name):
-            raise ConflictError({"name": f"An MCP server named “{name}” already exists in this workspace."})
+            raise _name_conflict(name)
         row = McpServer(
             workspace_id=ctx.workspace_id,
             created_by=ctx.user_id,
@@ -154,15 +159,10 @@ def register_mcp_server(*, ctx: TenantContext, data: dict[str, object]) -> McpSe
             transport=transport,
             url=url,
             command=command,
-            headers_encrypted=crypto.encrypt(json.dumps(headers), purpose=HEADERS_PURPOSE) if headers else "",
+            headers_encrypted=_encrypted(headers),
         )
         session.add(row)
-        try:
-            session.flush()
-        except IntegrityError:  # the unique index: two admins saving one name at once
-            raise ConflictError(
-                {"name": f"An MCP server named “{name}” already exists in this workspace."}
-            ) from None
+        _flush_named(session, name)
         audit.record(
             session,
             ctx,
@@ -210,6 +210,84 @@ async def refresh_mcp_server(*, ctx: TenantContext, server_id: str) -> McpServer
             data={"tools": [t["name"] for t in listed][:200]} if not error else {"error": error},
         )
         return _view(row)
+
+
+async def update_mcp_server(*, ctx: TenantContext, server_id: str, data: dict[str, object]) -> McpServerView:
+    """Edit a server, then list its tools again when its URL, command or credentials changed.
+
+    ``data``: ``name``; ``url`` (http; the URL as views show it, without its query, keeps
+    the stored one) or ``command`` (stdio); ``token`` and ``headers`` replace the stored
+    bearer token and the other headers, each only when given (write-only: empty keeps
+    them); ``clear_credentials`` (truthy) removes the stored ones first. Agents keep the
+    server's tools: their entries hold its id, not its name. A failed listing keeps the
+    previous tools and says why in ``last_error``, as ``refresh_mcp_server`` does.
+
+    Raises:
+        NotFoundError: no such live server in this workspace.
+        ValidationError: a field is invalid (the URL's address is refused, stdio is
+            turned off, a header is malformed).
+        ConflictError: another live server has this name.
+    """
+    view, reconnect = await asyncio.to_thread(_save_edit, ctx, server_id, data)  # vetting resolves DNS
+    if reconnect:
+        return await refresh_mcp_server(ctx=ctx, server_id=view.id)
+    return view
+
+
+def _save_edit(ctx: TenantContext, server_id: str, data: dict[str, object]) -> tuple[McpServerView, bool]:
+    """The edit in one transaction; whether the connection changed (so tools are listed again)."""
+    require(ctx, Permission.MANAGE_SETTINGS)
+    checked = lookup_id(server_id)
+    name = clean_name(check_text(data.get("name"), field="name"), field="name", label="Name", max_length=80)
+    with session_scope() as session:
+        row = _server(session, ctx, checked)
+        transport, stored_url, stored_command = row.transport, row.url, list(row.command or [])
+        stored_headers = _stored_headers(row)
+    url, command = stored_url, stored_command
+    if transport == "http":
+        given = check_text(data.get("url", ""), field="url").strip()
+        if given != _shown_url(stored_url):  # the form shows the URL without its query
+            url = _clean_url(given)
+    else:
+        given = check_text(data.get("command", ""), field="command").strip()
+        if given != shlex.join(stored_command):
+            if not get_settings().mcp_allow_stdio:
+                raise ValidationError({"command": "stdio MCP servers are turned off (MCP_ALLOW_STDIO)."})
+            command = _clean_command(given)
+    headers = _edited_headers(stored_headers, data)
+    with session_scope() as session:
+        row = _server(session, ctx, checked)
+        changed = [
+            what
+            for what, differs in (
+                ("name", name != row.name),
+                ("url", url != stored_url),
+                ("command", command != stored_command),
+                ("credentials", headers != stored_headers),
+            )
+            if differs
+        ]
+        if not changed:
+            return _view(row), False
+        if name_key(name) != name_key(row.name) and _name_taken(session, ctx, name):
+            raise _name_conflict(name)
+        old_name = row.name
+        row.name, row.url, row.command = name, url, command
+        row.headers_encrypted = _encrypted(headers)
+        row.updated_at = utcnow()
+        _flush_named(session, name)
+        audit.record(
+            session,
+            ctx,
+            "mcp_server.updated",
+            summary=f"Edited the MCP server “{name}”"
+            + (f" (was “{old_name}”)" if old_name != name else "")
+            + f": {', '.join(changed)}",
+            target_type="mcp_server",
+            target_id=row.id,
+            data={"changed": changed, "url": _shown_url(url), "headers": sorted(headers)},
+        )
+        return _view(row), any(what != "name" for what in changed)
 
 
 def remove_mcp_server(*, ctx: TenantContext, server_id: str) -> None:
@@ -271,6 +349,22 @@ def _server(session: Session, ctx: TenantContext, server_id: str | None) -> McpS
     if row is None or row.workspace_id != ctx.workspace_id or row.deleted_at is not None:
         raise NotFoundError("That MCP server")
     return row
+
+
+def _name_conflict(name: str) -> ConflictError:
+    return ConflictError({"name": f"An MCP server named “{name}” already exists in this workspace."})
+
+
+def _flush_named(session: Session, name: str) -> None:
+    """Flush a new or renamed server; the unique index refuses two admins saving one name at once."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise _name_conflict(name) from None
+
+
+def _encrypted(headers: dict[str, str]) -> str:
+    return crypto.encrypt(json.dumps(headers), purpose=HEADERS_PURPOSE) if headers else ""
 
 
 def _name_taken(session: Session, ctx: TenantContext, name: str) -> bool:
@@ -346,6 +440,47 @@ def _clean_headers(value: object, token: object) -> dict[str, str]:
         if len(bearer) > MAX_HEADER_VALUE or not bearer.isprintable() or " " in bearer:
             raise ValidationError({"token": "The token must be printable characters without spaces."})
         headers["Authorization"] = f"Bearer {bearer}"
+    if len(headers) > MAX_HEADERS:
+        raise ValidationError({"headers": f"Use at most {MAX_HEADERS} headers."})
+    return headers
+
+
+def _stored_headers(row: McpServer) -> dict[str, str]:
+    if not row.headers_encrypted:
+        return {}
+    try:
+        return dict(json.loads(crypto.decrypt(row.headers_encrypted, purpose=HEADERS_PURPOSE)))
+    except ValueError:  # made with another SECRET_KEY: unusable, so nothing to keep
+        return {}
+
+
+def _edited_headers(stored: dict[str, str], data: dict[str, object]) -> dict[str, str]:
+    """The stored headers with the edit's token and headers applied (write-only fields).
+
+    A given token replaces the stored bearer token and given headers replace the other
+    stored headers; an empty field keeps its part, ``clear_credentials`` drops both first.
+    """
+    text = check_text(data.get("headers", ""), field="headers")
+    token = check_text(data.get("token", ""), field="token")
+    given = _clean_headers(text, token)  # checks the two fields together
+    clear = data.get("clear_credentials") in (True, "on", "true", "1")
+    kept = {} if clear else stored
+    bearer = {k: v for k, v in kept.items() if k.lower() == "authorization" and v.startswith("Bearer ")}
+    others = {k: v for k, v in kept.items() if k not in bearer}
+    if token.strip():
+        bearer = {"Authorization": given.pop("Authorization")}
+    if text.strip():
+        others = given
+        if any(k.lower() == "authorization" for k in others):  # with a token, _clean_headers refused it
+            bearer = {}  # an Authorization header given now replaces the stored bearer token
+    elif bearer and any(k.lower() == "authorization" for k in others):
+        raise ValidationError(
+            {
+                "token": "The stored headers hold an Authorization header: give the headers again "
+                "without it, or clear the credentials first."
+            }
+        )
+    headers = {**others, **bearer}
     if len(headers) > MAX_HEADERS:
         raise ValidationError({"headers": f"Use at most {MAX_HEADERS} headers."})
     return headers

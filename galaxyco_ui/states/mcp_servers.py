@@ -9,15 +9,17 @@ from reflex_base.event import EventSpec  # rx.event.EventSpec is not a type to m
 
 from galaxyco_ui.auth.permissions import Permission, TenantContext, can
 from galaxyco_ui.config import get_settings
+from galaxyco_ui.errors import NotFoundError
 from galaxyco_ui.services import mcp_servers
 from galaxyco_ui.services.mcp_servers import McpServerView
 from galaxyco_ui.states.guard import guarded
 
 FORM_FIELDS = ("name", "transport", "url", "command", "token", "headers")
+EDIT_FIELDS = ("name", "url", "command", "token", "headers", "clear_credentials")
 
 
-def _text(form: dict, name: str) -> str:
-    value = form.get(name, "")
+def _text(form: object, name: str) -> str:
+    value = form.get(name, "") if isinstance(form, dict) else ""
     return value if isinstance(value, str) else ""
 
 
@@ -29,6 +31,10 @@ class McpServersState(rx.State):
     form_key: int = 0
     adding: bool = False
     refreshing: str = ""  # the server whose tools are being listed
+    # The server whose Edit dialog is open, that form's errors, and whether it is saving.
+    edit_id: str = ""
+    edit_errors: dict[str, str] = {}
+    saving: bool = False
 
     @rx.event
     @guarded(load=True)
@@ -36,6 +42,7 @@ class McpServersState(rx.State):
         self.can_manage = can(ctx, Permission.MANAGE_SETTINGS)
         self.stdio_allowed = get_settings().mcp_allow_stdio
         self.errors, self.adding, self.refreshing = {}, False, ""
+        self.edit_id, self.edit_errors, self.saving = "", {}, False
         self.servers = mcp_servers.list_mcp_servers(ctx=ctx)
         return None
 
@@ -65,6 +72,41 @@ class McpServersState(rx.State):
         self.refreshing = ""
         self.servers = mcp_servers.list_mcp_servers(ctx=ctx)
         yield _refreshed_toast(view, added=False)
+
+    @rx.event
+    @guarded
+    def start_edit(self, ctx: TenantContext, server_id: str):
+        # Only a server this client was shown; the service checks it again on save.
+        if not isinstance(server_id, str) or not any(s.id == server_id for s in self.servers):
+            raise NotFoundError("That MCP server")
+        self.edit_id, self.edit_errors, self.saving = server_id, {}, False
+        return None
+
+    @rx.event
+    @guarded
+    def edit_open_change(self, ctx: TenantContext, is_open: bool):
+        if is_open is not True:  # Escape, the overlay or the close button
+            self.edit_id, self.edit_errors = "", {}
+        return None
+
+    @rx.event
+    @guarded(field_errors="edit_errors", reset={"saving": False})
+    async def save_edit(self, ctx: TenantContext, form: dict):
+        server_id = self.edit_id
+        if not server_id:
+            return
+        self.saving = True
+        yield
+        data: dict[str, object] = {name: _text(form, name) for name in EDIT_FIELDS}
+        # Saving vets a new URL (blocking DNS, in a thread) and lists the tools again when
+        # the connection changed.
+        view = await mcp_servers.update_mcp_server(ctx=ctx, server_id=server_id, data=data)
+        self.edit_id, self.edit_errors, self.saving = "", {}, False
+        self.servers = mcp_servers.list_mcp_servers(ctx=ctx)
+        if view.last_error:
+            yield rx.toast.error(f"Saved “{view.name}”; its last tool listing failed: {view.last_error}")
+        else:
+            yield rx.toast.success(f"Saved “{view.name}”.")
 
     @rx.event
     @guarded

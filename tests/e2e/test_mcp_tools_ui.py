@@ -1,6 +1,7 @@
 """An agent that uses a local MCP server's tool, as users set it up: Settings → Tools adds
 the server (its tools are listed), the agent form enables one, a run calls it and its
-tool card shows the server's answer; a member reads the list but cannot change it."""
+tool card shows the server's answer; the server is renamed in its Edit dialog and the agent
+keeps its tool; a member reads the list but cannot change it."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def test_admin_adds_an_mcp_server_and_an_agent_run_calls_its_tool(new_context, e
     owner.get_by_role("button", name="Create agent").click()
     expect(owner).to_have_url(re.compile(r"/agents/[0-9a-f]{32}$"))
     expect(owner.locator("#agent-mcp-tools").get_by_label(re.compile("^lookup"))).to_be_checked()
+    agent_url = owner.url
 
     # Run it: the model calls the MCP tool; the tool card shows the server's answer.
     emulator.enqueue(Script([tool_call("Local_tools__lookup", {"word": "galaxy"}), usage(30, 9)]))
@@ -79,6 +81,35 @@ def test_admin_adds_an_mcp_server_and_an_agent_run_calls_its_tool(new_context, e
     expect(owner.locator("#run-timeline")).to_contain_text("The meaning of galaxy is 42.")
     shot(owner, "81-run-mcp-tool-card")
 
+    # Edit the server: renamed with the token field left empty (the stored token stays, the
+    # tools stay); a refused URL is named under its field and the dialog keeps it.
+    owner.goto("/settings")
+    owner.get_by_role("button", name="Edit the MCP server Local tools").click()
+    dialog = owner.get_by_role("dialog")
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value("Local tools")
+    expect(dialog.get_by_label("Server URL (Streamable HTTP)")).to_have_value(mcp_server.secure_url)
+    expect(dialog.get_by_label("New bearer token")).to_have_value("")
+    expect(dialog.get_by_label("Remove the stored token and headers")).not_to_be_checked()
+    dialog.get_by_label("Server URL (Streamable HTTP)").fill("http://169.254.169.254/mcp")
+    dialog.get_by_role("button", name="Save the MCP server Local tools").click()
+    expect(dialog.get_by_text(re.compile("an MCP server URL can never point there"))).to_be_visible()
+    dialog.get_by_label("Server URL (Streamable HTTP)").fill(mcp_server.secure_url)
+    dialog.get_by_label("Name", exact=True).fill("Dictionary")
+    shot(owner, "82-settings-mcp-edit-dialog")
+    dialog.get_by_role("button", name="Save the MCP server Local tools").click()
+    expect(owner.get_by_role("dialog")).to_have_count(0)
+    server = owner.get_by_role("group", name="MCP server Dictionary")
+    expect(server.get_by_text("4 tools")).to_be_visible()
+    expect(server.get_by_text("Credentials set")).to_be_visible()
+    expect(server.locator(".mcp-error")).to_have_count(0)
+    assert SECURE_TOKEN not in owner.content()
+
+    # The agent keeps the renamed server's tool.
+    owner.goto(agent_url)
+    picker = owner.locator("#agent-mcp-tools")
+    expect(picker.get_by_text("Dictionary", exact=True)).to_be_visible()
+    expect(picker.get_by_label(re.compile("^lookup"))).to_be_checked()
+
     # A member reads the server list; adding, refreshing and removing are not offered.
     with session_scope() as session:
         workspace_id = session.exec(select(Workspace.id).where(Workspace.name == "Mae's workspace")).one()
@@ -89,7 +120,8 @@ def test_admin_adds_an_mcp_server_and_an_agent_run_calls_its_tool(new_context, e
     page = new_context().new_page()
     sign_in(page, email="katherine@example.com", password=PASSWORD)
     page.goto("/settings")
-    expect(page.get_by_role("group", name="MCP server Local tools").get_by_text("4 tools")).to_be_visible()
-    expect(page.get_by_text("Only admins and owners add or remove MCP servers.")).to_be_visible()
+    expect(page.get_by_role("group", name="MCP server Dictionary").get_by_text("4 tools")).to_be_visible()
+    expect(page.get_by_text("Only admins and owners add, edit or remove MCP servers.")).to_be_visible()
     expect(page.get_by_role("button", name="Add MCP server")).to_have_count(0)
-    expect(page.get_by_role("button", name="Remove the MCP server Local tools")).to_have_count(0)
+    expect(page.get_by_role("button", name="Remove the MCP server Dictionary")).to_have_count(0)
+    expect(page.get_by_role("button", name="Edit the MCP server Dictionary")).to_have_count(0)

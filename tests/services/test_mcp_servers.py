@@ -14,12 +14,12 @@ import pytest
 from sqlmodel import select
 
 from galaxyco_ui.config import reset_settings
-from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
+from galaxyco_ui.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import AuditEvent, McpServer
 from galaxyco_ui.services import agents, mcp_servers
-from galaxyco_ui.tools.mcp_client import HEADERS_PURPOSE, entry_for
+from galaxyco_ui.tools.mcp_client import HEADERS_PURPOSE, agent_tools, entry_for
 from tests.factories import agent_data, make_agent
 from tests.mcp_server import SECURE_TOKEN
 
@@ -232,3 +232,145 @@ def test_an_agent_may_use_at_most_64_tools(team):
     with pytest.raises(ValidationError) as refused:
         agents.create_agent(ctx=team.member, data=agent_data(tools=too_many))
     assert "at most 64 tools" in refused.value.field_errors["tools"]
+
+
+# ---------------------------------------------------------------- editing
+
+
+def _edit(ctx, server_id, **data):  # type: ignore[no-untyped-def]
+    return mcp_servers.update_mcp_server(ctx=ctx, server_id=server_id, data=data)
+
+
+def _headers(server_id: str) -> dict[str, str]:
+    stored = _row(server_id).headers_encrypted
+    return json.loads(crypto.decrypt(stored, purpose=HEADERS_PURPOSE)) if stored else {}
+
+
+async def test_renaming_a_server_keeps_its_tools_and_the_agents_that_use_them(team, mcp_server):
+    view = _register(team.admin, mcp_server.url)
+    view = await mcp_servers.refresh_mcp_server(ctx=team.admin, server_id=view.id)
+    refreshed_at = view.tools_refreshed_at
+    agent = make_agent(team.member, tools=[entry_for(view.id, "lookup")])
+
+    edited = await _edit(team.owner, view.id, name="Dictionary", url=mcp_server.url)
+
+    assert edited.name == "Dictionary" and edited.tools_refreshed_at == refreshed_at  # not listed again
+    assert [t.name for t in edited.tools] == [t.name for t in view.tools]
+    tools = agent_tools(team.workspace_id, agents.get_agent(ctx=team.member, agent_id=agent.id).tools)
+    assert tools.names == ("Dictionary__lookup",)
+    agents.update_agent(
+        ctx=team.member, agent_id=agent.id, data=agent_data(tools=[entry_for(view.id, "lookup")])
+    )
+    with session_scope() as session:
+        event = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.action == "mcp_server.updated", AuditEvent.target_id == view.id
+            )
+        ).one()
+    assert event.data["changed"] == ["name"] and "was “Test tools”" in event.summary
+
+    await _edit(team.owner, view.id, name="Dictionary", url=mcp_server.url)  # nothing changed: no event
+    assert (await _edit(team.owner, view.id, name="DICTIONARY", url=mcp_server.url)).name == "DICTIONARY"
+    with session_scope() as session:
+        actions = session.exec(select(AuditEvent.action).where(AuditEvent.target_id == view.id)).all()
+    assert actions.count("mcp_server.updated") == 2
+
+
+async def test_a_new_url_is_vetted_and_lists_the_tools_again_or_keeps_them_with_the_reason(team, mcp_server):
+    view = _register(team.admin, mcp_server.url)
+    listed = await mcp_servers.refresh_mcp_server(ctx=team.admin, server_id=view.id)
+
+    with pytest.raises(ValidationError) as refused:
+        await _edit(team.admin, view.id, name="Test tools", url="http://169.254.169.254/mcp")
+    assert "url" in refused.value.field_errors
+    assert _row(view.id).url == mcp_server.url
+
+    edited = await _edit(team.admin, view.id, name="Test tools", url=mcp_server.plain_url)
+    assert edited.url == mcp_server.plain_url
+    assert "does not answer as an MCP server" in edited.last_error
+    assert [t.name for t in edited.tools] == [t.name for t in listed.tools]  # the old list stays
+
+    edited = await _edit(team.admin, view.id, name="Test tools", url=mcp_server.url)
+    assert edited.last_error == "" and edited.tools_refreshed_at > listed.tools_refreshed_at  # type: ignore[operator]
+
+
+async def test_credentials_are_write_only_kept_when_empty_replaced_or_cleared(team, mcp_server):
+    view = _register(team.admin, mcp_server.secure_url, token=SECURE_TOKEN, headers="X-Team: blue")
+
+    kept = await _edit(team.admin, view.id, name="Renamed", url=mcp_server.secure_url, token="", headers="")
+    assert kept.headers_set and _headers(view.id) == {
+        "X-Team": "blue",
+        "Authorization": f"Bearer {SECURE_TOKEN}",
+    }
+
+    swapped = await _edit(team.admin, view.id, name="Renamed", url=mcp_server.secure_url, token="wrong")
+    assert _headers(view.id) == {"X-Team": "blue", "Authorization": "Bearer wrong"}
+    assert "refused the credentials (HTTP 401)" in swapped.last_error
+
+    await _edit(team.admin, view.id, name="Renamed", url=mcp_server.secure_url, headers="X-Team: red")
+    assert _headers(view.id) == {"X-Team": "red", "Authorization": "Bearer wrong"}
+
+    cleared = await _edit(
+        team.admin, view.id, name="Renamed", url=mcp_server.secure_url, clear_credentials="on"
+    )
+    assert not cleared.headers_set and _row(view.id).headers_encrypted == ""
+
+    fixed = await _edit(team.admin, view.id, name="Renamed", url=mcp_server.secure_url, token=SECURE_TOKEN)
+    assert fixed.last_error == "" and len(fixed.tools) == 4
+    assert _headers(view.id) == {"Authorization": f"Bearer {SECURE_TOKEN}"}
+    with session_scope() as session:
+        summaries = [
+            e.summary + json.dumps(e.data)
+            for e in session.exec(select(AuditEvent).where(AuditEvent.target_id == view.id)).all()
+        ]
+    assert not any(SECURE_TOKEN in s or "wrong" in s for s in summaries)
+
+
+async def test_a_url_shown_without_its_query_keeps_the_stored_query(team, mcp_server):
+    view = _register(team.admin, mcp_server.url + "?key=abc")
+    assert view.url == mcp_server.url
+
+    await _edit(team.admin, view.id, name="Other name", url=view.url)
+
+    assert _row(view.id).url == mcp_server.url + "?key=abc"
+
+
+async def test_an_edit_refuses_a_taken_name_bad_headers_and_both_kinds_of_authorization(team, mcp_server):
+    first = _register(team.admin, mcp_server.url)
+    second = mcp_servers.register_mcp_server(ctx=team.admin, data={"name": "Second", "url": mcp_server.url})
+
+    with pytest.raises(ConflictError):
+        await _edit(team.admin, second.id, name="test TOOLS", url=mcp_server.url)
+    with pytest.raises(ValidationError) as refused:
+        await _edit(team.admin, second.id, name="Second", url=mcp_server.url, headers="no colon")
+    assert "Name: value" in refused.value.field_errors["headers"]
+    with pytest.raises(ValidationError) as refused:
+        await _edit(
+            team.admin, second.id, name="Second", url=mcp_server.url, token="t", headers="Authorization: x"
+        )
+    assert "not both" in refused.value.field_errors["token"]
+    with pytest.raises(ValidationError):
+        await _edit(team.admin, second.id, name="  ", url=mcp_server.url)
+    assert [s.name for s in mcp_servers.list_mcp_servers(ctx=team.admin)] == ["Second", "Test tools"]
+    assert first.id != second.id
+
+
+@pytest.mark.parametrize("bad_id", ["0" * 32, "../x", "", None, 7, ["a"], {"id": "x"}])
+async def test_an_edit_of_no_server_of_the_workspace_is_not_found(team, other_team, mcp_server, bad_id):
+    view = _register(other_team.admin, mcp_server.url)
+    with pytest.raises(NotFoundError):
+        await _edit(team.owner, view.id, name="Mine now", url=mcp_server.url)
+    with pytest.raises((NotFoundError, ValidationError)):
+        await mcp_servers.update_mcp_server(ctx=team.owner, server_id=bad_id, data={"name": "X", "url": "x"})  # type: ignore[arg-type]
+    mcp_servers.remove_mcp_server(ctx=other_team.admin, server_id=view.id)
+    with pytest.raises(NotFoundError):
+        await _edit(other_team.admin, view.id, name="Back", url=mcp_server.url)
+    assert _row(view.id).name == "Test tools"
+
+
+@pytest.mark.parametrize("role", ["member", "viewer"])
+async def test_members_and_viewers_may_not_edit_a_server(team, mcp_server, role):
+    view = _register(team.admin, mcp_server.url)
+    with pytest.raises(PermissionDeniedError):
+        await _edit(getattr(team, role), view.id, name="Hijacked", url=mcp_server.url)
+    assert _row(view.id).name == "Test tools"

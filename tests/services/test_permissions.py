@@ -903,6 +903,14 @@ ACTIONS = [
         prepare=_mcp_server,
     ),
     Action(
+        "edit an MCP server",
+        MANAGERS,
+        lambda ctx, s: mcp_servers.update_mcp_server(
+            ctx=ctx, server_id=s, data={"name": "Renamed", "url": MCP_URL}
+        ),
+        prepare=_mcp_server,
+    ),
+    Action(
         "remove an MCP server",
         MANAGERS,
         lambda ctx, s: mcp_servers.remove_mcp_server(ctx=ctx, server_id=s),

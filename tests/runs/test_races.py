@@ -123,6 +123,32 @@ async def test_concurrent_starts_never_exceed_the_workspace_run_cap(team, monkey
     reset_settings()
 
 
+async def test_concurrent_batches_of_starts_never_exceed_the_workspace_run_cap(team, monkeypatch):
+    """Two processes' batches (group commit) at once: the workspace lock still orders them."""
+    monkeypatch.setenv("WORKSPACE_MAX_CONCURRENT_RUNS", "3")
+    reset_settings()
+    reset_sliding_window()
+    agent = make_agent(team.member)
+
+    def batch(ctx):  # type: ignore[no-untyped-def]
+        # _create_runs is one batch's transaction (start_run hands it the starts that arrive together).
+        return runs._create_runs([runs._Start(ctx, agent.id, "Hi", "manual") for _ in range(2)])
+
+    with meet_before("INSERT INTO RUNS", 2):
+        first, second = await asyncio.to_thread(
+            at_once, [lambda: batch(team.member), lambda: batch(team.admin)]
+        )
+
+    outcomes = [*first, *second]
+    started = [o for o in outcomes if isinstance(o, runs.RunView)]
+    refused = [o for o in outcomes if isinstance(o, RateLimitedError)]
+    assert len(started) == 3 and len(refused) == 1, outcomes
+    assert "the limit is 3" in refused[0].message
+    assert active_runs(team.workspace_id) == 3
+    monkeypatch.undo()
+    reset_settings()
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_settings() -> Iterator[None]:
     yield

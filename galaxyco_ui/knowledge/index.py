@@ -136,6 +136,7 @@ class KnowledgeIndex:
         self._tables: dict[str, AsyncTable] = {}
         self._infos: dict[str, TableInfo] = {}
         self._indexed: set[str] = set()  # tables whose FTS and scalar indexes exist
+        self._snapshots: dict[str, tuple[int, AsyncTable]] = {}  # see _snapshot
         self._create_lock: asyncio.Lock | None = None
 
     # ------------------------------------------------------------ writes
@@ -325,7 +326,10 @@ class KnowledgeIndex:
             if vector is not None and vector.shape != (info.dimensions,):
                 # Maybe another process rebuilt the table for another model: look again.
                 info = self._infos[name] = table_info(await table.schema())
-            return await search_table(table, info, fts_terms(query), vector, collections, mode, limit)
+            terms = fts_terms(query)
+            return await search_table(
+                table, info, terms, vector, collections, mode, limit, lambda: self._snapshot(name, table)
+            )
 
         return _loop_thread().run(self._on_table(name, run, []))
 
@@ -405,6 +409,7 @@ class KnowledgeIndex:
 
     def _forget(self, name: str) -> None:
         self._tables.pop(name, None)
+        self._snapshots.pop(name, None)
         self._infos.pop(name, None)
         self._indexed.discard(name)
 
@@ -433,6 +438,26 @@ class KnowledgeIndex:
         self._infos[name] = table_info(await table.schema())
         self._tables[name] = table
         return table
+
+    async def _snapshot(self, name: str, table: AsyncTable) -> AsyncTable:
+        """A handle on ``table`` checked out at its latest version, which never moves.
+
+        A hybrid search runs its three queries on one (row ids are valid within one version
+        only), and a checked-out handle skips the check for a newer version on each query.
+        One per table, replaced when the table has moved on; a search still running on the
+        previous one keeps it. An old version stays readable until maintenance cleans it up
+        (``index_maintenance.KEEP_VERSIONS_FOR`` after a newer one); a search that fails
+        meanwhile is retried once on fresh handles (``_on_table``).
+        """
+        version = await table.version()
+        cached = self._snapshots.get(name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        db = await self._connect()
+        snapshot = await db.open_table(name)
+        await snapshot.checkout(version)
+        self._snapshots[name] = (version, snapshot)
+        return snapshot
 
     async def _on_table(self, name: str, operation: Callable[[AsyncTable], Awaitable[T]], missing: T) -> T:
         """Run ``operation`` on the table (``missing`` when there is none).

@@ -9,11 +9,11 @@ bench/knowledge_search.py and does not say which search found a hit.
 
 ``hybrid`` works in two phases: the two searches return row ids and scores only, and the
 columns of the ``limit`` winners are read afterwards, once, by row id. Reading ``text`` and
-the other columns of all 2 x 24 candidates was ~40 % of a one-collection hybrid search at
-100k chunks. A row id is a row's place in its data file, which compaction changes, so the
-winners are read only if the table is still at the version the searches saw; otherwise the
-search runs again in one phase (``hybrid_by_chunk``). A collection filter is a prefilter,
-served by the BITMAP index on ``collection_id`` (``index_schema``).
+the other columns of all 2 x 24 candidates cost more CPU than that third query. A row id is
+a row's place in its data file, which compaction changes, so all three queries run on one
+snapshot of the table (a handle checked out at one version, ``KnowledgeIndex._snapshot``):
+a compaction meanwhile cannot move the rows under the read. A collection filter is a
+prefilter, served by the BITMAP index on ``collection_id`` (``index_schema``).
 
 Vectors are stored and queried L2-normalised, and compared by squared L2 distance, which
 on unit vectors is 2 x (1 - cosine similarity); a hit's score is 1 - distance / 2, the
@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
@@ -116,10 +117,12 @@ async def search_table(
     collections: frozenset[str] | None,
     mode: SearchMode,
     limit: int,
+    snapshot: Callable[[], Awaitable[AsyncTable]],
 ) -> list[SearchHit]:
     """Run ``mode`` on the table, in ``collections`` only (None: all; 32-hex ids, checked
     again here); a unit ``vector`` of another dimension falls back to full text
-    (``vector`` mode raises ``IndexMismatchError`` instead)."""
+    (``vector`` mode raises ``IndexMismatchError`` instead). ``snapshot`` gives the table
+    fixed at its latest version, for the three queries of a hybrid search."""
     where = None if collections is None else in_filter("collection_id", sorted(collections), "collection")
     dimensions = info.dimensions
     usable = vector is not None and vector.shape == (dimensions,)
@@ -139,7 +142,7 @@ async def search_table(
         result = await full_text(table, terms, where, limit, [*ROW_COLUMNS, "_score"])
         return hits(result, "fts") if result is not None else []
     assert vector is not None
-    return await hybrid(table, terms, vector, collections, where, limit)
+    return await hybrid(await snapshot(), terms, vector, collections, where, limit)
 
 
 async def hybrid(
@@ -151,9 +154,9 @@ async def hybrid(
     limit: int,
 ) -> list[SearchHit]:
     """Both searches at once (``CANDIDATES_PER_RESULT`` x ``limit`` row ids each), fused by
-    RRF; then the winners' columns, read once (``winners``)."""
+    RRF; then the winners' columns, read once (``winners``). ``table`` must stay at one
+    version throughout (a snapshot): row ids are only valid within one."""
     candidates = limit * CANDIDATES_PER_RESULT
-    version = await table.version()
     text_result, vector_result = await asyncio.gather(
         full_text(table, terms, where, candidates, ["_rowid", "_score"]),
         nearest(table, vector, where, candidates, ["_rowid", "_distance"]),
@@ -162,49 +165,27 @@ async def hybrid(
     if text_result is not None:
         ranked["fts"] = text_result.column("_rowid").to_pylist()
     fused = fuse(dict(sorted(ranked.items())), limit)
-    rows = await winners(table, [key for key, _, _ in fused], collections, version)
-    if rows is None:  # the table changed meanwhile: row ids may point elsewhere now
-        log.info("knowledge index changed during a hybrid search, searching again")
-        return await hybrid_by_chunk(table, terms, vector, where, limit)
+    rows = await winners(table, [key for key, _, _ in fused], collections)
     return [SearchHit(rows[key], score, sources) for key, score, sources in fused if key in rows]
 
 
 async def winners(
-    table: AsyncTable, row_ids: list[int], collections: frozenset[str] | None, version: int
-) -> dict[int, ChunkRow] | None:
-    """The rows of ``row_ids``, by row id; None when the table is no longer at ``version``.
+    table: AsyncTable, row_ids: list[int], collections: frozenset[str] | None
+) -> dict[int, ChunkRow]:
+    """The rows of ``row_ids`` (read at ``table``'s version), by row id.
 
-    A row id is the row's place in its data file, which compaction changes; appends and
-    deletes do not. Reading the ``text`` of 2 x 24 candidates cost a 1-collection hybrid
-    search ~40 % of its time at 100k chunks, reading 8 winners by id ~1.5 ms.
+    Reading 8 winners by id costs ~3 ms at 100k chunks, ~1.2 ms of it a fixed cost per
+    query and ~0.25 ms per column (bench/README.md, P4).
     """
     if not row_ids:
         return {}
     result = await collect(table.take_row_ids(row_ids).select(ROW_COLUMNS).with_row_id())
-    if await table.version() != version:
-        return None
     rows = dict(zip(result.column("_rowid").to_pylist(), chunk_rows(result), strict=True))
     if collections is not None and any(row.collection_id not in collections for row in rows.values()):
-        return None  # cannot happen at one version; never return another collection's row
+        # Cannot happen at one version; never return another collection's row.
+        log.error("knowledge index read rows outside the searched collections")
+        return {key: row for key, row in rows.items() if row.collection_id in collections}
     return rows
-
-
-async def hybrid_by_chunk(
-    table: AsyncTable, terms: str, vector: np.ndarray, where: str | None, limit: int
-) -> list[SearchHit]:
-    """``hybrid`` in one phase: both searches read every candidate's columns (slower, but
-    immune to a compaction between the search and the read)."""
-    candidates = limit * CANDIDATES_PER_RESULT
-    text_result, vector_result = await asyncio.gather(
-        full_text(table, terms, where, candidates, [*ROW_COLUMNS, "_score"]),
-        nearest(table, vector, where, candidates, [*ROW_COLUMNS, "_distance"]),
-    )
-    found = {"vector": hits(vector_result, "vector")}
-    if text_result is not None:
-        found["fts"] = hits(text_result, "fts")
-    by_id = {h.row.chunk_id: h.row for some in found.values() for h in some}
-    ranked = {source: [h.row.chunk_id for h in some] for source, some in sorted(found.items())}
-    return [SearchHit(by_id[key], score, sources) for key, score, sources in fuse(ranked, limit)]
 
 
 async def full_text(

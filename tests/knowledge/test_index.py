@@ -254,11 +254,12 @@ def test_hybrid_fuses_both_searches_with_reciprocal_rank_fusion(index: Knowledge
 
 
 def test_hybrid_reads_the_winners_of_the_version_it_searched_even_when_compaction_moves_rows(
-    index: KnowledgeIndex, ws: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    index: KnowledgeIndex, ws: str, monkeypatch: pytest.MonkeyPatch
 ):
     # Hybrid search finds row ids first and reads the winners' columns afterwards. A row id
     # is a place in a data file: here the first item is deleted and the table compacted in
-    # between (for real, on the same table), so every row id the searches returned is stale.
+    # between (for real, on the same table), so every row id the searches returned is stale
+    # in the table's latest version. The read must still return the rows the searches found.
     coll, other = new_id(), new_id()
     first, items = new_id(), [new_id() for _ in range(3)]
     index.add_chunks(
@@ -272,32 +273,52 @@ def test_hybrid_reads_the_winners_of_the_version_it_searched_even_when_compactio
         index.add_chunks(ws, rows_for(item, coll, texts), [unit(8, n)] * 5, embedding_model="t:8")
     index.add_chunks(ws, rows_for(new_id(), other, ["ledger elsewhere"]), [unit(8, 0)], embedding_model="t:8")
     real_winners = index_search.winners
-    moved = []
+    versions: list[tuple[int, int]] = []
+    read_at_latest: list[dict[int, object]] = []
 
-    async def compacted_meanwhile(table, row_ids, collections, version):  # type: ignore[no-untyped-def]
-        if not moved:
-            await table.delete(f"item_id = '{first}'")
-            await table.optimize()
-            moved.append(True)
-        return await real_winners(table, row_ids, collections, version)
+    async def compacted_meanwhile(table, row_ids, collections):  # type: ignore[no-untyped-def]
+        live = index._tables[index_module.table_name(ws)]
+        await live.delete(f"item_id = '{first}'")
+        await live.optimize()
+        versions.append((await table.version(), await live.version()))
+        read_at_latest.append(await real_winners(live, row_ids, collections))
+        return await real_winners(table, row_ids, collections)
 
     monkeypatch.setattr(index_search, "winners", compacted_meanwhile)
-    with caplog.at_level("INFO", logger="galaxyco_ui.knowledge.index"):
-        hits = index.search(ws, "ledger audit", collection_ids=[coll], query_vector=unit(8, 0), limit=6)
+    hits = index.search(ws, "ledger audit", collection_ids=[coll], query_vector=unit(8, 0), limit=6)
 
-    assert moved
-    monkeypatch.setattr(index_search, "winners", real_winners)
-    fresh = index.search(ws, "ledger audit", collection_ids=[coll], query_vector=unit(8, 0), limit=6)
-    assert [(h.row.chunk_id, h.row.text, h.matched_by) for h in hits] == [
-        (h.row.chunk_id, h.row.text, h.matched_by) for h in fresh
-    ]
+    [(searched, latest)] = versions
+    assert searched < latest  # the table moved on under the search ...
+    assert len(read_at_latest[0]) < 6  # ... and the row ids found no longer hold those rows there
+    assert len(hits) == len({h.row.chunk_id for h in hits}) == 6
     assert all(h.row.item_id in items and h.row.text.startswith("ledger audit") for h in hits)
     assert hits[0].row.item_id == items[0] and hits[0].matched_by == ("fts", "vector")
-    assert "searching again" in caplog.text
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_hybrid_sees_every_write_including_another_process_s(tmp_path: Path, ws: str):
+    # Hybrid search runs on a snapshot of the table, cached per version: a write here or in
+    # another process (another KnowledgeIndex on the same directory) must show up at once.
+    app, worker = KnowledgeIndex(tmp_path / "lancedb"), KnowledgeIndex(tmp_path / "lancedb")
+    coll = new_id()
+    app.add_chunks(ws, rows_for(new_id(), coll, ["harbour tide tables"]), [unit(8, 0)], embedding_model="t:8")
+
+    def found(ix: KnowledgeIndex) -> set[str]:
+        hits = ix.search(ws, "harbour pilot", collection_ids=[coll], query_vector=unit(8, 2), limit=10)
+        return {h.row.text for h in hits}
+
+    assert found(app) == found(worker) == {"harbour tide tables"}
+    app.add_chunks(
+        ws, rows_for(new_id(), coll, ["harbour pilot roster"]), [unit(8, 2)], embedding_model="t:8"
+    )
+    assert found(app) == found(worker) == {"harbour tide tables", "harbour pilot roster"}
+    worker.delete_collection(ws, coll)
+    assert found(app) == found(worker) == set()
 
 
 def test_hybrid_winners_keep_their_columns_and_rank(index: KnowledgeIndex, ws: str):
-    # The two-phase read returns the same rows, scores and sources as reading every candidate.
+    # The two-phase read returns the rows, scores and sources that fusing the full-text and
+    # vector searches' own hits (every candidate's columns read by the search) gives.
     coll = new_id()
     texts = [f"quarterly {'budget' if i % 2 else 'report'} note {i}" for i in range(40)]
     vectors = [hashed_embedding(t, 16) for t in texts]
@@ -306,20 +327,24 @@ def test_hybrid_winners_keep_their_columns_and_rank(index: KnowledgeIndex, ws: s
 
     hits = index.search(ws, "quarterly budget", collection_ids=[coll], query_vector=query_vector, limit=8)
 
-    async def one_phase(table):  # type: ignore[no-untyped-def]
-        import numpy as np
-
-        vector = np.asarray(query_vector, dtype=np.float32)
-        vector /= np.linalg.norm(vector)
-        where = f"collection_id IN ('{coll}')"
-        return await index_search.hybrid_by_chunk(table, "quarterly budget", vector, where, 8)
-
-    expected = index_module._loop_thread().run(index._on_table(index_module.table_name(ws), one_phase, []))
-    assert [(h.row, h.score, h.matched_by) for h in hits] == [
-        (h.row, h.score, h.matched_by) for h in expected
-    ]
+    candidates = 8 * index_search.CANDIDATES_PER_RESULT
+    legs = {
+        mode: index.search(
+            ws,
+            "quarterly budget",
+            collection_ids=[coll],
+            query_vector=query_vector,
+            mode=mode,
+            limit=candidates,
+        )
+        for mode in ("fts", "vector")
+    }
+    rows = {h.row.chunk_id: h.row for some in legs.values() for h in some}
+    fused = index_search.fuse({mode: [h.row.chunk_id for h in some] for mode, some in legs.items()}, 8)
+    assert [(h.row, h.score, h.matched_by) for h in hits] == [(rows[key], s, m) for key, s, m in fused]
     assert len(hits) == 8 and all(h.row.heading == f"H{h.row.ordinal}" for h in hits)
     assert all(h.row.page == h.row.ordinal + 1 for h in hits)
+    assert {m for h in hits for m in h.matched_by} == {"fts", "vector"}
 
 
 def test_queries_run_by_their_rust_half_return_what_to_arrow_returns(index: KnowledgeIndex, ws: str):

@@ -4,12 +4,13 @@
 with ``python -m gunicorn --preload --worker-class uvicorn.workers.UvicornH11Worker ...``
 when gunicorn and uvicorn are both installed (granian otherwise, or with
 ``REFLEX_USE_GRANIAN=true``), and appends ``GUNICORN_CMD_ARGS`` (the last value of an
-option wins). ``rxconfig.py`` puts ``gunicorn_args()`` there, before the operator's own.
+option wins). ``rxconfig.py`` has ``infra/server_signals.py`` put ``gunicorn_args()``
+there, before the operator's own, when Reflex launches gunicorn.
 
 Why not granian or Reflex's worker: an idle browser tab is one websocket, and what the
 server holds per websocket is paid 1,000 times. Granian 2.8.9 holds 164 KB per idle
 websocket (tokio-tungstenite's 128 KiB buffers, not configurable); ``UvicornH11Worker``
-negotiates per-message deflate (~300 KB of zlib state per client) and lives in the
+negotiates per-message deflate (~100 KB more per idle websocket: zlib's state) and lives in the
 deprecated ``uvicorn.workers``. ``GalaxyCoWorker`` (from the maintained
 ``uvicorn-worker`` package) turns deflate off and picks the websocket implementation
 that holds least (figures in bench/README.md, "P8").

@@ -114,6 +114,18 @@ class Totals:
         }
 
 
+@dataclass
+class Ending:
+    """What the run's ending writes besides its state.
+
+    ``last_turn``: a final answer's model turn, held back so that it and the run's terminal
+    state are one transaction (``store.finish_run``) instead of two; only for a run without
+    budgets, whose turns need no check (and no alerts) of their own.
+    """
+
+    last_turn: store.ModelTurn | None = None
+
+
 class Publisher:
     """Publishes a run's events, batching text deltas to ~20 per second.
 
@@ -218,7 +230,7 @@ async def execute_run(
     signals = signals or get_cancel_signals()
     publisher = Publisher(bus, run_id, claimed.workspace_id)
     settings = get_settings()
-    totals = Totals()
+    totals, ending = Totals(), Ending()
     if claimed.totals is not None:  # resumed after an approval
         totals.input_tokens, totals.output_tokens = claimed.totals.input_tokens, claimed.totals.output_tokens
         totals.cost = claimed.totals.cost_usd
@@ -228,7 +240,7 @@ async def execute_run(
 
     status, output, error = "failed", "", ""
     waiting: WaitingForApproval | None = None
-    work = asyncio.ensure_future(_agent_loop(claimed, publisher, totals, provider_factory, started))
+    work = asyncio.ensure_future(_agent_loop(claimed, publisher, totals, ending, provider_factory, started))
     watcher = asyncio.ensure_future(_watch(run_id, signals, work))
     try:
         # The timeout counts executing time only: not the time spent waiting for approvals.
@@ -262,7 +274,7 @@ async def execute_run(
             await _announce_waiting(publisher, waiting)
         else:
             await _finish(
-                run_id, publisher, signals, totals, started, status=status, output=output, error=error
+                run_id, publisher, signals, totals, ending, started, status=status, output=output, error=error
             )
     if waiting is not None:
         log.info("run waits for approval", extra={"run_id": run_id, "workspace_id": claimed.workspace_id})
@@ -277,6 +289,7 @@ async def _finish(
     publisher: Publisher,
     signals: CancelSignals,
     totals: Totals,
+    ending: Ending,
     started: float,
     *,
     status: str,
@@ -293,6 +306,7 @@ async def _finish(
         input_tokens=totals.input_tokens,
         output_tokens=totals.output_tokens,
         cost_usd=totals.cost_or_unknown,
+        last_turn=ending.last_turn,
     )
     if finished:
         duration_ms = int((time.monotonic() - started) * 1000)
@@ -350,6 +364,7 @@ async def _agent_loop(
     claimed: store.ClaimedRun,
     publisher: Publisher,
     totals: Totals,
+    ending: Ending,
     provider_factory: ProviderFactory,
     started: float,
 ) -> str:
@@ -408,7 +423,7 @@ async def _agent_loop(
                 temperature=float(snap.get("temperature", 0.7)),
                 max_output_tokens=int(snap.get("max_output_tokens", 1024)),
             )
-            text, calls = await _model_turn(provider, request, claimed, publisher, totals, step)
+            text, calls = await _model_turn(provider, request, claimed, publisher, totals, ending, step)
             messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
             if not calls:
                 return text
@@ -436,6 +451,7 @@ async def _model_turn(
     claimed: store.ClaimedRun,
     publisher: Publisher,
     totals: Totals,
+    ending: Ending,
     step: int,
 ) -> tuple[str, list[ToolCall]]:
     began = time.monotonic()
@@ -465,10 +481,7 @@ async def _model_turn(
     else:
         totals.known_cost = False
     text = "".join(parts)
-    verdict = await asyncio.to_thread(
-        store.append_model_step,
-        claimed.run_id,
-        claimed.workspace_id,
+    turn = store.ModelTurn(
         content=text,
         data={
             "model": request.model,
@@ -484,6 +497,17 @@ async def _model_turn(
             else None,
         },
         duration_ms=int((time.monotonic() - began) * 1000),
+    )
+    if not calls and not claimed.budgeted:  # the final answer: written with the run's ending
+        ending.last_turn = turn
+        return text, calls
+    verdict = await asyncio.to_thread(
+        store.append_model_step,
+        claimed.run_id,
+        claimed.workspace_id,
+        content=turn.content,
+        data=turn.data,
+        duration_ms=turn.duration_ms,
         totals=store.RunningTotals(totals.input_tokens, totals.output_tokens, totals.cost_or_unknown),
         check_budgets=claimed.budgeted,
     )

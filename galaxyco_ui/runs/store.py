@@ -65,7 +65,9 @@ _NEXT_STEP = (
     update(_RUNS)
     .where(_THIS_RUN)
     .values(step_count=_RUNS.c.step_count + 1, heartbeat_at=_NOW)
-    .returning(_RUNS.c.step_count - 1, _RUNS.c.workspace_id, _RUNS.c.agent_id, _RUNS.c.created_by)
+    .returning(
+        (_RUNS.c.step_count - 1).label("position"), _RUNS.c.workspace_id, _RUNS.c.agent_id, _RUNS.c.created_by
+    )
 )
 _NEXT_MODEL_STEP = _NEXT_STEP.values(
     input_tokens=bindparam("tokens_in"), output_tokens=bindparam("tokens_out"), cost_usd=bindparam("cost")
@@ -87,6 +89,8 @@ _FINISH = (
     )
     .returning(*_RUNS.c)
 )
+# The same with the run's final model turn as its last step (``finish_run(last_turn=...)``).
+_FINISH_WITH_STEP = _FINISH.values(step_count=_RUNS.c.step_count + 1, heartbeat_at=_NOW)
 
 WORKER_LOST = "The worker running this run stopped responding (worker lost). Retry the run to start it again."
 
@@ -133,6 +137,15 @@ class PastStep:
     kind: str
     content: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTurn:
+    """A model turn's step, as ``append_model_step`` or ``finish_run`` persists it."""
+
+    content: str
+    data: dict[str, Any]
+    duration_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +238,16 @@ def append_step(
         run = db.execute(_NEXT_STEP, {"run_id": run_id, "now": utcnow()}).one_or_none()
         if run is None:
             return -1
-        return _insert_step(db, run_id, run, kind=kind, content=content, data=data, duration_ms=duration_ms)
+        return _insert_step(
+            db,
+            run_id,
+            run.workspace_id,
+            run.position,
+            kind=kind,
+            content=content,
+            data=data,
+            duration_ms=duration_ms,
+        )
 
 
 def append_model_step(
@@ -260,7 +282,16 @@ def append_model_step(
         ).one_or_none()
         if run is None:
             return budgets.Verdict()
-        _insert_step(db, run_id, run, kind="model", content=content, data=data, duration_ms=duration_ms)
+        _insert_step(
+            db,
+            run_id,
+            run.workspace_id,
+            run.position,
+            kind="model",
+            content=content,
+            data=data,
+            duration_ms=duration_ms,
+        )
         if not check_budgets:
             return budgets.Verdict()
         member_id = run.created_by or ""
@@ -275,20 +306,19 @@ def append_model_step(
 def _insert_step(
     db: Connection,
     run_id: str,
-    run: Row[Any],
+    workspace_id: str,
+    position: int,
     *,
     kind: str,
     content: str,
     data: dict[str, Any] | None,
     duration_ms: int,
 ) -> int:
-    """Insert the step at the position ``_NEXT_STEP`` returned (the row's first column)."""
-    position: int = run[0]
     db.execute(
         _INSERT_STEP,
         {
             "id": new_id(),
-            "workspace_id": run.workspace_id,
+            "workspace_id": workspace_id,
             "run_id": run_id,
             "position": position,
             "kind": kind,
@@ -327,34 +357,45 @@ def finish_run(
     input_tokens: int = 0,
     output_tokens: int = 0,
     cost_usd: Decimal | None = None,
+    last_turn: ModelTurn | None = None,
 ) -> Finished | None:
     """Put the run in a terminal state, once. Returns None if it had already finished.
 
     One compare-and-set (``UPDATE ... WHERE status NOT IN (terminal)``) that returns the
     run: a sweep failing it as lost at this moment either waits for it (PostgreSQL's row
     lock) and then finds it finished, or moved it first, and this returns None.
+    ``last_turn``: the run's final model turn, persisted as its last step in the same
+    transaction (as ``append_model_step`` would, with the totals given here).
     """
     assert status in TERMINAL_STATUSES
     with session_scope() as session:
-        row = (
-            session.connection()
-            .execute(
-                _FINISH,
-                {
-                    "run_id": run_id,
-                    "now": utcnow(),
-                    "new_status": status,
-                    "new_output": output,
-                    "new_error": error[:4000],
-                    "tokens_in": input_tokens,
-                    "tokens_out": output_tokens,
-                    "cost": float(cost_usd) if cost_usd is not None else None,
-                },
-            )
-            .one_or_none()
-        )
+        db = session.connection()
+        row = db.execute(
+            _FINISH if last_turn is None else _FINISH_WITH_STEP,
+            {
+                "run_id": run_id,
+                "now": utcnow(),
+                "new_status": status,
+                "new_output": output,
+                "new_error": error[:4000],
+                "tokens_in": input_tokens,
+                "tokens_out": output_tokens,
+                "cost": float(cost_usd) if cost_usd is not None else None,
+            },
+        ).one_or_none()
         if row is None:
             return None
+        if last_turn is not None:
+            _insert_step(
+                db,
+                run_id,
+                row.workspace_id,
+                row.step_count - 1,
+                kind="model",
+                content=last_turn.content,
+                data=last_turn.data,
+                duration_ms=last_turn.duration_ms,
+            )
         run = _finished_run(row)
         finished = Finished(record_run_event(session, run), record_run_notice(session, run))
         record_run_usage(session, run)

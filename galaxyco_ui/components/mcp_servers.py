@@ -6,6 +6,8 @@ shown as plain text only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
 from reflex.vars import ObjectVar
 
@@ -18,6 +20,38 @@ from galaxyco_ui.states.mcp_servers import McpServersState
 
 def _err(name: str) -> rx.Var:
     return McpServersState.errors.get(name, "")  # type: ignore[return-value]  # an ObjectVar here
+
+
+def _credential_fields(
+    form_id: str,
+    err: Callable[[str], rx.Var],
+    *,
+    token: tuple[str, str],
+    headers: tuple[str, str],
+) -> tuple[rx.Component, rx.Component]:
+    """The bearer token and headers fields ((label, hint) each): write-only, never filled in."""
+    return (
+        text_input(
+            token[0],
+            "token",
+            form_id=form_id,
+            type="password",
+            auto_complete="new-password",
+            max_length=4000,
+            error=err("token"),
+            hint=token[1],
+        ),
+        text_area(
+            headers[0],
+            "headers",
+            form_id=form_id,
+            placeholder="X-Api-Key: …",
+            rows="2",
+            max_length=20000,
+            error=err("headers"),
+            hint=headers[1],
+        ),
+    )
 
 
 def _add_form() -> rx.Component:
@@ -66,25 +100,17 @@ def _add_form() -> rx.Component:
                     error=_err("command"),
                 ),
             ),
-            text_input(
-                "Bearer token (optional)",
-                "token",
-                form_id="mcp-new",
-                type="password",
-                auto_complete="off",
-                max_length=4000,
-                error=_err("token"),
-                hint="Sent as Authorization: Bearer …; stored encrypted and never shown again.",
-            ),
-            text_area(
-                "Headers (optional)",
-                "headers",
-                form_id="mcp-new",
-                placeholder="X-Api-Key: …",
-                rows="2",
-                max_length=20000,
-                error=_err("headers"),
-                hint="One Name: value per line; stored encrypted and never shown again.",
+            *_credential_fields(
+                "mcp-new",
+                _err,
+                token=(
+                    "Bearer token (optional)",
+                    "Sent as Authorization: Bearer …; stored encrypted and never shown again.",
+                ),
+                headers=(
+                    "Headers (optional)",
+                    "One Name: value per line; stored encrypted and never shown again.",
+                ),
             ),
             form_error(_err("form")),
             rx.button(
@@ -150,25 +176,14 @@ def _edit_dialog(server: ObjectVar[McpServerView]) -> rx.Component:
                             hint="Shown without its query string; leave it as it is to keep the stored one.",
                         ),
                     ),
-                    text_input(
-                        "New bearer token",
-                        "token",
-                        form_id="mcp-edit",
-                        type="password",
-                        auto_complete="new-password",
-                        max_length=4000,
-                        error=_edit_err("token"),
-                        hint="Leave empty to keep the stored token.",
-                    ),
-                    text_area(
-                        "New headers",
-                        "headers",
-                        form_id="mcp-edit",
-                        placeholder="X-Api-Key: …",
-                        rows="2",
-                        max_length=20000,
-                        error=_edit_err("headers"),
-                        hint="One Name: value per line; they replace the stored headers. Leave empty to keep them.",
+                    *_credential_fields(
+                        "mcp-edit",
+                        _edit_err,
+                        token=("New bearer token", "Leave empty to keep the stored token."),
+                        headers=(
+                            "New headers",
+                            "One Name: value per line; they replace the stored headers. Leave empty to keep them.",
+                        ),
                     ),
                     rx.cond(
                         server.headers_set,

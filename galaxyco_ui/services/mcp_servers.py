@@ -25,8 +25,6 @@ the agents service's check of those entries.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import shlex
 from datetime import datetime
 from typing import Any
@@ -40,15 +38,14 @@ from sqlmodel import Session, col, select
 from galaxyco_ui.auth.permissions import Permission, TenantContext, require
 from galaxyco_ui.config import get_settings
 from galaxyco_ui.errors import ConflictError, NotFoundError, ValidationError
-from galaxyco_ui.infra import crypto
 from galaxyco_ui.infra.db import session_scope
 from galaxyco_ui.models import McpServer, utcnow
 from galaxyco_ui.services import audit
+from galaxyco_ui.services.mcp_headers import clean_headers, edited_headers, encrypted_headers, stored_headers
 from galaxyco_ui.services.validation import check_text, clean_name, lookup_id, name_key
 from galaxyco_ui.tools import netguard
 from galaxyco_ui.tools.base import ToolError
 from galaxyco_ui.tools.mcp_client import (
-    HEADERS_PURPOSE,
     entry_for,
     list_server_tools,
     parse_entry,
@@ -58,25 +55,8 @@ from galaxyco_ui.tools.mcp_client import (
 MAX_SERVERS = 20  # per workspace
 MAX_AGENT_TOOLS = 64  # tools per agent, built-in and MCP together (clients break past ~100)
 MAX_URL_LENGTH = 2000
-MAX_HEADERS = 20
-MAX_HEADER_VALUE = 4000
 MAX_COMMAND_ARGS = 32
 MAX_COMMAND_ARG = 500
-# Headers the HTTP client or the MCP transport set themselves.
-RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "accept",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "last-event-id",
-    }
-)
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 
 
 class McpToolView(BaseModel):
@@ -141,7 +121,7 @@ def register_mcp_server(*, ctx: TenantContext, data: dict[str, object]) -> McpSe
         command = _clean_command(data.get("command", ""))
     else:
         raise ValidationError({"transport": "Choose Streamable HTTP or stdio."})
-    headers = _clean_headers(data.get("headers", ""), data.get("token", ""))
+    headers = clean_headers(data.get("headers", ""), data.get("token", ""))
     with session_scope() as session:
         count = session.exec(
             select(func.count())
@@ -159,7 +139,7 @@ def register_mcp_server(*, ctx: TenantContext, data: dict[str, object]) -> McpSe
             transport=transport,
             url=url,
             command=command,
-            headers_encrypted=_encrypted(headers),
+            headers_encrypted=encrypted_headers(headers),
         )
         session.add(row)
         _flush_named(session, name)
@@ -242,7 +222,7 @@ def _save_edit(ctx: TenantContext, server_id: str, data: dict[str, object]) -> t
     with session_scope() as session:
         row = _server(session, ctx, checked)
         transport, stored_url, stored_command = row.transport, row.url, list(row.command or [])
-        stored_headers = _stored_headers(row)
+        before_headers = stored_headers(row)
     url, command = stored_url, stored_command
     if transport == "http":
         given = check_text(data.get("url", ""), field="url").strip()
@@ -254,7 +234,7 @@ def _save_edit(ctx: TenantContext, server_id: str, data: dict[str, object]) -> t
             if not get_settings().mcp_allow_stdio:
                 raise ValidationError({"command": "stdio MCP servers are turned off (MCP_ALLOW_STDIO)."})
             command = _clean_command(given)
-    headers = _edited_headers(stored_headers, data)
+    headers = edited_headers(before_headers, data)
     with session_scope() as session:
         row = _server(session, ctx, checked)
         changed = [
@@ -263,7 +243,7 @@ def _save_edit(ctx: TenantContext, server_id: str, data: dict[str, object]) -> t
                 ("name", name != row.name),
                 ("url", url != stored_url),
                 ("command", command != stored_command),
-                ("credentials", headers != stored_headers),
+                ("credentials", headers != before_headers),
             )
             if differs
         ]
@@ -273,7 +253,7 @@ def _save_edit(ctx: TenantContext, server_id: str, data: dict[str, object]) -> t
             raise _name_conflict(name)
         old_name = row.name
         row.name, row.url, row.command = name, url, command
-        row.headers_encrypted = _encrypted(headers)
+        row.headers_encrypted = encrypted_headers(headers)
         row.updated_at = utcnow()
         _flush_named(session, name)
         audit.record(
@@ -363,10 +343,6 @@ def _flush_named(session: Session, name: str) -> None:
         raise _name_conflict(name) from None
 
 
-def _encrypted(headers: dict[str, str]) -> str:
-    return crypto.encrypt(json.dumps(headers), purpose=HEADERS_PURPOSE) if headers else ""
-
-
 def _name_taken(session: Session, ctx: TenantContext, name: str) -> bool:
     key = name_key(name)
     names = session.exec(
@@ -409,81 +385,6 @@ def _clean_command(value: object) -> list[str]:
             {"command": f"Use at most {MAX_COMMAND_ARGS} arguments of at most {MAX_COMMAND_ARG} characters."}
         )
     return argv
-
-
-def _clean_headers(value: object, token: object) -> dict[str, str]:
-    """``Name: value`` lines (and a bearer token) as a header dict, checked."""
-    text = check_text(value, field="headers")
-    bearer = check_text(token, field="token").strip()
-    headers: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, sep, content = line.partition(":")
-        name, content = name.strip(), content.strip()
-        if not sep or not _HEADER_NAME.match(name):
-            raise ValidationError({"headers": f"Line {number}: write each header as Name: value."})
-        if name.lower() in RESERVED_HEADERS:
-            raise ValidationError({"headers": f"Line {number}: the {name} header is set by GalaxyCo itself."})
-        if not content or len(content) > MAX_HEADER_VALUE or not content.isprintable():
-            raise ValidationError(
-                {"headers": f"Line {number}: the value must be 1 to {MAX_HEADER_VALUE} printable characters."}
-            )
-        if any(existing.lower() == name.lower() for existing in headers):
-            raise ValidationError({"headers": f"Line {number}: the {name} header is given twice."})
-        headers[name] = content
-    if bearer:
-        if any(existing.lower() == "authorization" for existing in headers):
-            raise ValidationError(
-                {"token": "Give either a bearer token or an Authorization header, not both."}
-            )
-        if len(bearer) > MAX_HEADER_VALUE or not bearer.isprintable() or " " in bearer:
-            raise ValidationError({"token": "The token must be printable characters without spaces."})
-        headers["Authorization"] = f"Bearer {bearer}"
-    if len(headers) > MAX_HEADERS:
-        raise ValidationError({"headers": f"Use at most {MAX_HEADERS} headers."})
-    return headers
-
-
-def _stored_headers(row: McpServer) -> dict[str, str]:
-    if not row.headers_encrypted:
-        return {}
-    try:
-        return dict(json.loads(crypto.decrypt(row.headers_encrypted, purpose=HEADERS_PURPOSE)))
-    except ValueError:  # made with another SECRET_KEY: unusable, so nothing to keep
-        return {}
-
-
-def _edited_headers(stored: dict[str, str], data: dict[str, object]) -> dict[str, str]:
-    """The stored headers with the edit's token and headers applied (write-only fields).
-
-    A given token replaces the stored bearer token and given headers replace the other
-    stored headers; an empty field keeps its part, ``clear_credentials`` drops both first.
-    """
-    text = check_text(data.get("headers", ""), field="headers")
-    token = check_text(data.get("token", ""), field="token")
-    given = _clean_headers(text, token)  # checks the two fields together
-    clear = data.get("clear_credentials") in (True, "on", "true", "1")
-    kept = {} if clear else stored
-    bearer = {k: v for k, v in kept.items() if k.lower() == "authorization" and v.startswith("Bearer ")}
-    others = {k: v for k, v in kept.items() if k not in bearer}
-    if token.strip():
-        bearer = {"Authorization": given.pop("Authorization")}
-    if text.strip():
-        others = given
-        if any(k.lower() == "authorization" for k in others):  # with a token, _clean_headers refused it
-            bearer = {}  # an Authorization header given now replaces the stored bearer token
-    elif bearer and any(k.lower() == "authorization" for k in others):
-        raise ValidationError(
-            {
-                "token": "The stored headers hold an Authorization header: give the headers again "
-                "without it, or clear the credentials first."
-            }
-        )
-    headers = {**others, **bearer}
-    if len(headers) > MAX_HEADERS:
-        raise ValidationError({"headers": f"Use at most {MAX_HEADERS} headers."})
-    return headers
 
 
 def _shown_url(url: str) -> str:

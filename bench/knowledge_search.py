@@ -19,7 +19,8 @@ Timed: ``KnowledgeIndex.search`` (``mode`` fts / vector / hybrid, limit 8), ``--
 each (default 300) after 20 warm-up queries. Then the floor, in the same run and paired query
 by query with GalaxyCo's hybrid search (the two alternate, so load spikes hit both): LanceDB's
 own bare queries on the same table, no GalaxyCo code (its async API: the full-text and the
-vector query with the same filter, candidates and ``ef``, gathered, row ids only). Also:
+vector query with the same filter, candidates and ``ef``, gathered, row ids only), and the same
+legs run by LanceDB's Rust binding as GalaxyCo runs them (``index_search.collect``). Also:
 hybrid through LanceDB's own ``RRFReranker`` (sync API), vector recall@10 against an exact
 scan per scope, and the cost of 1,000 rows added after the last ``optimize`` (unindexed rows
 are scanned). Every latency row records the 1-minute load average when it ended.
@@ -214,7 +215,7 @@ def paired(
     ms: dict[str, list[float]] = {name: [] for name in runs}
     names = list(runs)
     for n, q in enumerate(queries):
-        for name in names[n % 2 :] + names[: n % 2]:
+        for name in names[n % len(names) :] + names[: n % len(names)]:
             t0 = time.perf_counter()
             runs[name](q)
             ms[name].append((time.perf_counter() - t0) * 1000)
@@ -240,20 +241,22 @@ class BareLanceDB:
         self.columns = ROW_COLUMNS
         self.winners: dict[int, list[int]] = {}
 
-    def _text(self, q: Query, where: str | None) -> Any:
+    def _text(self, q: Query, where: str | None, run: bool = True) -> Any:
         from lancedb.query import MatchQuery
 
         query = self.table.query().nearest_to_text(MatchQuery(q.text, "text"))  # type: ignore[call-arg]
         query = query.where(where) if where else query
-        return query.limit(self.candidates).select(["_rowid", "_score"]).to_arrow()
+        query = query.limit(self.candidates).select(["_rowid", "_score"])
+        return query.to_arrow() if run else query
 
-    def _vector(self, q: Query, where: str | None) -> Any:
+    def _vector(self, q: Query, where: str | None, run: bool = True) -> Any:
         from galaxyco_ui.knowledge.index_search import vector_ef
 
         query = self.table.query().nearest_to(np.asarray(q.vector, dtype=np.float32)).column("vector")
         query = query.distance_type("l2").ef(vector_ef(self.candidates, where is not None))
         query = query.where(where) if where else query
-        return query.limit(self.candidates).select(["_rowid", "_distance"]).to_arrow()
+        query = query.limit(self.candidates).select(["_rowid", "_distance"])
+        return query.to_arrow() if run else query
 
     @staticmethod
     def where(q: Query) -> str | None:
@@ -261,9 +264,18 @@ class BareLanceDB:
             return None
         return f"collection_id IN ({', '.join(repr(c) for c in q.collection_ids)})"
 
-    def legs(self, q: Query) -> Sequence[object]:
+    def legs(self, q: Query, direct: bool = False) -> Sequence[object]:
+        """Both legs at once; ``direct``: run by LanceDB's Rust binding as GalaxyCo does
+        (``index_search.collect``), skipping ``to_arrow``'s schema look-up per query."""
+
         async def both() -> list[Any]:
-            return list(await asyncio.gather(self._text(q, self.where(q)), self._vector(q, self.where(q))))
+            queries = (
+                self._text(q, self.where(q), run=not direct),
+                self._vector(q, self.where(q), run=not direct),
+            )
+            return list(await asyncio.gather(*(collect(x) if direct else x for x in queries)))
+
+        from galaxyco_ui.knowledge.index_search import collect
 
         found = self.loop.run_until_complete(both())
         ids = [r for result in found for r in result.column("_rowid").to_pylist()]
@@ -369,6 +381,7 @@ def main(total_rows: int, query_count: int) -> None:
                     target, q.text, collection_ids=q.collection_ids, query_vector=q.vector, mode="hybrid"
                 ),
                 "floor": bare.legs,
+                "floor, direct": lambda q: bare.legs(q, direct=True),
             },
             queries,
         )
@@ -390,6 +403,7 @@ def main(total_rows: int, query_count: int) -> None:
         for name, label in (
             ("galaxyco", "hybrid, paired with the floor"),
             ("floor", "floor: bare LanceDB legs"),
+            ("floor, direct", "floor, queries run as GalaxyCo runs them"),
         ):
             for scope in ("all", *SCOPES):
                 picked = [i for i, q in enumerate(queries) if scope in ("all", q.scope)]
@@ -397,9 +411,15 @@ def main(total_rows: int, query_count: int) -> None:
                 rows.append(row(label if scope == "all" else "", scope, ms, [0] * len(ms), load))
         for scope in ("all", *SCOPES):
             picked = [i for i, q in enumerate(queries) if scope in ("all", q.scope)]
-            ours, floor_ms = [pairs["galaxyco"][i] for i in picked], [pairs["floor"][i] for i in picked]
-            p = _setup.pct
-            ratios.append([scope, p(ours, 50) / p(floor_ms, 50), p(ours, 95) / p(floor_ms, 95)])
+            ours = [pairs["galaxyco"][i] for i in picked]
+            ratio: list[object] = [scope]
+            for floor in ("floor", "floor, direct"):
+                floor_ms = [pairs[floor][i] for i in picked]
+                ratio += [
+                    _setup.pct(ours, 50) / _setup.pct(floor_ms, 50),
+                    _setup.pct(ours, 95) / _setup.pct(floor_ms, 95),
+                ]
+            ratios.append(ratio)
 
         table = lancedb.connect(root).open_table(table_name(target))
         reranker = RRFReranker()
@@ -460,7 +480,8 @@ def main(total_rows: int, query_count: int) -> None:
         _setup.print_table(["mode", "scope", "n", "p50", "p95", "p99", "max", "hits", "load"], rows)
         print("\nGalaxyCo hybrid / floor (bare LanceDB legs), same run, paired query by query")
         _setup.print_table(
-            ["scope", "p50 ratio", "p95 ratio"], [[s, f"{a:.2f}", f"{b:.2f}"] for s, a, b in ratios]
+            ["scope", "p50 ratio", "p95 ratio", "p50 / direct floor", "p95 / direct floor"],
+            [[r[0], *(f"{x:.2f}" for x in r[1:])] for r in ratios],
         )
         print(
             f"\nWhere a 1-collection hybrid search's time goes: bare LanceDB, paired, {len(one)} queries, "

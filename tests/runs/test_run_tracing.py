@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -203,9 +204,15 @@ async def test_with_an_otlp_endpoint_the_run_trace_is_exported_over_http(
         assert tracing.configure_tracing() is True
         team, agent = wired
         emulator.enqueue(Script([text("Exported."), usage(3, 2)]))
+        # The run's root span ends just after its database update: shutting tracing down as
+        # soon as the run reads succeeded could drop it. A second processor shows it ended.
+        ended = InMemorySpanExporter()
+        assert tracing._provider is not None
+        tracing._provider.add_span_processor(SimpleSpanProcessor(ended))
         view = await runs.start_run(ctx=team.member, agent_id=agent.id, input="Hi")
         run = await engine(view.id)
         assert run.status == "succeeded"
+        await finished_span(ended, _is_run(view.id))
     finally:
         tracing.shutdown_tracing()  # flushes the batch processor
 

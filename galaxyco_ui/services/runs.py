@@ -472,8 +472,10 @@ def _lock_workspace_runs(session: Session, workspace_id: str) -> tuple[int, int]
     before either inserts would both pass it. PostgreSQL locks the workspace row
     (``SELECT ... FOR UPDATE``). SQLite has no row locks and ignores ``FOR UPDATE``, and
     its reads do not open a transaction (pysqlite begins one only at the first write), so
-    a no-op write takes the database's write lock now, as ``BEGIN IMMEDIATE`` would: the
-    other start waits for it (``busy_timeout``) and then counts this one's run.
+    a no-op write takes this process's write gate (``infra/db.py``) and the database's
+    write lock now, as ``BEGIN IMMEDIATE`` would: the other start waits at the gate (another
+    process: in ``busy_timeout``) and then counts this one's run. Starts that arrive
+    together share this lock once (group commit, ``run_starts.py``).
 
     The limits are the workspace's concurrent runs and run starts per minute, each kept
     within the operator's maximum (``WORKSPACE_MAX_CONCURRENT_RUNS``,
